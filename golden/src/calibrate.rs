@@ -1,0 +1,790 @@
+//! Learned calibration: from calibration tensors and a target (bits per value
+//! or minimum SQNR) to a [`Policy`]. See docs/scheme.md, "Calibration".
+//!
+//! 1. input mapping, integer channel means;
+//! 2. per block a basis (PCA / DCT / identity) and its fixed-point matrices;
+//! 3. every component's distortion–bits curve with a learned quantizer;
+//! 4. the group partition: at most G contiguous ranges of the importance
+//!    ranking chosen by dynamic programming (Lagrangian in the bit budget);
+//! 5. the dynamic bit-width search: all groups start at 8 bits; repeatedly
+//!    cut the group whose cut costs the least distortion per bit saved (each
+//!    group's quantizer re-learned at its new width) until the target holds,
+//!    then trade single bits between groups while that lowers distortion;
+//! 6. the policy's tables from the final quantizers.
+
+use crate::basis::{fixed_basis, float_basis, FixedBasis};
+use crate::codec::Codec;
+use crate::error::{GoldenError, Result};
+use crate::grouping::{dynamic_group_map, rank_positions};
+use crate::input_map::{choose_input_format, code_to_float, to_codes};
+use crate::metrics::{distortion, sqnr_db, Distortion};
+use crate::policy::*;
+use crate::quant_learn::{learn_quantizer, LearnedQuantizer, QuantStyle, WeightedHist};
+use crate::tensor::Tensor;
+use crate::transform::BlockMatrices;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// What calibration aims for.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// Payload bits per value (side information and padding included).
+    BitsPerValue(f64),
+    /// Smallest SQNR in dB on the calibration data.
+    SqnrDb(f64),
+}
+
+/// How group boundaries are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Partition {
+    /// Dynamic programming over the ranking (the method).
+    Optimal,
+    /// Equal-size groups (the naive split, for comparison).
+    Equal,
+}
+
+/// Calibration settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CalibrateOptions {
+    /// Rate or quality target.
+    pub target: Target,
+    /// Channel transform.
+    pub transform: TransformKind,
+    /// Channels per block (None: all channels in one block).
+    pub block_size: Option<usize>,
+    /// Most groups per block (1..=8).
+    pub groups: usize,
+    /// Static or dynamic grouping.
+    pub grouping: Grouping,
+    /// Pixel vectors per tile.
+    pub tile: usize,
+    /// Payload word width.
+    pub word_bits: u32,
+    /// How quantizer tables are learned.
+    pub style: QuantStyle,
+    /// How group boundaries are chosen.
+    pub partition: Partition,
+    /// Most calibration pixel vectors used (evenly subsampled beyond).
+    pub max_vectors: usize,
+}
+
+impl Default for CalibrateOptions {
+    fn default() -> Self {
+        CalibrateOptions {
+            target: Target::BitsPerValue(2.5),
+            transform: TransformKind::Pca,
+            block_size: None,
+            groups: 8,
+            grouping: Grouping::Static,
+            tile: 16,
+            word_bits: 32,
+            style: QuantStyle::Lloyd,
+            partition: Partition::Optimal,
+            max_vectors: 100_000,
+        }
+    }
+}
+
+/// One move of the bit-width search.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchStep {
+    /// "start", "cut", "trade" or "raise".
+    pub action: String,
+    /// Block and group changed (None at the start).
+    pub block: Option<usize>,
+    /// Group index in the block.
+    pub group: Option<usize>,
+    /// Code bits per pixel vector after the move.
+    pub bits_per_vector: u64,
+    /// Code bits per value after the move (side info and padding excluded).
+    pub code_bpv: f64,
+    /// Predicted SQNR on the calibration data after the move.
+    pub predicted_sqnr_db: f64,
+}
+
+/// The result of calibration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Calibration {
+    /// The learned policy (its `calibration` field holds this record too).
+    pub policy: Policy,
+    /// The bit-width search, move by move.
+    pub trajectory: Vec<SearchStep>,
+    /// Distortion on the calibration data, measured through the golden codec.
+    pub calibration_distortion: Distortion,
+    /// Payload bits per value of a full tile.
+    pub payload_bpv: f64,
+    /// Options used.
+    pub options: CalibrateOptions,
+    /// Pixel vectors used.
+    pub vectors_used: usize,
+}
+
+/// Progress callback: (stage, fraction done).
+pub type Progress<'a> = &'a (dyn Fn(&str, f64) + Sync);
+
+/// Pixel vectors (V x C, row-major) of a tensor's codes, every `stride`-th.
+fn pixel_vectors(codes: &[i16], shape: &[usize], stride: usize, out: &mut Vec<i16>) {
+    let c = shape[1];
+    let s: usize = shape[2..].iter().product();
+    let v = shape[0] * s;
+    let mut p = 0;
+    while p < v {
+        let (n, sp) = (p / s, p % s);
+        let base = n * c * s + sp;
+        for ch in 0..c {
+            out.push(codes[base + ch * s]);
+        }
+        p += stride;
+    }
+}
+
+/// Per-block calibration state.
+pub(crate) struct BlockState {
+    pub mean: Vec<i32>,
+    pub fixed: FixedBasis,
+    pub rank: Vec<usize>,
+    /// y of every calibration vector, V x B.
+    pub y: Vec<i32>,
+    /// Error weight of each component (1/gain²).
+    pub weight: Vec<f64>,
+}
+
+/// Calibration data turned into transform outputs.
+pub(crate) struct Prepared {
+    pub input: InputFormat,
+    /// Pixel vectors used.
+    pub nv: usize,
+    /// Σx² over the vectors used (source units).
+    pub signal: f64,
+    /// Σ(x − dequantized code)² of the input mapping over the vectors used.
+    pub input_err: f64,
+    pub blocks: Vec<BlockState>,
+}
+
+/// Validates calibration tensors and computes means, bases and transform outputs.
+pub(crate) fn prepare(
+    tensors: &[&Tensor],
+    b: usize,
+    transform: TransformKind,
+    normalize: bool,
+    max_vectors: usize,
+) -> Result<Prepared> {
+    if tensors.is_empty() {
+        return Err(GoldenError::BadInput("no calibration tensors".into()));
+    }
+    let c = tensors[0].channels();
+    for (i, t) in tensors.iter().enumerate() {
+        if t.channels() != c {
+            return Err(GoldenError::BadInput(format!(
+                "calibration tensor {i} has {} channels (shape {:?}), the first has {c}",
+                t.channels(),
+                t.shape
+            )));
+        }
+        t.check_finite(&format!("calibration tensor {i}"))?;
+    }
+    if b == 0 || c % b != 0 {
+        return Err(GoldenError::invalid("block size", format!("{b} does not divide the channel count {c}")));
+    }
+    let input = choose_input_format(tensors)?;
+    let total_vectors: usize = tensors.iter().map(|t| t.vectors()).sum();
+    let stride = total_vectors.div_ceil(max_vectors.max(1)).max(1);
+    let mut x: Vec<i16> = Vec::new();
+    let mut signal = 0.0f64;
+    let mut input_err = 0.0f64;
+    for (i, t) in tensors.iter().enumerate() {
+        let codes = to_codes(t, &input, &format!("calibration tensor {i}"))?;
+        let start = x.len();
+        pixel_vectors(&codes, &t.shape, stride, &mut x);
+        let vals = t.to_f64();
+        let s: usize = t.shape[2..].iter().product();
+        let v = t.vectors();
+        let mut p = 0;
+        let mut j = start;
+        while p < v {
+            let (n, sp) = (p / s, p % s);
+            for ch in 0..c {
+                let xv = vals[(n * c + ch) * s + sp];
+                signal += xv * xv;
+                let e = xv - code_to_float(x[j] as i32, &input);
+                input_err += e * e;
+                j += 1;
+            }
+            p += stride;
+        }
+    }
+    let nv = x.len() / c;
+    let (lo, hi) = (input.code_range.min(), input.code_range.max());
+    let nblocks = c / b;
+    let blocks: Vec<BlockState> = (0..nblocks)
+        .into_par_iter()
+        .map(|bi| {
+            let mut mean = vec![0i32; b];
+            for (i, m) in mean.iter_mut().enumerate() {
+                let s: f64 = (0..nv).map(|v| x[v * c + bi * b + i] as f64).sum();
+                *m = ((s / nv as f64).round() as i32).clamp(lo, hi);
+            }
+            let d: Vec<f64> =
+                (0..nv).flat_map(|v| (0..b).map(move |i| (v, i))).map(|(v, i)| (x[v * c + bi * b + i] as i32 - mean[i]) as f64).collect();
+            let fb = float_basis(transform, &d, b);
+            let fixed = fixed_basis(&fb, normalize);
+            let mut rank: Vec<usize> = (0..b).collect();
+            rank.sort_by(|&p, &q| fb.variance[q].partial_cmp(&fb.variance[p]).unwrap().then(p.cmp(&q)));
+            let bm = block_matrices(&mean, &fixed);
+            let mut y = vec![0i32; nv * b];
+            for v in 0..nv {
+                bm.forward(&x[v * c + bi * b..v * c + (bi + 1) * b], &mut y[v * b..(v + 1) * b]);
+            }
+            let weight = fixed.gain.iter().map(|g| 1.0 / (g * g)).collect();
+            BlockState { mean, fixed, rank, y, weight }
+        })
+        .collect();
+    Ok(Prepared { input, nv, signal, input_err, blocks })
+}
+
+/// Evaluation form of a block's means and fixed-point matrices.
+pub(crate) fn block_matrices(mean: &[i32], fixed: &FixedBasis) -> BlockMatrices {
+    BlockMatrices {
+        b: mean.len(),
+        mean: mean.to_vec(),
+        forward: fixed.forward.iter().flatten().copied().collect(),
+        forward_shift: fixed.forward_shift.clone(),
+        inverse: fixed.inverse.iter().flatten().copied().collect(),
+        inverse_shift: fixed.inverse_shift,
+    }
+}
+
+/// Histogram of each component's transform outputs, per block.
+pub(crate) fn component_hists(p: &Prepared) -> Vec<Vec<WeightedHist>> {
+    p.blocks
+        .par_iter()
+        .map(|bs| {
+            let b = bs.mean.len();
+            (0..b)
+                .map(|k| WeightedHist::from_samples(&(0..p.nv).map(|v| bs.y[v * b + k]).collect::<Vec<_>>(), bs.weight[k]))
+                .collect()
+        })
+        .collect()
+}
+
+/// Distortion of each component at 0..=8 bits with learned quantizers (monotone).
+pub(crate) fn component_curves(hists: &[Vec<WeightedHist>], style: QuantStyle) -> Vec<Vec<[f64; 9]>> {
+    hists
+        .par_iter()
+        .map(|hs| {
+            hs.par_iter()
+                .map(|h| {
+                    let mut cur = [0.0; 9];
+                    for (bits, slot) in cur.iter_mut().enumerate() {
+                        *slot = learn_quantizer(h, bits as u32, style).sse;
+                    }
+                    for bits in 1..9 {
+                        cur[bits] = cur[bits].min(cur[bits - 1]);
+                    }
+                    cur
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Learns a policy from calibration tensors.
+pub fn calibrate(tensors: &[&Tensor], opts: &CalibrateOptions, progress: Progress) -> Result<Calibration> {
+    if tensors.is_empty() {
+        return Err(GoldenError::BadInput("no calibration tensors".into()));
+    }
+    let c = tensors[0].channels();
+    let b = opts.block_size.unwrap_or(c);
+    if opts.groups == 0 || opts.groups > MAX_GROUPS {
+        return Err(GoldenError::invalid("groups", format!("{}; 1..={MAX_GROUPS} allowed", opts.groups)));
+    }
+    if opts.tile == 0 || opts.tile > 1 << 16 {
+        return Err(GoldenError::invalid("tile", format!("{} is outside 1..=65536", opts.tile)));
+    }
+    crate::bitstream::check_word_bits(opts.word_bits)?;
+    match opts.target {
+        Target::BitsPerValue(r) if !(r.is_finite() && r > 0.0 && r <= 8.0) => {
+            return Err(GoldenError::invalid("target bits per value", format!("{r} is outside (0, 8]")))
+        }
+        Target::SqnrDb(s) if !s.is_finite() => return Err(GoldenError::invalid("target SQNR", format!("{s} is not finite"))),
+        _ => {}
+    }
+    progress("preparing", 0.0);
+    let normalize = opts.grouping == Grouping::Static;
+    let prep = prepare(tensors, b, opts.transform, normalize, opts.max_vectors)?;
+    let (input, nv, signal, input_err) = (prep.input, prep.nv, prep.signal, prep.input_err);
+    let nblocks = c / b;
+    let blocks = &prep.blocks;
+    progress("component curves", 0.1);
+
+    // 3. per-component curves D_k(b), b = 0..=8 (weighted SSE, code units²)
+    let comp_hists = component_hists(&prep);
+    let curves = component_curves(&comp_hists, opts.style);
+    progress("partition", 0.4);
+
+    // the SSE budget in code units² for an SQNR target
+    let scale2 = input.scale * input.scale;
+    let sse_target = match opts.target {
+        Target::SqnrDb(s) => {
+            let allowed = signal / 10f64.powf(s / 10.0) - input_err;
+            if allowed <= 0.0 {
+                return Err(GoldenError::invalid(
+                    "target SQNR",
+                    format!("{s} dB is beyond the int8 input mapping itself ({:.2} dB)", sqnr_db(signal, input_err)),
+                ));
+            }
+            Some(allowed / scale2)
+        }
+        Target::BitsPerValue(_) => None,
+    };
+    let predicted = |sse: f64| sqnr_db(signal, sse * scale2 + input_err);
+    let index_bits_max = group_index_bits(opts.groups) as u64;
+    let code_budget = |side_bits: u64| -> Option<u64> {
+        match opts.target {
+            Target::BitsPerValue(r) => {
+                let words = (r * (opts.tile * c) as f64 / opts.word_bits as f64 + 1e-9).floor() as u64;
+                let bits = (words * opts.word_bits as u64).checked_sub(side_bits)?;
+                Some(bits / opts.tile as u64)
+            }
+            Target::SqnrDb(_) => Some(u64::MAX),
+        }
+    };
+    let side_max = if opts.grouping == Grouping::Dynamic { nblocks as u64 * b as u64 * index_bits_max } else { 0 };
+    let budget0 = code_budget(side_max).ok_or_else(|| {
+        GoldenError::invalid("target bits per value", "too small to hold the dynamic group maps; use a larger tile or fewer groups")
+    })?;
+
+    // 4. partition of each block's ranking into groups
+    let ranked_curves: Vec<Vec<[f64; 9]>> =
+        blocks.iter().zip(&curves).map(|(bs, cv)| bs.rank.iter().map(|&k| cv[k]).collect()).collect();
+    let sizes: Vec<Vec<usize>> = match opts.partition {
+        Partition::Equal => (0..nblocks).map(|_| equal_sizes(b, opts.groups)).collect(),
+        Partition::Optimal => optimal_partition(&ranked_curves, opts.groups, budget0, sse_target),
+    };
+
+    // group data: static = union of ranked components; dynamic = what the per-tile ranking puts there
+    let group_hists: Vec<Vec<WeightedHist>> = blocks
+        .par_iter()
+        .enumerate()
+        .map(|(bi, bs)| match opts.grouping {
+            Grouping::Static => {
+                let mut r = 0;
+                sizes[bi]
+                    .iter()
+                    .map(|&n| {
+                        let parts: Vec<&WeightedHist> = bs.rank[r..r + n].iter().map(|&k| &comp_hists[bi][k]).collect();
+                        r += n;
+                        WeightedHist::merge(&parts)
+                    })
+                    .collect()
+            }
+            Grouping::Dynamic => {
+                let positions = rank_positions(&bs.rank);
+                let mut pairs: Vec<Vec<(i32, f64)>> = vec![Vec::new(); sizes[bi].len()];
+                let mut energy = vec![0u64; b];
+                let mut order = Vec::new();
+                let mut map = vec![0u8; b];
+                let mut first = 0;
+                while first < nv {
+                    let count = opts.tile.min(nv - first);
+                    energy.iter_mut().for_each(|e| *e = 0);
+                    for v in first..first + count {
+                        for k in 0..b {
+                            energy[k] += bs.y[v * b + k].unsigned_abs() as u64;
+                        }
+                    }
+                    dynamic_group_map(&energy, &positions, &sizes[bi], &mut order, &mut map);
+                    for v in first..first + count {
+                        for k in 0..b {
+                            pairs[map[k] as usize].push((bs.y[v * b + k], bs.weight[k]));
+                        }
+                    }
+                    first += count;
+                }
+                pairs.into_iter().map(WeightedHist::from_pairs).collect()
+            }
+        })
+        .collect();
+    progress("bit-width search", 0.6);
+
+    // 5. dynamic bit-width search
+    let side_bits: u64 = if opts.grouping == Grouping::Dynamic {
+        sizes.iter().map(|s| b as u64 * group_index_bits(s.len()) as u64).sum()
+    } else {
+        0
+    };
+    let budget = code_budget(side_bits).unwrap_or(0);
+    let mut search = Search::new(&group_hists, &sizes, opts.style);
+    let mut traj = Vec::new();
+    let step = |action: &str, blk: Option<usize>, g: Option<usize>, s: &Search| SearchStep {
+        action: action.into(),
+        block: blk,
+        group: g,
+        bits_per_vector: s.bits_per_vector(),
+        code_bpv: s.bits_per_vector() as f64 / c as f64,
+        predicted_sqnr_db: predicted(s.sse()),
+    };
+    traj.push(step("start", None, None, &search));
+    if let Some(t) = sse_target {
+        if search.sse() > t {
+            return Err(GoldenError::invalid(
+                "target SQNR",
+                format!("unreachable: even 8-bit codes give {:.2} dB on the calibration data", predicted(search.sse())),
+            ));
+        }
+    }
+    loop {
+        let over = search.bits_per_vector() > budget;
+        if !over && sse_target.is_none() {
+            break;
+        }
+        let Some((bi, g, new_sse)) = search.best_cut() else { break };
+        if let Some(t) = sse_target {
+            if new_sse > t {
+                break;
+            }
+        }
+        search.set_bits(bi, g, search.bits[bi][g] - 1);
+        traj.push(step("cut", Some(bi), Some(g), &search));
+    }
+    if search.bits_per_vector() > budget {
+        return Err(GoldenError::invalid("target bits per value", "cannot be met even with every component dropped"));
+    }
+    // trades: +1 bit on one group, -1 on another (or +1 into slack) while distortion drops
+    for _ in 0..10_000 {
+        let limit = if sse_target.is_some() { search.bits_per_vector() } else { budget };
+        match search.best_trade(limit, sse_target) {
+            Some((up, down)) => {
+                search.set_bits(up.0, up.1, search.bits[up.0][up.1] + 1);
+                if let Some(d) = down {
+                    search.set_bits(d.0, d.1, search.bits[d.0][d.1] - 1);
+                }
+                traj.push(step(if down.is_some() { "trade" } else { "raise" }, Some(up.0), Some(up.1), &search));
+            }
+            None => break,
+        }
+    }
+    progress("building policy", 0.9);
+
+    // 6. the policy
+    let policy_blocks: Vec<BlockPolicy> = blocks
+        .iter()
+        .enumerate()
+        .map(|(bi, bs)| BlockPolicy {
+            mean: bs.mean.clone(),
+            forward: bs.fixed.forward.clone(),
+            forward_shift: bs.fixed.forward_shift.clone(),
+            inverse: bs.fixed.inverse.clone(),
+            inverse_shift: bs.fixed.inverse_shift,
+            rank: bs.rank.clone(),
+            groups: sizes[bi]
+                .iter()
+                .enumerate()
+                .map(|(g, &n)| {
+                    let q = search.quantizer(bi, g);
+                    GroupPolicy { size: n, bits: q.bits, qmul: q.qmul, encode: q.encode.clone(), levels: q.levels.clone() }
+                })
+                .collect(),
+        })
+        .collect();
+    let mut policy = Policy {
+        format: POLICY_FORMAT.into(),
+        version: POLICY_VERSION,
+        channels: c,
+        input,
+        transform: opts.transform,
+        block_size: b,
+        grouping: opts.grouping,
+        tile: opts.tile,
+        word_bits: opts.word_bits,
+        blocks: policy_blocks,
+        calibration: None,
+    };
+    policy.validate()?;
+
+    // measured on the calibration tensors through the golden codec
+    let codec = Codec::new(&policy)?;
+    let (mut xs, mut xh) = (Vec::new(), Vec::new());
+    for (i, t) in tensors.iter().enumerate() {
+        let codes = to_codes(t, &policy.input, &format!("calibration tensor {i}"))?;
+        let rec = codec.reconstruct(&codes, &t.shape)?;
+        xs.extend(t.to_f64());
+        xh.extend(rec.iter().map(|&q| code_to_float(q as i32, &policy.input)));
+    }
+    let cal = Calibration {
+        payload_bpv: policy.payload_bpv(),
+        calibration_distortion: distortion(&xs, &xh),
+        trajectory: traj,
+        options: opts.clone(),
+        vectors_used: nv,
+        policy: policy.clone(),
+    };
+    let mut record = serde_json::to_value(&cal).expect("serializes");
+    if let Some(o) = record.as_object_mut() {
+        o.remove("policy");
+    }
+    policy.calibration = Some(record);
+    progress("done", 1.0);
+    Ok(Calibration { policy, ..cal })
+}
+
+/// Sizes of `g` near-equal groups of a block of `b` (fewer if b < g).
+pub fn equal_sizes(b: usize, g: usize) -> Vec<usize> {
+    let g = g.min(b);
+    (0..g).map(|i| b / g + usize::from(i < b % g)).collect()
+}
+
+/// Chooses group sizes for every block by a Lagrangian dynamic programme:
+/// minimise Σ distortion + λ·Σ bits over ≤ G contiguous segments of each
+/// block's ranked curve, with λ bisected to meet the bit budget (or the
+/// distortion target).
+fn optimal_partition(curves: &[Vec<[f64; 9]>], g: usize, budget: u64, sse_target: Option<f64>) -> Vec<Vec<usize>> {
+    let solve = |lambda: f64| -> (Vec<Vec<usize>>, u64, f64) {
+        let mut all = Vec::new();
+        let (mut bits, mut sse) = (0u64, 0.0);
+        for cv in curves {
+            let (s, bb, d) = segment_block(cv, g, lambda);
+            all.push(s);
+            bits += bb;
+            sse += d;
+        }
+        (all, bits, sse)
+    };
+    let fits = |bits: u64, sse: f64| match sse_target {
+        Some(t) => sse <= t,
+        None => bits <= budget,
+    };
+    // λ small: many bits; λ large: few bits. Find the smallest λ that fits.
+    let (mut lo, mut hi) = (1e-12f64, 1.0f64);
+    let mut best = solve(hi);
+    while !fits(best.1, best.2) && sse_target.is_none() && hi < 1e30 {
+        hi *= 16.0;
+        best = solve(hi);
+    }
+    if sse_target.is_some() {
+        // for a quality target, λ large breaks it: search down from a λ that fits
+        let s = solve(lo);
+        if !fits(s.1, s.2) {
+            return s.0;
+        }
+        best = s;
+        hi = 1e30;
+        for _ in 0..80 {
+            let mid = (lo.ln() + hi.ln()) * 0.5;
+            let r = solve(mid.exp());
+            if fits(r.1, r.2) {
+                lo = mid.exp();
+                best = r;
+            } else {
+                hi = mid.exp();
+            }
+        }
+        return best.0;
+    }
+    for _ in 0..60 {
+        let mid = ((lo.ln() + hi.ln()) * 0.5).exp();
+        let r = solve(mid);
+        if fits(r.1, r.2) {
+            hi = mid;
+            best = r;
+        } else {
+            lo = mid;
+        }
+    }
+    best.0
+}
+
+/// One block's optimal segmentation for a λ: (sizes, bits, distortion).
+fn segment_block(cv: &[[f64; 9]], g: usize, lambda: f64) -> (Vec<usize>, u64, f64) {
+    let n = cv.len();
+    let mut pre = vec![[0.0f64; 9]; n + 1];
+    for i in 0..n {
+        for bb in 0..9 {
+            pre[i + 1][bb] = pre[i][bb] + cv[i][bb];
+        }
+    }
+    let inf = f64::INFINITY;
+    // dp[s][i]: best cost covering the first i ranked components with s segments
+    let mut dp = vec![vec![inf; n + 1]; g + 1];
+    let mut arg = vec![vec![(0usize, 0usize); n + 1]; g + 1];
+    dp[0][0] = 0.0;
+    for s in 1..=g {
+        for i in 1..=n {
+            let mut best = inf;
+            let mut ba = (0, 0);
+            for j in (s - 1)..i {
+                let base = dp[s - 1][j];
+                if base == inf {
+                    continue;
+                }
+                let len = (i - j) as f64;
+                for bb in 0..9 {
+                    let cost = base + pre[i][bb] - pre[j][bb] + lambda * len * bb as f64;
+                    if cost < best {
+                        best = cost;
+                        ba = (j, bb);
+                    }
+                }
+            }
+            dp[s][i] = best;
+            arg[s][i] = ba;
+        }
+    }
+    let mut sbest = 1;
+    for s in 1..=g {
+        if dp[s][n] < dp[sbest][n] - 1e-12 * dp[sbest][n].abs() {
+            sbest = s;
+        }
+    }
+    let mut sizes = Vec::new();
+    let (mut bits, mut sse) = (0u64, 0.0);
+    let (mut s, mut i) = (sbest, n);
+    while s > 0 {
+        let (j, bb) = arg[s][i];
+        sizes.push(i - j);
+        bits += ((i - j) * bb) as u64;
+        sse += pre[i][bb] - pre[j][bb];
+        i = j;
+        s -= 1;
+    }
+    sizes.reverse();
+    (sizes, bits, sse)
+}
+
+/// The bit-width search state: each group's width and a cache of its learned
+/// quantizer at every width.
+struct Search<'a> {
+    hists: &'a [Vec<WeightedHist>],
+    sizes: &'a [Vec<usize>],
+    style: QuantStyle,
+    bits: Vec<Vec<u32>>,
+    cache: Vec<Vec<[Option<LearnedQuantizer>; 9]>>,
+}
+
+impl<'a> Search<'a> {
+    fn new(hists: &'a [Vec<WeightedHist>], sizes: &'a [Vec<usize>], style: QuantStyle) -> Self {
+        let bits = sizes.iter().map(|s| vec![MAX_BITS; s.len()]).collect();
+        let mut cache: Vec<Vec<[Option<LearnedQuantizer>; 9]>> =
+            sizes.iter().map(|s| (0..s.len()).map(|_| Default::default()).collect()).collect();
+        // learn the starting (8-bit) and first-cut (7-bit) quantizers in parallel
+        let jobs: Vec<(usize, usize, u32)> = sizes
+            .iter()
+            .enumerate()
+            .flat_map(|(bi, s)| (0..s.len()).flat_map(move |g| [(bi, g, 8u32), (bi, g, 7u32)]))
+            .collect();
+        let learned: Vec<_> = jobs.par_iter().map(|&(bi, g, bb)| learn_quantizer(&hists[bi][g], bb, style)).collect();
+        for (&(bi, g, bb), q) in jobs.iter().zip(learned) {
+            cache[bi][g][bb as usize] = Some(q);
+        }
+        Search { hists, sizes, style, bits, cache }
+    }
+
+    fn sse_at(&mut self, bi: usize, g: usize, bb: u32) -> f64 {
+        self.quantizer(bi, g);
+        if self.cache[bi][g][bb as usize].is_none() {
+            self.cache[bi][g][bb as usize] = Some(learn_quantizer(&self.hists[bi][g], bb, self.style));
+        }
+        // a narrower code never beats a wider one in the search's view
+        let mut v = self.cache[bi][g][bb as usize].as_ref().unwrap().sse;
+        if bb > 0 {
+            v = v.min(self.hists[bi][g].energy());
+        }
+        v
+    }
+
+    fn quantizer(&mut self, bi: usize, g: usize) -> &LearnedQuantizer {
+        let bb = self.bits[bi][g] as usize;
+        if self.cache[bi][g][bb].is_none() {
+            self.cache[bi][g][bb] = Some(learn_quantizer(&self.hists[bi][g], bb as u32, self.style));
+        }
+        self.cache[bi][g][bb].as_ref().unwrap()
+    }
+
+    fn set_bits(&mut self, bi: usize, g: usize, bb: u32) {
+        self.bits[bi][g] = bb;
+        self.quantizer(bi, g);
+    }
+
+    fn bits_per_vector(&self) -> u64 {
+        self.bits.iter().zip(self.sizes).flat_map(|(bs, ss)| bs.iter().zip(ss).map(|(&b, &n)| b as u64 * n as u64)).sum()
+    }
+
+    fn sse(&self) -> f64 {
+        let mut s = 0.0;
+        for (bi, bs) in self.bits.iter().enumerate() {
+            for (g, &bb) in bs.iter().enumerate() {
+                s += self.cache[bi][g][bb as usize].as_ref().map(|q| q.sse).unwrap_or(0.0);
+            }
+        }
+        s
+    }
+
+    /// The cut with the least added distortion per bit saved: (block, group, new total sse).
+    fn best_cut(&mut self) -> Option<(usize, usize, f64)> {
+        let cur = self.sse();
+        let mut best: Option<(f64, usize, usize, f64)> = None;
+        for bi in 0..self.bits.len() {
+            for g in 0..self.bits[bi].len() {
+                let bb = self.bits[bi][g];
+                if bb == 0 {
+                    continue;
+                }
+                let now = self.cache[bi][g][bb as usize].as_ref().unwrap().sse;
+                let after = self.sse_at(bi, g, bb - 1);
+                let per_bit = (after - now) / self.sizes[bi][g] as f64;
+                if best.as_ref().is_none_or(|b| per_bit < b.0) {
+                    best = Some((per_bit, bi, g, cur - now + after));
+                }
+            }
+        }
+        best.map(|b| (b.1, b.2, b.3))
+    }
+
+    /// The best single-bit raise (paid by a cut elsewhere if needed) that keeps
+    /// bits <= limit and lowers distortion; None when no move helps.
+    #[allow(clippy::type_complexity)]
+    fn best_trade(&mut self, limit: u64, sse_target: Option<f64>) -> Option<((usize, usize), Option<(usize, usize)>)> {
+        let used = self.bits_per_vector();
+        let groups: Vec<(usize, usize)> =
+            (0..self.bits.len()).flat_map(|bi| (0..self.bits[bi].len()).map(move |g| (bi, g))).collect();
+        let mut gain_up = Vec::new();
+        for &(bi, g) in &groups {
+            let bb = self.bits[bi][g];
+            let now = self.cache[bi][g][bb as usize].as_ref().unwrap().sse;
+            let up = if bb < MAX_BITS { Some(now - self.sse_at(bi, g, bb + 1)) } else { None };
+            let down = if bb > 0 { Some(self.sse_at(bi, g, bb - 1) - now) } else { None };
+            gain_up.push((up, down));
+        }
+        let mut best: Option<(f64, (usize, usize), Option<(usize, usize)>)> = None;
+        for (i, &(ua, ga)) in groups.iter().enumerate() {
+            let Some(up) = gain_up[i].0 else { continue };
+            let na = self.sizes[ua][ga] as u64;
+            if up <= 0.0 {
+                continue;
+            }
+            if used + na <= limit && sse_target.is_none() {
+                if best.as_ref().is_none_or(|b| up > b.0) {
+                    best = Some((up, (ua, ga), None));
+                }
+                continue;
+            }
+            for (j, &(ub, gb)) in groups.iter().enumerate() {
+                if i == j {
+                    continue;
+                }
+                let Some(down) = gain_up[j].1 else { continue };
+                let nb = self.sizes[ub][gb] as u64;
+                if used + na > limit + nb {
+                    continue;
+                }
+                let net = up - down;
+                if net > 1e-9 * self.sse().max(1.0) && best.as_ref().is_none_or(|b| net > b.0) {
+                    best = Some((net, (ua, ga), Some((ub, gb))));
+                }
+            }
+        }
+        best.map(|b| (b.1, b.2))
+    }
+}

@@ -1,0 +1,314 @@
+//! The golden compressor and decompressor of a whole tensor (steps 2–6 of the
+//! scheme): tile by tile, transform, group, quantize and pack; and back.
+//!
+//! Payload of one tile (docs/stream-format.md): in dynamic grouping first the
+//! group map — for each block, for each component k = 0..B, its group index in
+//! `ceil(log2 G)` bits — then for each pixel vector of the tile, for each block,
+//! for each component k = 0..B in natural order, its code in the bit-width of
+//! its group (nothing for 0-bit groups); then zero padding to a word boundary.
+
+use crate::bitstream::{BitReader, BitWriter};
+use crate::error::{GoldenError, Result};
+use crate::grouping::{dynamic_group_map, rank_positions, static_group_map};
+use crate::policy::{group_index_bits, Grouping, Policy};
+use crate::quantizer::GroupQuantizer;
+use crate::transform::BlockMatrices;
+
+/// A policy prepared for fast compression and decompression.
+#[derive(Debug, Clone)]
+pub struct Codec {
+    policy: Policy,
+    blocks: Vec<BlockMatrices>,
+    quants: Vec<Vec<GroupQuantizer>>,
+    static_maps: Vec<Vec<u8>>,
+    positions: Vec<Vec<usize>>,
+    sizes: Vec<Vec<usize>>,
+    index_bits: Vec<u32>,
+}
+
+/// Where a pixel vector sits in an N x C x spatial tensor.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    channels: usize,
+    spatial: usize,
+    vectors: usize,
+}
+
+impl Layout {
+    fn gather(&self, codes: &[i16], first: usize, count: usize, out: &mut [i16]) {
+        let (c, s) = (self.channels, self.spatial);
+        for t in 0..count {
+            let p = first + t;
+            let (n, sp) = (p / s, p % s);
+            let base = n * c * s + sp;
+            let row = &mut out[t * c..(t + 1) * c];
+            for (ch, v) in row.iter_mut().enumerate() {
+                *v = codes[base + ch * s];
+            }
+        }
+    }
+
+    fn scatter(&self, vecs: &[i16], first: usize, count: usize, codes: &mut [i16]) {
+        let (c, s) = (self.channels, self.spatial);
+        for t in 0..count {
+            let p = first + t;
+            let (n, sp) = (p / s, p % s);
+            let base = n * c * s + sp;
+            for ch in 0..c {
+                codes[base + ch * s] = vecs[t * c + ch];
+            }
+        }
+    }
+}
+
+/// Per-tile working buffers.
+struct Scratch {
+    x: Vec<i16>,
+    y: Vec<i32>,
+    codes: Vec<i32>,
+    maps: Vec<u8>,
+    energy: Vec<u64>,
+    order: Vec<usize>,
+}
+
+impl Codec {
+    /// Validates the policy and prepares its tables.
+    pub fn new(policy: &Policy) -> Result<Codec> {
+        policy.validate()?;
+        Ok(Codec {
+            policy: policy.clone(),
+            blocks: policy.blocks.iter().map(BlockMatrices::new).collect(),
+            quants: policy.blocks.iter().map(|b| b.groups.iter().map(GroupQuantizer::new).collect()).collect(),
+            static_maps: policy.blocks.iter().map(static_group_map).collect(),
+            positions: policy.blocks.iter().map(|b| rank_positions(&b.rank)).collect(),
+            sizes: policy.blocks.iter().map(|b| b.groups.iter().map(|g| g.size).collect()).collect(),
+            index_bits: policy.blocks.iter().map(|b| group_index_bits(b.groups.len())).collect(),
+        })
+    }
+
+    /// The policy this codec runs.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    fn layout(&self, shape: &[usize], len: usize) -> Result<Layout> {
+        if shape.len() < 2 {
+            return Err(GoldenError::BadInput(format!("shape {shape:?} has no channel axis")));
+        }
+        if shape[1] != self.policy.channels {
+            return Err(GoldenError::BadInput(format!(
+                "tensor has {} channels (shape {:?}), the policy was made for {}",
+                shape[1], shape, self.policy.channels
+            )));
+        }
+        let n: usize = shape.iter().product();
+        if n != len || n == 0 {
+            return Err(GoldenError::BadInput(format!("shape {shape:?} does not match {len} values")));
+        }
+        let spatial: usize = shape[2..].iter().product();
+        Ok(Layout { channels: shape[1], spatial, vectors: shape[0] * spatial })
+    }
+
+    fn scratch(&self) -> Scratch {
+        let (t, c, b) = (self.policy.tile, self.policy.channels, self.policy.block_size);
+        Scratch {
+            x: vec![0; t * c],
+            y: vec![0; t * c],
+            codes: vec![0; t * c],
+            maps: vec![0; c],
+            energy: vec![0; b],
+            order: Vec::with_capacity(b),
+        }
+    }
+
+    /// Transform, group and quantize the `count` vectors in `s.x`.
+    fn encode_tile(&self, s: &mut Scratch, count: usize) {
+        let (c, b) = (self.policy.channels, self.policy.block_size);
+        for t in 0..count {
+            for (bi, m) in self.blocks.iter().enumerate() {
+                let off = t * c + bi * b;
+                m.forward(&s.x[off..off + b], &mut s.y[off..off + b]);
+            }
+        }
+        for bi in 0..self.blocks.len() {
+            let map = &mut s.maps[bi * b..(bi + 1) * b];
+            match self.policy.grouping {
+                Grouping::Static => map.copy_from_slice(&self.static_maps[bi]),
+                Grouping::Dynamic => {
+                    s.energy.iter_mut().for_each(|e| *e = 0);
+                    for t in 0..count {
+                        let off = t * c + bi * b;
+                        for (e, &y) in s.energy.iter_mut().zip(&s.y[off..off + b]) {
+                            *e += y.unsigned_abs() as u64;
+                        }
+                    }
+                    dynamic_group_map(&s.energy, &self.positions[bi], &self.sizes[bi], &mut s.order, map);
+                }
+            }
+            let q = &self.quants[bi];
+            for t in 0..count {
+                let off = t * c + bi * b;
+                for k in 0..b {
+                    s.codes[off + k] = q[map[k] as usize].quantize(s.y[off + k]);
+                }
+            }
+        }
+    }
+
+    /// Dequantize and inverse-transform the `count` vectors of `s.codes` into `s.x`.
+    fn decode_tile(&self, s: &mut Scratch, count: usize) {
+        let (c, b) = (self.policy.channels, self.policy.block_size);
+        let (lo, hi) = (self.policy.input.code_range.min(), self.policy.input.code_range.max());
+        for bi in 0..self.blocks.len() {
+            let map = &s.maps[bi * b..(bi + 1) * b];
+            let q = &self.quants[bi];
+            for t in 0..count {
+                let off = t * c + bi * b;
+                for k in 0..b {
+                    s.y[off + k] = q[map[k] as usize].dequantize(s.codes[off + k]);
+                }
+                self.blocks[bi].inverse(&s.y[off..off + b], lo, hi, &mut s.x[off..off + b]);
+            }
+        }
+    }
+
+    /// Compresses integer codes (C order, shape N x C x ...) into payload words.
+    pub fn compress(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<u64>> {
+        let lay = self.layout(shape, codes.len())?;
+        let p = &self.policy;
+        let (c, b) = (p.channels, p.block_size);
+        let mut s = self.scratch();
+        let mut w = BitWriter::with_capacity(p.word_bits, p.payload_words(lay.vectors) as usize);
+        let mut first = 0;
+        while first < lay.vectors {
+            let count = p.tile.min(lay.vectors - first);
+            lay.gather(codes, first, count, &mut s.x);
+            self.encode_tile(&mut s, count);
+            if p.grouping == Grouping::Dynamic {
+                for bi in 0..self.blocks.len() {
+                    for &g in &s.maps[bi * b..(bi + 1) * b] {
+                        w.push(g as u64, self.index_bits[bi]);
+                    }
+                }
+            }
+            for t in 0..count {
+                for bi in 0..self.blocks.len() {
+                    let map = &s.maps[bi * b..(bi + 1) * b];
+                    let q = &self.quants[bi];
+                    let off = t * c + bi * b;
+                    for k in 0..b {
+                        let bits = q[map[k] as usize].bits;
+                        w.push(s.codes[off + k] as u32 as u64, bits);
+                    }
+                }
+            }
+            w.align();
+            first += count;
+        }
+        Ok(w.finish())
+    }
+
+    /// Decompresses payload words into integer codes (C order) of `shape`.
+    /// Errors on a payload of the wrong length, a corrupt group map or non-zero padding.
+    pub fn decompress(&self, words: &[u64], shape: &[usize]) -> Result<Vec<i16>> {
+        let n: usize = shape.iter().product();
+        let lay = self.layout(shape, n)?;
+        let p = &self.policy;
+        let expect = p.payload_words(lay.vectors);
+        if words.len() as u64 != expect {
+            return Err(GoldenError::Corrupt(format!(
+                "payload has {} words; shape {:?} under this policy needs {}",
+                words.len(),
+                shape,
+                expect
+            )));
+        }
+        let (c, b) = (p.channels, p.block_size);
+        let mut s = self.scratch();
+        let mut out = vec![0i16; n];
+        let mut r = BitReader::new(words, p.word_bits);
+        let mut first = 0;
+        let mut tile = 0;
+        let mut counts = vec![0usize; crate::policy::MAX_GROUPS];
+        while first < lay.vectors {
+            let count = p.tile.min(lay.vectors - first);
+            for bi in 0..self.blocks.len() {
+                let map = &mut s.maps[bi * b..(bi + 1) * b];
+                match p.grouping {
+                    Grouping::Static => map.copy_from_slice(&self.static_maps[bi]),
+                    Grouping::Dynamic => {
+                        let ng = self.sizes[bi].len();
+                        counts.iter_mut().for_each(|x| *x = 0);
+                        for m in map.iter_mut() {
+                            let g = r.read(self.index_bits[bi])? as usize;
+                            if g >= ng {
+                                return Err(GoldenError::Corrupt(format!(
+                                    "tile {tile}, block {bi}: group index {g} but the block has {ng} groups"
+                                )));
+                            }
+                            counts[g] += 1;
+                            *m = g as u8;
+                        }
+                        if counts[..ng] != self.sizes[bi][..] {
+                            return Err(GoldenError::Corrupt(format!(
+                                "tile {tile}, block {bi}: group map has sizes {:?}, the policy says {:?}",
+                                &counts[..ng],
+                                self.sizes[bi]
+                            )));
+                        }
+                    }
+                }
+            }
+            for t in 0..count {
+                for bi in 0..self.blocks.len() {
+                    let map = &s.maps[bi * b..(bi + 1) * b];
+                    let q = &self.quants[bi];
+                    let off = t * c + bi * b;
+                    for k in 0..b {
+                        s.codes[off + k] = r.read_signed(q[map[k] as usize].bits)?;
+                    }
+                }
+            }
+            r.align().map_err(|e| GoldenError::Corrupt(format!("tile {tile}: {e}")))?;
+            self.decode_tile(&mut s, count);
+            lay.scatter(&s.x, first, count, &mut out);
+            first += count;
+            tile += 1;
+        }
+        Ok(out)
+    }
+
+    /// What decompress(compress(codes)) gives, computed without packing.
+    pub fn reconstruct(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<i16>> {
+        let lay = self.layout(shape, codes.len())?;
+        let p = &self.policy;
+        let mut s = self.scratch();
+        let mut out = vec![0i16; codes.len()];
+        let mut first = 0;
+        while first < lay.vectors {
+            let count = p.tile.min(lay.vectors - first);
+            lay.gather(codes, first, count, &mut s.x);
+            self.encode_tile(&mut s, count);
+            self.decode_tile(&mut s, count);
+            lay.scatter(&s.x, first, count, &mut out);
+            first += count;
+        }
+        Ok(out)
+    }
+
+    /// Transform outputs y of every pixel vector, `[vector * C + channel-slot]`
+    /// (block-major within the vector), for calibration and hardware tests.
+    pub fn transform_outputs(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<i32>> {
+        let lay = self.layout(shape, codes.len())?;
+        let (c, b) = (self.policy.channels, self.policy.block_size);
+        let mut x = vec![0i16; c];
+        let mut y = vec![0i32; lay.vectors * c];
+        for v in 0..lay.vectors {
+            lay.gather(codes, v, 1, &mut x);
+            for (bi, m) in self.blocks.iter().enumerate() {
+                m.forward(&x[bi * b..(bi + 1) * b], &mut y[v * c + bi * b..v * c + (bi + 1) * b]);
+            }
+        }
+        Ok(y)
+    }
+}

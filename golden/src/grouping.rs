@@ -1,0 +1,62 @@
+//! Importance grouping (step 3 of the scheme): which group each component of
+//! a block belongs to, statically or per tile.
+//!
+//! Dynamic rule: per tile and block, component k's energy is
+//! `E_k = sum over the tile's vectors of |y_k|`. Components are ordered by
+//! E descending, ties by static rank ascending; the first `size_0` of that
+//! order form group 0, the next `size_1` group 1, and so on.
+
+use crate::policy::BlockPolicy;
+
+/// Group of each component under the static ranking.
+pub fn static_group_map(blk: &BlockPolicy) -> Vec<u8> {
+    let mut map = vec![0u8; blk.rank.len()];
+    let mut r = 0;
+    for (g, grp) in blk.groups.iter().enumerate() {
+        for _ in 0..grp.size {
+            map[blk.rank[r]] = g as u8;
+            r += 1;
+        }
+    }
+    map
+}
+
+/// Position of each component in the static ranking (inverse of `rank`).
+pub fn rank_positions(rank: &[usize]) -> Vec<usize> {
+    let mut pos = vec![0; rank.len()];
+    for (r, &k) in rank.iter().enumerate() {
+        pos[k] = r;
+    }
+    pos
+}
+
+/// Group of each component for one tile, from the components' tile energies.
+/// `order` is scratch space of the block size.
+pub fn dynamic_group_map(energy: &[u64], positions: &[usize], sizes: &[usize], order: &mut Vec<usize>, map: &mut [u8]) {
+    order.clear();
+    order.extend(0..energy.len());
+    order.sort_unstable_by(|&a, &b| energy[b].cmp(&energy[a]).then(positions[a].cmp(&positions[b])));
+    let mut r = 0;
+    for (g, &n) in sizes.iter().enumerate() {
+        for _ in 0..n {
+            map[order[r]] = g as u8;
+            r += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dynamic_ties_follow_static_rank() {
+        let energy = [5, 9, 5, 1];
+        let positions = [3, 0, 1, 2]; // rank = [1, 2, 3, 0]
+        let mut order = Vec::new();
+        let mut map = [0u8; 4];
+        dynamic_group_map(&energy, &positions, &[1, 2, 1], &mut order, &mut map);
+        // order: 1 (9), 2 (5, pos 1), 0 (5, pos 3), 3 (1)
+        assert_eq!(map, [1, 0, 1, 2]);
+    }
+}

@@ -1,0 +1,26 @@
+//! actcomp-golden: the bit-exact software reference of actcomp's activation
+//! compression scheme (see docs/scheme.md and docs/stream-format.md).
+//!
+//! Everything the hardware does is defined here first: the int8 input
+//! mapping, the fixed-point block transform, the group quantizer, the
+//! dynamic importance grouping, the payload packing and the `.acz` container.
+//! Calibration (`calibrate`) learns a [`policy::Policy`] from activations.
+
+pub mod baselines;
+pub mod basis;
+pub mod bitstream;
+pub mod calibrate;
+pub mod codec;
+pub mod container;
+pub mod error;
+pub mod grouping;
+pub mod input_map;
+pub mod policy;
+pub mod metrics;
+pub mod quant_learn;
+pub mod quantizer;
+pub mod tensor;
+pub mod testkit;
+pub mod transform;
+
+pub use error::{GoldenError, Result};

@@ -1,0 +1,185 @@
+//! The fixed-point block transform (step 2 of the scheme) and the float
+//! bases calibration starts from (PCA, DCT-II, identity).
+//!
+//! Forward, per block and component k:
+//! `y_k = sat16((sum_i F[k][i] * (x_i - mean_i) + 2^(s_k-1)) >> s_k)`.
+//! Inverse, per channel i:
+//! `x^_i = clamp(((sum_k V[i][k] * y^_k + 2^(r-1)) >> r) + mean_i, code_min, code_max)`.
+//! `>>` is an arithmetic (floor) shift; accumulators are exact (at most 48 bits).
+
+use crate::policy::{Y_MAX, Y_MIN};
+
+/// `(acc + 2^(s-1)) >> s` with an arithmetic shift: round half toward +infinity.
+#[inline]
+pub fn round_shift(acc: i64, s: u32) -> i64 {
+    (acc + (1i64 << (s - 1))) >> s
+}
+
+/// Saturates to the signed 16-bit range.
+#[inline]
+pub fn sat16(v: i64) -> i32 {
+    v.clamp(Y_MIN as i64, Y_MAX as i64) as i32
+}
+
+/// A block's matrices flattened for fast evaluation.
+#[derive(Debug, Clone)]
+pub struct BlockMatrices {
+    /// Block size B.
+    pub b: usize,
+    /// Means, one per channel.
+    pub mean: Vec<i32>,
+    /// Forward matrix, row-major `[k * B + i]`.
+    pub forward: Vec<i32>,
+    /// Per-component forward shift.
+    pub forward_shift: Vec<u32>,
+    /// Inverse matrix, row-major `[i * B + k]`.
+    pub inverse: Vec<i32>,
+    /// Inverse shift.
+    pub inverse_shift: u32,
+}
+
+impl BlockMatrices {
+    /// Flattens a validated block policy.
+    pub fn new(blk: &crate::policy::BlockPolicy) -> Self {
+        BlockMatrices {
+            b: blk.mean.len(),
+            mean: blk.mean.clone(),
+            forward: blk.forward.iter().flatten().copied().collect(),
+            forward_shift: blk.forward_shift.clone(),
+            inverse: blk.inverse.iter().flatten().copied().collect(),
+            inverse_shift: blk.inverse_shift,
+        }
+    }
+
+    /// Forward transform of one block of channel codes `x` into `y`.
+    #[inline]
+    pub fn forward(&self, x: &[i16], y: &mut [i32]) {
+        let b = self.b;
+        let mut d = [0i32; 64];
+        let dvec: Vec<i32>;
+        let d: &[i32] = if b <= 64 {
+            for i in 0..b {
+                d[i] = x[i] as i32 - self.mean[i];
+            }
+            &d[..b]
+        } else {
+            dvec = (0..b).map(|i| x[i] as i32 - self.mean[i]).collect();
+            &dvec
+        };
+        for k in 0..b {
+            let row = &self.forward[k * b..(k + 1) * b];
+            let acc = dot_i32(row, d);
+            y[k] = sat16(round_shift(acc, self.forward_shift[k]));
+        }
+    }
+
+    /// Inverse transform of one block of reconstructed components into channel codes.
+    #[inline]
+    pub fn inverse(&self, yhat: &[i32], lo: i32, hi: i32, out: &mut [i16]) {
+        let b = self.b;
+        for i in 0..b {
+            let row = &self.inverse[i * b..(i + 1) * b];
+            let acc: i64 = row.iter().zip(yhat).map(|(&v, &y)| v as i64 * y as i64).sum();
+            let x = round_shift(acc, self.inverse_shift) + self.mean[i] as i64;
+            out[i] = x.clamp(lo as i64, hi as i64) as i16;
+        }
+    }
+}
+
+/// Exact dot product of 16-bit matrix entries with centred codes (|d| <= 255),
+/// summed in i32 chunks of 64 (64 * 2^15 * 510 < 2^31, so no chunk can
+/// overflow even for |d| <= 510) and then in i64.
+#[inline]
+fn dot_i32(row: &[i32], d: &[i32]) -> i64 {
+    let mut total = 0i64;
+    for (rc, dc) in row.chunks(64).zip(d.chunks(64)) {
+        let s: i32 = rc.iter().zip(dc).map(|(&a, &b)| a.wrapping_mul(b)).fold(0i32, |a, p| a.wrapping_add(p));
+        total += s as i64;
+    }
+    total
+}
+
+/// Orthonormal DCT-II basis of size `b`: row k, column i.
+pub fn dct_basis(b: usize) -> Vec<Vec<f64>> {
+    (0..b)
+        .map(|k| {
+            let a = if k == 0 { (1.0 / b as f64).sqrt() } else { (2.0 / b as f64).sqrt() };
+            (0..b)
+                .map(|i| a * (std::f64::consts::PI * (2 * i + 1) as f64 * k as f64 / (2 * b) as f64).cos())
+                .collect()
+        })
+        .collect()
+}
+
+/// Identity basis of size `b`.
+pub fn identity_basis(b: usize) -> Vec<Vec<f64>> {
+    (0..b).map(|k| (0..b).map(|i| if i == k { 1.0 } else { 0.0 }).collect()).collect()
+}
+
+/// Principal components of a `b x b` covariance: (eigenvalues descending,
+/// basis rows). Each row's largest-magnitude entry is made positive so the
+/// result is deterministic.
+pub fn pca_basis(cov: &[f64], b: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let m = nalgebra::DMatrix::from_row_slice(b, b, cov);
+    let eig = nalgebra::SymmetricEigen::new(m);
+    let mut order: Vec<usize> = (0..b).collect();
+    order.sort_by(|&a, &c| eig.eigenvalues[c].partial_cmp(&eig.eigenvalues[a]).unwrap().then(a.cmp(&c)));
+    let mut vals = Vec::with_capacity(b);
+    let mut rows = Vec::with_capacity(b);
+    for &j in &order {
+        vals.push(eig.eigenvalues[j].max(0.0));
+        let mut v: Vec<f64> = eig.eigenvectors.column(j).iter().copied().collect();
+        let big = v.iter().enumerate().fold((0, 0.0f64), |acc, (i, &x)| if x.abs() > acc.1 + 1e-12 { (i, x.abs()) } else { acc }).0;
+        if v[big] < 0.0 {
+            v.iter_mut().for_each(|x| *x = -*x);
+        }
+        rows.push(v);
+    }
+    (vals, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_shift_rounds_half_up() {
+        assert_eq!(round_shift(3, 1), 2); // 1.5 -> 2
+        assert_eq!(round_shift(-3, 1), -1); // -1.5 -> -1
+        assert_eq!(round_shift(-5, 2), -1); // -1.25 -> -1
+        assert_eq!(round_shift(-6, 2), -1); // -1.5 -> -1
+        assert_eq!(round_shift(-7, 2), -2); // -1.75 -> -2
+    }
+
+    #[test]
+    fn dct_is_orthonormal() {
+        for b in [1, 4, 8, 16] {
+            let m = dct_basis(b);
+            for a in 0..b {
+                for c in 0..b {
+                    let d: f64 = (0..b).map(|i| m[a][i] * m[c][i]).sum();
+                    assert!((d - if a == c { 1.0 } else { 0.0 }).abs() < 1e-12);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pca_sorts_and_fixes_signs() {
+        // covariance with a dominant direction (1,1)/sqrt2
+        let cov = vec![2.0, 1.5, 1.5, 2.0];
+        let (vals, rows) = pca_basis(&cov, 2);
+        assert!((vals[0] - 3.5).abs() < 1e-9 && (vals[1] - 0.5).abs() < 1e-9);
+        assert!(rows[0][0] > 0.0 && rows[0][1] > 0.0);
+    }
+
+    #[test]
+    fn dot_matches_i64_at_extremes() {
+        for b in [64usize, 65, 200] {
+            let row = vec![-32768i32; b];
+            let d = vec![-510i32; b];
+            let exact: i64 = row.iter().zip(&d).map(|(&a, &b)| a as i64 * b as i64).sum();
+            assert_eq!(super::dot_i32(&row, &d), exact);
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! actcomp-sim: testbenches and scoreboards that check the actcomp hardware
+//! against the golden model.
+//!
+//! * [`axis`]: a thread-free, cycle-stepped AXI4-Stream testbench driver
+//!   ([`axis::AxisBench`]) for any DUT that implements [`axis::AxisDut`],
+//!   with seeded random `tvalid`/`tready` stalls and protocol checks.
+//! * [`scoreboard`]: in-order comparison of output words against expected
+//!   words, reporting the first mismatch (word, tile, cycle, hex values).
+//! * [`packer`]: the [`axis::AxisDut`] adapter for the variable bit-width
+//!   packer, expected words from `actcomp_golden::bitstream::pack_beats`,
+//!   and random beat generators.
+//! * [`vtb`]: hex stimulus files and a plain-Verilog testbench for running
+//!   emitted Verilog under Icarus Verilog, plus tool discovery.
+
+pub mod axis;
+pub mod packer;
+pub mod scoreboard;
+pub mod vtb;
+
+pub use axis::{AxisBench, AxisDut, OutWord, RunStats, StallConfig};
+pub use scoreboard::{ExpectedWord, Scoreboard, SimFailure};

@@ -1,0 +1,186 @@
+//! `actcomp calibrate`: learn a policy from calibration tensors.
+
+use crate::progress::Stages;
+use actcomp_golden::calibrate::{calibrate, CalibrateOptions, Calibration, Partition, Target};
+use actcomp_golden::policy::{Grouping, TransformKind};
+use actcomp_golden::quant_learn::QuantStyle;
+use actcomp_golden::tensor::Tensor;
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+use std::path::PathBuf;
+
+/// Transform choice on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TransformArg {
+    /// Principal components per block.
+    Pca,
+    /// DCT-II per block.
+    Dct,
+    /// No transform (mixed precision only).
+    Identity,
+}
+
+/// Grouping choice on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum GroupingArg {
+    /// Fixed ranking.
+    Static,
+    /// Per-tile re-ranking with side information.
+    Dynamic,
+}
+
+/// Quantizer style on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StyleArg {
+    /// Uniform cells and levels.
+    Uniform,
+    /// Uniform cells, centroid levels.
+    Centroid,
+    /// Lloyd–Max cells and levels.
+    Lloyd,
+}
+
+/// Options shared by every command that calibrates.
+#[derive(clap::Args, Clone)]
+pub struct CalibArgs {
+    /// Target payload bits per value (side info and padding included).
+    #[arg(long, conflicts_with = "target_sqnr")]
+    pub target_bpv: Option<f64>,
+    /// Target minimum SQNR in dB on the calibration data.
+    #[arg(long)]
+    pub target_sqnr: Option<f64>,
+    /// Channel transform.
+    #[arg(long, value_enum, default_value = "pca")]
+    pub transform: TransformArg,
+    /// Channels per block (default: all channels in one block).
+    #[arg(long)]
+    pub block: Option<usize>,
+    /// Most groups per block (1..=8).
+    #[arg(long, default_value_t = 8)]
+    pub groups: usize,
+    /// Static or dynamic grouping.
+    #[arg(long, value_enum, default_value = "static")]
+    pub grouping: GroupingArg,
+    /// Pixel vectors per tile.
+    #[arg(long, default_value_t = 16)]
+    pub tile: usize,
+    /// Payload word width (32 or 64).
+    #[arg(long, default_value_t = 32)]
+    pub word_bits: u32,
+    /// How quantizer tables are learned.
+    #[arg(long, value_enum, default_value = "lloyd")]
+    pub quantizer: StyleArg,
+    /// Use equal-size groups instead of the optimal partition.
+    #[arg(long)]
+    pub equal_groups: bool,
+}
+
+impl CalibArgs {
+    /// Converts to golden calibration options.
+    pub fn options(&self) -> Result<CalibrateOptions> {
+        let target = match (self.target_bpv, self.target_sqnr) {
+            (Some(b), None) => Target::BitsPerValue(b),
+            (None, Some(s)) => Target::SqnrDb(s),
+            (None, None) => Target::BitsPerValue(2.5),
+            _ => bail!("give either --target-bpv or --target-sqnr"),
+        };
+        Ok(CalibrateOptions {
+            target,
+            transform: match self.transform {
+                TransformArg::Pca => TransformKind::Pca,
+                TransformArg::Dct => TransformKind::Dct,
+                TransformArg::Identity => TransformKind::Identity,
+            },
+            block_size: self.block,
+            groups: self.groups,
+            grouping: match self.grouping {
+                GroupingArg::Static => Grouping::Static,
+                GroupingArg::Dynamic => Grouping::Dynamic,
+            },
+            tile: self.tile,
+            word_bits: self.word_bits,
+            style: match self.quantizer {
+                StyleArg::Uniform => QuantStyle::Uniform,
+                StyleArg::Centroid => QuantStyle::Centroid,
+                StyleArg::Lloyd => QuantStyle::Lloyd,
+            },
+            partition: if self.equal_groups { Partition::Equal } else { Partition::Optimal },
+            ..CalibrateOptions::default()
+        })
+    }
+}
+
+/// Arguments of `actcomp calibrate`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Calibration activation tensors (.npy, N x C x ...).
+    #[arg(long, num_args = 1.., required = true)]
+    pub activations: Vec<PathBuf>,
+    #[command(flatten)]
+    pub calib: CalibArgs,
+    /// Output policy JSON.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Print a machine-readable summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Loads tensors, naming the file in any error.
+pub fn load_tensors(paths: &[PathBuf]) -> Result<Vec<Tensor>> {
+    paths.iter().map(|p| Tensor::load_npy(p).map_err(anyhow::Error::from)).collect()
+}
+
+/// Runs calibration with a progress bar.
+pub fn run_calibration(tensors: &[Tensor], opts: &CalibrateOptions, quiet: bool) -> Result<Calibration> {
+    let bar = Stages::new("calibrate", quiet);
+    let refs: Vec<&Tensor> = tensors.iter().collect();
+    let cal = calibrate(&refs, opts, &|s, f| bar.update(s, f)).context("calibration failed");
+    bar.finish();
+    cal
+}
+
+/// One-line human summary of a calibration.
+pub fn summary_line(cal: &Calibration) -> String {
+    let p = &cal.policy;
+    let groups: Vec<String> = p.blocks[0].groups.iter().map(|g| format!("{}x{}b", g.size, g.bits)).collect();
+    format!(
+        "policy: C={} B={} {:?} {:?} T={} W={} | block 0 groups [{}] | payload {:.4} bits/value | calibration SQNR {:.2} dB",
+        p.channels,
+        p.block_size,
+        p.transform,
+        p.grouping,
+        p.tile,
+        p.word_bits,
+        groups.join(" "),
+        cal.payload_bpv,
+        cal.calibration_distortion.sqnr_db
+    )
+}
+
+/// Entry point of `actcomp calibrate`.
+pub fn run(a: Args) -> Result<()> {
+    let tensors = load_tensors(&a.activations)?;
+    let opts = a.calib.options()?;
+    let t0 = std::time::Instant::now();
+    let cal = run_calibration(&tensors, &opts, a.json)?;
+    let secs = t0.elapsed().as_secs_f64();
+    cal.policy.save(&a.output)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "policy": a.output,
+                "fingerprint": format!("{:016x}", cal.policy.fingerprint()),
+                "payload_bpv": cal.payload_bpv,
+                "calibration": cal.calibration_distortion,
+                "search_steps": cal.trajectory.len(),
+                "seconds": secs,
+            })
+        );
+    } else {
+        println!("{}", summary_line(&cal));
+        println!("wrote {} ({} search steps, {:.2} s)", a.output.display(), cal.trajectory.len(), secs);
+    }
+    Ok(())
+}

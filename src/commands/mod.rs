@@ -1,0 +1,6 @@
+//! One module per `actcomp` subcommand.
+
+pub mod calibrate;
+pub mod codec;
+pub mod demo;
+pub mod report;

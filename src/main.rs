@@ -1,0 +1,71 @@
+//! `actcomp`: learn an activation compression policy, compress and
+//! decompress tensors with the golden model, report quality against
+//! baselines and the rate–distortion bound.
+
+mod commands;
+mod plots;
+mod progress;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Learned activation compression for CNN accelerators.
+#[derive(Parser)]
+#[command(name = "actcomp", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Learn a compression policy from calibration activations.
+    Calibrate(commands::calibrate::Args),
+    /// Compress a tensor into an .acz file.
+    Compress {
+        /// Policy JSON made by `calibrate`.
+        #[arg(long)]
+        policy: PathBuf,
+        /// Input tensor (.npy: float32, float64, int8 or uint8; N x C x ...).
+        input: PathBuf,
+        /// Output .acz file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Print a machine-readable summary on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decompress an .acz file into a tensor of the original shape and dtype.
+    Decompress {
+        /// Policy JSON the file was made with.
+        #[arg(long)]
+        policy: PathBuf,
+        /// Input .acz file.
+        input: PathBuf,
+        /// Output .npy file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Print a machine-readable summary on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure a policy on activations against baselines and the R(D) bound; write report.json and plots.
+    Report(commands::report::Args),
+    /// The whole job on the built-in real activation fixture.
+    Demo(commands::demo::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let res = match cli.command {
+        Command::Calibrate(a) => commands::calibrate::run(a),
+        Command::Compress { policy, input, output, json } => commands::codec::compress(&policy, &input, &output, json),
+        Command::Decompress { policy, input, output, json } => commands::codec::decompress(&policy, &input, &output, json),
+        Command::Report(a) => commands::report::run(a),
+        Command::Demo(a) => commands::demo::run(a),
+    };
+    if let Err(e) = res {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
