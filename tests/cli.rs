@@ -1,0 +1,184 @@
+//! End-to-end tests of the `actcomp` program on the real fixtures: the
+//! calibrate → compress → decompress round trip, the rate and quality claims
+//! checked independently, and clear errors (never panics) on bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_actcomp");
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/activations").join(name)
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("actcomp-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("runs actcomp")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(o.status.success(), "actcomp {args:?} failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// Runs a command that must fail with a message containing every needle, without panicking.
+fn fails(args: &[&str], needles: &[&str]) {
+    let o = run(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "actcomp {args:?} should fail");
+    assert!(!err.contains("panicked"), "actcomp {args:?} panicked:\n{err}");
+    for n in needles {
+        assert!(err.contains(n), "actcomp {args:?}: expected '{n}' in:\n{err}");
+    }
+}
+
+/// Reads a float32 .npy independently of the golden crate (header parse + raw LE floats).
+fn read_f32_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[..6], b"\x93NUMPY");
+    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+    let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
+    assert!(header.contains("'descr': '<f4'"), "{header}");
+    let sh = &header[header.find("'shape': (").unwrap() + 10..];
+    let sh = &sh[..sh.find(')').unwrap()];
+    let shape: Vec<usize> = sh.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse().unwrap()).collect();
+    let data = b[10 + hlen..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    (shape, data)
+}
+
+#[test]
+fn roundtrip_meets_rate_and_reports_reproducible_sqnr() {
+    let d = tmpdir("roundtrip");
+    let policy = d.join("policy.json");
+    let calib = fixture("mnist_conv1_relu_calib.npy");
+    let test = fixture("mnist_conv1_relu_test.npy");
+    ok(&["calibrate", "--activations", calib.to_str().unwrap(), "--target-bpv", "2.5", "-o", policy.to_str().unwrap(), "--json"]);
+    let acz = d.join("t.acz");
+    let out = ok(&["compress", "--policy", policy.to_str().unwrap(), test.to_str().unwrap(), "-o", acz.to_str().unwrap(), "--json"]);
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let hat = d.join("t_hat.npy");
+    ok(&["decompress", "--policy", policy.to_str().unwrap(), acz.to_str().unwrap(), "-o", hat.to_str().unwrap()]);
+
+    let (shape, x) = read_f32_npy(&test);
+    let (shape_hat, xh) = read_f32_npy(&hat);
+    assert_eq!(shape, shape_hat);
+    let values = x.len() as f64;
+    let file_bits = std::fs::metadata(&acz).unwrap().len() as f64 * 8.0;
+    let header_bits = summary["header_bytes"].as_f64().unwrap() * 8.0;
+    assert!((file_bits - header_bits) / values <= 2.5 + 1e-9, "payload {} bits/value", (file_bits - header_bits) / values);
+
+    // SQNR from the decompressed file, computed here, vs the one `report` states
+    let (sx, se) = x.iter().zip(&xh).fold((0.0f64, 0.0f64), |a, (&p, &q)| (a.0 + (p as f64).powi(2), a.1 + (p as f64 - q as f64).powi(2)));
+    let sqnr = 10.0 * (sx / se).log10();
+    let rep = ok(&[
+        "report", "--policy", policy.to_str().unwrap(), "--activations", test.to_str().unwrap(), "--calib", calib.to_str().unwrap(),
+        "--rates", "2.5", "-o", d.join("report").to_str().unwrap(), "--json",
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&rep).unwrap();
+    let reported = r["ours"]["point"]["sqnr_db"].as_f64().unwrap();
+    assert!((reported - sqnr).abs() < 0.01, "reported {reported} dB, recomputed {sqnr} dB");
+    assert!(d.join("report/report.json").exists());
+
+    // at 2.5 bits/value ours beats every baseline that spends no more bits
+    let ours_bpv = r["ours"]["payload_bpv"].as_f64().unwrap();
+    for b in r["baselines"].as_array().unwrap() {
+        let (bpv, s) = (b["bpv"].as_f64().unwrap(), b["sqnr_db"].as_f64().unwrap());
+        if bpv <= ours_bpv + 1e-9 {
+            assert!(reported > s, "{} reaches {s} dB at {bpv} bpv, ours {reported} dB", b["method"]);
+        }
+    }
+    // and the report states the gap to the bound
+    assert!(r["ours"]["point"]["gap_bpv"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn sqnr_target_is_met_on_calibration_data() {
+    let d = tmpdir("sqnr");
+    let policy = d.join("p.json");
+    let calib = fixture("mnist_conv2_relu_calib.npy");
+    let out = ok(&["calibrate", "--activations", calib.to_str().unwrap(), "--target-sqnr", "20", "-o", policy.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let s = v["calibration"]["sqnr_db"].as_f64().unwrap();
+    assert!(s >= 19.9, "calibration SQNR {s} dB for a 20 dB target");
+    let bpv = v["payload_bpv"].as_f64().unwrap();
+    assert!(bpv < 8.0, "{bpv}");
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let d = tmpdir("bad");
+    let calib = fixture("mnist_conv1_relu_calib.npy");
+    let conv2 = fixture("mnist_conv2_relu_test.npy");
+    let p = d.join("p.json");
+    ok(&["calibrate", "--activations", calib.to_str().unwrap(), "--target-bpv", "2", "--block", "8", "--groups", "4", "-o", p.to_str().unwrap()]);
+    let ps = p.to_str().unwrap();
+
+    // malformed .npy
+    let junk = d.join("junk.npy");
+    std::fs::write(&junk, b"not a numpy file").unwrap();
+    fails(&["compress", "--policy", ps, junk.to_str().unwrap(), "-o", d.join("x.acz").to_str().unwrap()], &["junk.npy", "magic"]);
+    // missing file
+    fails(&["compress", "--policy", ps, d.join("nope.npy").to_str().unwrap(), "-o", "x.acz"], &["nope.npy"]);
+    // NaN in the data
+    let mut bytes = std::fs::read(&calib).unwrap();
+    let n = bytes.len();
+    bytes[n - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+    let nan = d.join("nan.npy");
+    std::fs::write(&nan, &bytes).unwrap();
+    fails(&["compress", "--policy", ps, nan.to_str().unwrap(), "-o", d.join("x.acz").to_str().unwrap()], &["NaN", "not finite"]);
+    fails(&["calibrate", "--activations", nan.to_str().unwrap(), "-o", d.join("q.json").to_str().unwrap()], &["not finite"]);
+    // shape mismatch: 64-channel tensor, 32-channel policy
+    fails(&["compress", "--policy", ps, conv2.to_str().unwrap(), "-o", d.join("x.acz").to_str().unwrap()], &["64 channels", "32"]);
+    // malformed JSON and impossible policies
+    let bad = d.join("bad.json");
+    std::fs::write(&bad, "{ \"format\": ").unwrap();
+    fails(&["compress", "--policy", bad.to_str().unwrap(), calib.to_str().unwrap(), "-o", "x.acz"], &["bad.json"]);
+    let text = std::fs::read_to_string(&p).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["blocks"][0]["groups"][0]["bits"] = serde_json::json!(9);
+    std::fs::write(&bad, v.to_string()).unwrap();
+    fails(&["compress", "--policy", bad.to_str().unwrap(), calib.to_str().unwrap(), "-o", "x.acz"], &["bad.json", "bits", "at most 8"]);
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let size = v["blocks"][0]["groups"][0]["size"].as_u64().unwrap();
+    v["blocks"][0]["groups"][0]["size"] = serde_json::json!(size + 1);
+    std::fs::write(&bad, v.to_string()).unwrap();
+    fails(&["compress", "--policy", bad.to_str().unwrap(), calib.to_str().unwrap(), "-o", "x.acz"], &["group sizes add up"]);
+    // bad calibration arguments
+    fails(&["calibrate", "--activations", calib.to_str().unwrap(), "--block", "5", "-o", "q.json"], &["block", "does not divide"]);
+    fails(&["calibrate", "--activations", calib.to_str().unwrap(), "--groups", "9", "-o", "q.json"], &["groups"]);
+    fails(&["calibrate", "--activations", calib.to_str().unwrap(), "--target-bpv", "9", "-o", "q.json"], &["target bits per value"]);
+    fails(&["calibrate", "--activations", calib.to_str().unwrap(), "--word-bits", "48", "-o", "q.json"], &["word"]);
+
+    // truncated, corrupted and foreign .acz files
+    let acz = d.join("c.acz");
+    ok(&["compress", "--policy", ps, calib.to_str().unwrap(), "-o", acz.to_str().unwrap()]);
+    let good = std::fs::read(&acz).unwrap();
+    let t = d.join("trunc.acz");
+    std::fs::write(&t, &good[..good.len() / 2]).unwrap();
+    fails(&["decompress", "--policy", ps, t.to_str().unwrap(), "-o", d.join("o.npy").to_str().unwrap()], &["trunc.acz", "truncated"]);
+    let mut bad_bytes = good.clone();
+    bad_bytes[100] ^= 0x10;
+    std::fs::write(&t, &bad_bytes).unwrap();
+    fails(&["decompress", "--policy", ps, t.to_str().unwrap(), "-o", d.join("o.npy").to_str().unwrap()], &["checksum"]);
+    let p2 = d.join("p2.json");
+    ok(&["calibrate", "--activations", calib.to_str().unwrap(), "--target-bpv", "3", "--block", "8", "-o", p2.to_str().unwrap()]);
+    fails(&["decompress", "--policy", p2.to_str().unwrap(), acz.to_str().unwrap(), "-o", d.join("o.npy").to_str().unwrap()], &["c.acz", "policy"]);
+    assert!(!d.join("o.npy").exists(), "no output may be written on error");
+}
+
+#[test]
+fn demo_runs_on_the_builtin_fixture() {
+    let d = tmpdir("demo");
+    let out = ok(&["demo", "--rates", "2.5", "-o", d.to_str().unwrap()]);
+    assert!(out.contains("ours"), "{out}");
+    for f in ["policy.json", "mnist_conv2_relu_test.acz", "mnist_conv2_relu_test_hat.npy", "report/report.json"] {
+        assert!(d.join(f).exists(), "demo did not write {f}");
+    }
+}
