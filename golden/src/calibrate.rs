@@ -246,14 +246,13 @@ pub(crate) fn prepare(
 
 /// Evaluation form of a block's means and fixed-point matrices.
 pub(crate) fn block_matrices(mean: &[i32], fixed: &FixedBasis) -> BlockMatrices {
-    BlockMatrices {
-        b: mean.len(),
-        mean: mean.to_vec(),
-        forward: fixed.forward.iter().flatten().copied().collect(),
-        forward_shift: fixed.forward_shift.clone(),
-        inverse: fixed.inverse.iter().flatten().copied().collect(),
-        inverse_shift: fixed.inverse_shift,
-    }
+    BlockMatrices::from_parts(
+        mean.to_vec(),
+        fixed.forward.iter().flatten().copied().collect(),
+        fixed.forward_shift.clone(),
+        fixed.inverse.iter().flatten().copied().collect(),
+        fixed.inverse_shift,
+    )
 }
 
 /// Histogram of each component's transform outputs, per block.

@@ -10,16 +10,59 @@
 use crate::bitstream::{BitReader, BitWriter};
 use crate::error::{GoldenError, Result};
 use crate::grouping::{dynamic_group_map, rank_positions, static_group_map};
-use crate::policy::{group_index_bits, Grouping, Policy};
+use crate::policy::{group_index_bits, Grouping, Policy, QUANT_SHIFT};
 use crate::quantizer::GroupQuantizer;
 use crate::transform::BlockMatrices;
+
+/// One block's group quantizers as flat tables (group-major).
+#[derive(Debug, Clone)]
+struct GroupTables {
+    bits: Vec<u32>,
+    qmul: Vec<i64>,
+    /// `[g * 256 + fine + 128]`
+    encode: Vec<i32>,
+    /// `[g * 256 + code + 2^(bits-1)]`
+    levels: Vec<i32>,
+}
+
+impl GroupTables {
+    fn new(qs: &[GroupQuantizer]) -> Self {
+        let n = qs.len();
+        let mut t = GroupTables { bits: vec![0; n], qmul: vec![0; n], encode: vec![0; n * 256], levels: vec![0; n * 256] };
+        for (g, q) in qs.iter().enumerate() {
+            t.bits[g] = q.bits;
+            t.qmul[g] = q.qmul as i64;
+            t.encode[g * 256..g * 256 + q.encode.len()].copy_from_slice(&q.encode);
+            t.levels[g * 256..g * 256 + q.levels.len()].copy_from_slice(&q.levels);
+        }
+        t
+    }
+
+    #[inline(always)]
+    fn quantize(&self, g: usize, y: i32) -> i32 {
+        if self.bits[g] == 0 {
+            return 0;
+        }
+        let f = ((y as i64 * self.qmul[g] + (1 << (QUANT_SHIFT - 1))) >> QUANT_SHIFT).clamp(-128, 127);
+        self.encode[g * 256 + (f + 128) as usize]
+    }
+
+    #[inline(always)]
+    fn dequantize(&self, g: usize, code: i32) -> i32 {
+        let b = self.bits[g];
+        if b == 0 {
+            return 0;
+        }
+        self.levels[g * 256 + (code + (1 << (b - 1))) as usize]
+    }
+}
 
 /// A policy prepared for fast compression and decompression.
 #[derive(Debug, Clone)]
 pub struct Codec {
     policy: Policy,
     blocks: Vec<BlockMatrices>,
-    quants: Vec<Vec<GroupQuantizer>>,
+    tables: Vec<GroupTables>,
     static_maps: Vec<Vec<u8>>,
     positions: Vec<Vec<usize>>,
     sizes: Vec<Vec<usize>>,
@@ -67,6 +110,7 @@ struct Scratch {
     y: Vec<i32>,
     codes: Vec<i32>,
     maps: Vec<u8>,
+    lane_bits: Vec<u32>,
     energy: Vec<u64>,
     order: Vec<usize>,
 }
@@ -78,7 +122,11 @@ impl Codec {
         Ok(Codec {
             policy: policy.clone(),
             blocks: policy.blocks.iter().map(BlockMatrices::new).collect(),
-            quants: policy.blocks.iter().map(|b| b.groups.iter().map(GroupQuantizer::new).collect()).collect(),
+            tables: policy
+                .blocks
+                .iter()
+                .map(|b| GroupTables::new(&b.groups.iter().map(GroupQuantizer::new).collect::<Vec<_>>()))
+                .collect(),
             static_maps: policy.blocks.iter().map(static_group_map).collect(),
             positions: policy.blocks.iter().map(|b| rank_positions(&b.rank)).collect(),
             sizes: policy.blocks.iter().map(|b| b.groups.iter().map(|g| g.size).collect()).collect(),
@@ -116,6 +164,7 @@ impl Codec {
             y: vec![0; t * c],
             codes: vec![0; t * c],
             maps: vec![0; c],
+            lane_bits: vec![0; c],
             energy: vec![0; b],
             order: Vec::with_capacity(b),
         }
@@ -145,11 +194,11 @@ impl Codec {
                     dynamic_group_map(&s.energy, &self.positions[bi], &self.sizes[bi], &mut s.order, map);
                 }
             }
-            let q = &self.quants[bi];
+            let q = &self.tables[bi];
             for t in 0..count {
                 let off = t * c + bi * b;
                 for k in 0..b {
-                    s.codes[off + k] = q[map[k] as usize].quantize(s.y[off + k]);
+                    s.codes[off + k] = q.quantize(map[k] as usize, s.y[off + k]);
                 }
             }
         }
@@ -161,11 +210,11 @@ impl Codec {
         let (lo, hi) = (self.policy.input.code_range.min(), self.policy.input.code_range.max());
         for bi in 0..self.blocks.len() {
             let map = &s.maps[bi * b..(bi + 1) * b];
-            let q = &self.quants[bi];
+            let q = &self.tables[bi];
             for t in 0..count {
                 let off = t * c + bi * b;
                 for k in 0..b {
-                    s.y[off + k] = q[map[k] as usize].dequantize(s.codes[off + k]);
+                    s.y[off + k] = q.dequantize(map[k] as usize, s.codes[off + k]);
                 }
                 self.blocks[bi].inverse(&s.y[off..off + b], lo, hi, &mut s.x[off..off + b]);
             }
@@ -191,15 +240,14 @@ impl Codec {
                     }
                 }
             }
+            for (bi, lb) in s.lane_bits.chunks_mut(b).enumerate() {
+                for (k, l) in lb.iter_mut().enumerate() {
+                    *l = self.tables[bi].bits[s.maps[bi * b + k] as usize];
+                }
+            }
             for t in 0..count {
-                for bi in 0..self.blocks.len() {
-                    let map = &s.maps[bi * b..(bi + 1) * b];
-                    let q = &self.quants[bi];
-                    let off = t * c + bi * b;
-                    for k in 0..b {
-                        let bits = q[map[k] as usize].bits;
-                        w.push(s.codes[off + k] as u32 as u64, bits);
-                    }
+                for (&code, &bits) in s.codes[t * c..(t + 1) * c].iter().zip(&s.lane_bits) {
+                    w.push(code as u32 as u64, bits);
                 }
             }
             w.align();
@@ -259,14 +307,14 @@ impl Codec {
                     }
                 }
             }
+            for (bi, lb) in s.lane_bits.chunks_mut(b).enumerate() {
+                for (k, l) in lb.iter_mut().enumerate() {
+                    *l = self.tables[bi].bits[s.maps[bi * b + k] as usize];
+                }
+            }
             for t in 0..count {
-                for bi in 0..self.blocks.len() {
-                    let map = &s.maps[bi * b..(bi + 1) * b];
-                    let q = &self.quants[bi];
-                    let off = t * c + bi * b;
-                    for k in 0..b {
-                        s.codes[off + k] = r.read_signed(q[map[k] as usize].bits)?;
-                    }
+                for (code, &bits) in s.codes[t * c..(t + 1) * c].iter_mut().zip(&s.lane_bits) {
+                    *code = r.read_signed(bits)?;
                 }
             }
             r.align().map_err(|e| GoldenError::Corrupt(format!("tile {tile}: {e}")))?;

@@ -17,6 +17,7 @@ pub mod grouping;
 pub mod input_map;
 pub mod policy;
 pub mod metrics;
+pub mod packer;
 pub mod quant_learn;
 pub mod quantizer;
 pub mod tensor;

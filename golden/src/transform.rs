@@ -36,39 +36,48 @@ pub struct BlockMatrices {
     pub inverse: Vec<i32>,
     /// Inverse shift.
     pub inverse_shift: u32,
+    forward16: Vec<i16>,
+    inverse32: Vec<i32>,
 }
 
 impl BlockMatrices {
     /// Flattens a validated block policy.
     pub fn new(blk: &crate::policy::BlockPolicy) -> Self {
-        BlockMatrices {
-            b: blk.mean.len(),
-            mean: blk.mean.clone(),
-            forward: blk.forward.iter().flatten().copied().collect(),
-            forward_shift: blk.forward_shift.clone(),
-            inverse: blk.inverse.iter().flatten().copied().collect(),
-            inverse_shift: blk.inverse_shift,
-        }
+        Self::from_parts(
+            blk.mean.clone(),
+            blk.forward.iter().flatten().copied().collect(),
+            blk.forward_shift.clone(),
+            blk.inverse.iter().flatten().copied().collect(),
+            blk.inverse_shift,
+        )
+    }
+
+    /// From flat row-major matrices (entries must fit 16 bits).
+    pub fn from_parts(mean: Vec<i32>, forward: Vec<i32>, forward_shift: Vec<u32>, inverse: Vec<i32>, inverse_shift: u32) -> Self {
+        let forward16 = forward.iter().map(|&v| v as i16).collect();
+        let inverse32 = inverse.clone();
+        BlockMatrices { b: mean.len(), mean, forward, forward_shift, inverse, inverse_shift, forward16, inverse32 }
     }
 
     /// Forward transform of one block of channel codes `x` into `y`.
     #[inline]
     pub fn forward(&self, x: &[i16], y: &mut [i32]) {
         let b = self.b;
-        let mut d = [0i32; 64];
-        let dvec: Vec<i32>;
-        let d: &[i32] = if b <= 64 {
+        let mut dbuf = [0i16; 64];
+        let dvec: Vec<i16>;
+        // centred codes fit 10 bits: |x - mean| <= 255 within one code range
+        let d: &[i16] = if b <= 64 {
             for i in 0..b {
-                d[i] = x[i] as i32 - self.mean[i];
+                dbuf[i] = (x[i] as i32 - self.mean[i]) as i16;
             }
-            &d[..b]
+            &dbuf[..b]
         } else {
-            dvec = (0..b).map(|i| x[i] as i32 - self.mean[i]).collect();
+            dvec = (0..b).map(|i| (x[i] as i32 - self.mean[i]) as i16).collect();
             &dvec
         };
         for k in 0..b {
-            let row = &self.forward[k * b..(k + 1) * b];
-            let acc = dot_i32(row, d);
+            let row = &self.forward16[k * b..(k + 1) * b];
+            let acc = dot_i16(row, d);
             y[k] = sat16(round_shift(acc, self.forward_shift[k]));
         }
     }
@@ -78,22 +87,22 @@ impl BlockMatrices {
     pub fn inverse(&self, yhat: &[i32], lo: i32, hi: i32, out: &mut [i16]) {
         let b = self.b;
         for i in 0..b {
-            let row = &self.inverse[i * b..(i + 1) * b];
-            let acc: i64 = row.iter().zip(yhat).map(|(&v, &y)| v as i64 * y as i64).sum();
+            let row = &self.inverse32[i * b..(i + 1) * b];
+            // each product fits i32 (|v|, |y| <= 2^15); sums are exact in i64
+            let acc: i64 = row.iter().zip(yhat).map(|(&v, &y)| (v * y) as i64).sum();
             let x = round_shift(acc, self.inverse_shift) + self.mean[i] as i64;
             out[i] = x.clamp(lo as i64, hi as i64) as i16;
         }
     }
 }
 
-/// Exact dot product of 16-bit matrix entries with centred codes (|d| <= 255),
-/// summed in i32 chunks of 64 (64 * 2^15 * 510 < 2^31, so no chunk can
-/// overflow even for |d| <= 510) and then in i64.
+/// Exact dot product of 16-bit matrix entries with centred codes (|d| <= 510),
+/// in i32 chunks of 64 (64 * 2^15 * 510 < 2^31, so no chunk overflows) summed in i64.
 #[inline]
-fn dot_i32(row: &[i32], d: &[i32]) -> i64 {
+fn dot_i16(row: &[i16], d: &[i16]) -> i64 {
     let mut total = 0i64;
     for (rc, dc) in row.chunks(64).zip(d.chunks(64)) {
-        let s: i32 = rc.iter().zip(dc).map(|(&a, &b)| a.wrapping_mul(b)).fold(0i32, |a, p| a.wrapping_add(p));
+        let s: i32 = rc.iter().zip(dc).map(|(&a, &b)| a as i32 * b as i32).sum();
         total += s as i64;
     }
     total
@@ -176,10 +185,10 @@ mod tests {
     #[test]
     fn dot_matches_i64_at_extremes() {
         for b in [64usize, 65, 200] {
-            let row = vec![-32768i32; b];
-            let d = vec![-510i32; b];
+            let row = vec![-32768i16; b];
+            let d = vec![-510i16; b];
             let exact: i64 = row.iter().zip(&d).map(|(&a, &b)| a as i64 * b as i64).sum();
-            assert_eq!(super::dot_i32(&row, &d), exact);
+            assert_eq!(super::dot_i16(&row, &d), exact);
         }
     }
 }

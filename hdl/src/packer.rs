@@ -1,6 +1,6 @@
 //! Variable bit-width packer: `LANES` codes per beat, each with its own width
 //! 0..=8, appended LSB-first into `W`-bit words (the hardware counterpart of
-//! [`actcomp_golden::bitstream::pack_beats`]).
+//! [`actcomp_golden::packer::pack_beats`]).
 //!
 //! # Ports (AXI4-Stream style)
 //!

@@ -236,7 +236,7 @@ impl<D: AxisDut> AxisBench<D> {
     /// ready to catch extra words. Fails on the first mismatch, on a
     /// protocol violation, or after `max_cycles`.
     pub fn run_to_completion(&mut self, max_cycles: u64, idle_cycles: u64) -> Result<RunStats, SimFailure> {
-        while !(self.queue.is_empty() && self.scoreboard.as_ref().map_or(true, |s| s.done())) {
+        while !(self.queue.is_empty() && self.scoreboard.as_ref().map(|s| s.done()).unwrap_or(true)) {
             if self.stats.cycles >= max_cycles {
                 return Err(self.timeout());
             }

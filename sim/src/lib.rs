@@ -7,7 +7,7 @@
 //! * [`scoreboard`]: in-order comparison of output words against expected
 //!   words, reporting the first mismatch (word, tile, cycle, hex values).
 //! * [`packer`]: the [`axis::AxisDut`] adapter for the variable bit-width
-//!   packer, expected words from `actcomp_golden::bitstream::pack_beats`,
+//!   packer, expected words from `actcomp_golden::packer::pack_beats`,
 //!   and random beat generators.
 //! * [`vtb`]: hex stimulus files and a plain-Verilog testbench for running
 //!   emitted Verilog under Icarus Verilog, plus tool discovery.

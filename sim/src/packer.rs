@@ -1,7 +1,7 @@
 //! The variable bit-width packer as an [`AxisDut`], its expected output from
 //! the golden model, and random beat generators.
 
-use actcomp_golden::bitstream::{pack_beats, PackBeat};
+use actcomp_golden::packer::{pack_beats, PackBeat};
 use actcomp_hdl::VarWidthPacker;
 use rand::Rng;
 use rust_hdl::prelude::*;
@@ -73,7 +73,7 @@ impl<const LANES: usize, const DW: usize, const UW: usize, const W: usize, const
 /// flushes on `tlast`) or if the tile accounting disagrees with the golden
 /// word count.
 pub fn expected_words(beats: &[PackBeat], word_bits: u32) -> Vec<ExpectedWord> {
-    assert!(beats.last().map_or(true, |b| b.last), "a packer stream must end with a tlast beat");
+    assert!(beats.last().map(|b| b.last).unwrap_or(true), "a packer stream must end with a tlast beat");
     let words = pack_beats(beats, word_bits);
     let mut tags = Vec::with_capacity(words.len());
     let (mut tile, mut bits) = (0usize, 0u64);

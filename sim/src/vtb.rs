@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use actcomp_golden::bitstream::PackBeat;
+use actcomp_golden::packer::PackBeat;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -35,7 +35,14 @@ pub fn require_tool(tool: &str, apt_package: &str) -> Option<PathBuf> {
     if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
         panic!("CI=true and {msg}");
     }
-    eprintln!("\n{bar}\n!! SKIPPED: {msg}\n!! (set CI=true to make this a failure)\n{bar}\n", bar = "!".repeat(72));
+    // Written to the stderr handle directly (not `eprintln!`) so that the
+    // libtest output capture does not hide it.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{bar}\n!! SKIPPED: {msg}\n!! (set CI=true to make this a failure)\n{bar}\n",
+        bar = "!".repeat(72)
+    );
     None
 }
 

@@ -1,6 +1,6 @@
 //! Directed packer cases, full-rate throughput, and scoreboard self-checks.
 
-use actcomp_golden::bitstream::PackBeat;
+use actcomp_golden::packer::PackBeat;
 use actcomp_hdl::{Packer4x32, Packer4x64, Packer8x32, Packer8x64};
 use actcomp_sim::packer::{expected_words, random_tiles};
 use actcomp_sim::{AxisBench, AxisDut, ExpectedWord, Scoreboard, SimFailure, StallConfig};
@@ -52,9 +52,7 @@ fn directed(lanes: usize, w: u32) -> Vec<PackBeat> {
         v.push(beat(lanes, width, if width % 2 == 0 { -128 } else { 127 }, false));
     }
     v.push(beat(lanes, 8, -1, true));
-    // widths 9..15 on the wire are treated as 8: the golden model packs
-    // the low 8 bits (clamping is done in expected_words by `min(8)`);
-    // keep the stream within the golden contract (0..=8) here.
+    // (widths 9..=15 are outside the golden contract 0..=8 and not used)
     v
 }
 
@@ -121,7 +119,7 @@ fn full_rate_one_beat_per_cycle() {
 #[test]
 fn stalling_config_keeps_output_busy() {
     let lanes = 8;
-    let beats: Vec<PackBeat> = (0..200).map(|i| beat(lanes, 8, i as i32 - 100, i % 50 == 49)).collect();
+    let beats: Vec<PackBeat> = (0..200).map(|i| beat(lanes, 8, i - 100, i % 50 == 49)).collect();
     let exp = expected_words(&beats, 32);
     assert_eq!(exp.len(), 400);
     let mut bench = AxisBench::new(Packer8x32::new(), 5, StallConfig::NONE);

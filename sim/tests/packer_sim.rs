@@ -1,7 +1,7 @@
 //! rust-hdl simulation of the variable bit-width packer against the golden
 //! `pack_beats`, with random stalls, mid-run resets and a full-rate check.
 
-use actcomp_golden::bitstream::PackBeat;
+use actcomp_golden::packer::PackBeat;
 use actcomp_hdl::{Packer4x32, Packer4x64, Packer8x32, Packer8x64};
 use actcomp_sim::packer::{expected_words, random_tiles};
 use actcomp_sim::{AxisBench, AxisDut, Scoreboard, StallConfig};

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use actcomp_golden::bitstream::PackBeat;
+use actcomp_golden::packer::PackBeat;
 use actcomp_hdl::{emit_verilog, Packer4x32, Packer4x64, Packer8x32, Packer8x64};
 use actcomp_sim::packer::{expected_words, random_tiles};
 use actcomp_sim::vtb::{packer_testbench, require_tool, run_iverilog, stall_pattern, write_packer_vectors};
