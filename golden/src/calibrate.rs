@@ -68,6 +68,13 @@ pub struct CalibrateOptions {
     pub partition: Partition,
     /// Most calibration pixel vectors used (evenly subsampled beyond).
     pub max_vectors: usize,
+    /// Learn the inverse mean (else it equals the forward mean).
+    #[serde(default = "default_true")]
+    pub learn_inverse_mean: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Default for CalibrateOptions {
@@ -83,6 +90,7 @@ impl Default for CalibrateOptions {
             style: QuantStyle::Lloyd,
             partition: Partition::Optimal,
             max_vectors: 100_000,
+            learn_inverse_mean: true,
         }
     }
 }
@@ -473,6 +481,7 @@ pub fn calibrate(tensors: &[&Tensor], opts: &CalibrateOptions, progress: Progres
         .enumerate()
         .map(|(bi, bs)| BlockPolicy {
             mean: bs.mean.clone(),
+            inverse_mean: bs.mean.clone(),
             forward: bs.fixed.forward.clone(),
             forward_shift: bs.fixed.forward_shift.clone(),
             inverse: bs.fixed.inverse.clone(),
@@ -502,6 +511,9 @@ pub fn calibrate(tensors: &[&Tensor], opts: &CalibrateOptions, progress: Progres
         calibration: None,
     };
     policy.validate()?;
+    if opts.learn_inverse_mean {
+        learn_inverse_mean(&mut policy, tensors)?;
+    }
 
     // measured on the calibration tensors through the golden codec
     let codec = Codec::new(&policy)?;
@@ -527,6 +539,53 @@ pub fn calibrate(tensors: &[&Tensor], opts: &CalibrateOptions, progress: Progres
     policy.calibration = Some(record);
     progress("done", 1.0);
     Ok(Calibration { policy, ..cal })
+}
+
+/// Learns each channel's inverse mean: the offset added after the inverse
+/// transform that minimises the squared error after the clamp to the code
+/// range (searched within ±64 of the forward mean). On sparse ReLU maps this
+/// lets the clamp at 0 remove the reconstruction noise of zero activations.
+fn learn_inverse_mean(policy: &mut Policy, tensors: &[&Tensor]) -> Result<()> {
+    let codec = Codec::new(policy)?;
+    let c = policy.channels;
+    let b = policy.block_size;
+    let (lo, hi) = (policy.input.code_range.min() as i64, policy.input.code_range.max() as i64);
+    // per channel: (unclamped output, target code) pairs, subsampled to at most 200k per channel
+    let mut pairs: Vec<Vec<(i64, i64)>> = vec![Vec::new(); c];
+    for (ti, t) in tensors.iter().enumerate() {
+        let codes = to_codes(t, &policy.input, &format!("calibration tensor {ti}"))?;
+        let u = codec.inverse_unclamped(&codes, &t.shape)?;
+        let s = t.spatial();
+        let stride = (t.shape[0] * s).div_ceil(200_000).max(1);
+        for n in 0..t.shape[0] {
+            for ch in 0..c {
+                let base = (n * c + ch) * s;
+                for sp in (0..s).step_by(stride) {
+                    pairs[ch].push((u[base + sp], codes[base + sp] as i64));
+                }
+            }
+        }
+    }
+    let best: Vec<i32> = pairs
+        .par_iter()
+        .enumerate()
+        .map(|(ch, pv)| {
+            let m0 = policy.blocks[ch / b].mean[ch % b];
+            let err = |m: i64| pv.iter().map(|&(u, x)| ((u + m).clamp(lo, hi) - x).pow(2)).sum::<i64>();
+            let mut best = (err(m0 as i64), m0);
+            for m in (m0 - 64).max(-1024)..=(m0 + 64).min(1023) {
+                let e = err(m as i64);
+                if e < best.0 {
+                    best = (e, m);
+                }
+            }
+            best.1
+        })
+        .collect();
+    for (ch, m) in best.into_iter().enumerate() {
+        policy.blocks[ch / b].inverse_mean[ch % b] = m;
+    }
+    Ok(())
 }
 
 /// Sizes of `g` near-equal groups of a block of `b` (fewer if b < g).

@@ -344,6 +344,38 @@ impl Codec {
         Ok(out)
     }
 
+    /// The inverse transform's output before the inverse mean and the clamp,
+    /// for every value (C order): what calibration needs to learn the inverse mean.
+    pub fn inverse_unclamped(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<i64>> {
+        let lay = self.layout(shape, codes.len())?;
+        let p = &self.policy;
+        let (c, b) = (p.channels, p.block_size);
+        let mut s = self.scratch();
+        let mut out = vec![0i64; codes.len()];
+        let mut first = 0;
+        while first < lay.vectors {
+            let count = p.tile.min(lay.vectors - first);
+            lay.gather(codes, first, count, &mut s.x);
+            self.encode_tile(&mut s, count);
+            for t in 0..count {
+                let pv = first + t;
+                let (n, sp) = (pv / lay.spatial, pv % lay.spatial);
+                for bi in 0..self.blocks.len() {
+                    let off = t * c + bi * b;
+                    let q = &self.tables[bi];
+                    for k in 0..b {
+                        s.y[off + k] = q.dequantize(s.maps[bi * b + k] as usize, s.codes[off + k]);
+                    }
+                    for i in 0..b {
+                        out[(n * c + bi * b + i) * lay.spatial + sp] = self.blocks[bi].inverse_unclamped(&s.y[off..off + b], i);
+                    }
+                }
+            }
+            first += count;
+        }
+        Ok(out)
+    }
+
     /// Transform outputs y of every pixel vector, `[vector * C + channel-slot]`
     /// (block-major within the vector), for calibration and hardware tests.
     pub fn transform_outputs(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<i32>> {

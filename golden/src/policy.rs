@@ -154,6 +154,10 @@ pub struct BlockPolicy {
     pub forward_shift: Vec<u32>,
     /// Inverse matrix `[channel][component]`, signed 16-bit entries.
     pub inverse: Vec<Vec<i32>>,
+    /// Integer added to each channel after the inverse transform, before the
+    /// clamp (learned: it may differ from `mean`, e.g. to let the clamp at 0
+    /// of uint8 codes remove reconstruction noise of sparse ReLU maps).
+    pub inverse_mean: Vec<i32>,
     /// Right shift of the inverse accumulator (1..=48).
     pub inverse_shift: u32,
     /// Static importance order: `rank[r]` is the component ranked `r` (0 = most important).
@@ -331,6 +335,12 @@ impl Policy {
             }
             if let Some(m) = blk.mean.iter().find(|&&m| m < lo || m > hi) {
                 return Err(GoldenError::invalid(f("mean"), format!("{m} is outside the code range {lo}..={hi}")));
+            }
+            if blk.inverse_mean.len() != b {
+                return Err(GoldenError::invalid(f("inverse_mean"), format!("has {} entries, block size is {b}", blk.inverse_mean.len())));
+            }
+            if let Some(m) = blk.inverse_mean.iter().find(|&&m| !(-1024..=1023).contains(&m)) {
+                return Err(GoldenError::invalid(f("inverse_mean"), format!("{m} is outside -1024..=1023")));
             }
             check_matrix(&blk.forward, b, &f("forward"))?;
             check_matrix(&blk.inverse, b, &f("inverse"))?;

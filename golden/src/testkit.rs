@@ -87,8 +87,10 @@ pub fn random_policy(rng: &mut impl Rng, spec: &PolicySpec) -> Policy {
                 let j = rng.gen_range(0..=i);
                 rank.swap(i, j);
             }
+            let mean: Vec<i32> = (0..b).map(|_| rng.gen_range(lo..=hi)).collect();
             BlockPolicy {
-                mean: (0..b).map(|_| rng.gen_range(lo..=hi)).collect(),
+                mean: mean.clone(),
+                inverse_mean: mean,
                 forward: (0..b).map(|_| (0..b).map(|_| rng.gen_range(Y_MIN..=Y_MAX)).collect()).collect(),
                 forward_shift: (0..b).map(|_| rng.gen_range(8..=24)).collect(),
                 inverse: (0..b).map(|_| (0..b).map(|_| rng.gen_range(Y_MIN..=Y_MAX)).collect()).collect(),

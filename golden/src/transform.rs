@@ -4,7 +4,7 @@
 //! Forward, per block and component k:
 //! `y_k = sat16((sum_i F[k][i] * (x_i - mean_i) + 2^(s_k-1)) >> s_k)`.
 //! Inverse, per channel i:
-//! `x^_i = clamp(((sum_k V[i][k] * y^_k + 2^(r-1)) >> r) + mean_i, code_min, code_max)`.
+//! `x^_i = clamp(((sum_k V[i][k] * y^_k + 2^(r-1)) >> r) + inverse_mean_i, code_min, code_max)`.
 //! `>>` is an arithmetic (floor) shift; accumulators are exact (at most 48 bits).
 
 use crate::policy::{Y_MAX, Y_MIN};
@@ -36,6 +36,8 @@ pub struct BlockMatrices {
     pub inverse: Vec<i32>,
     /// Inverse shift.
     pub inverse_shift: u32,
+    /// Added after the inverse transform, before the clamp.
+    pub inverse_mean: Vec<i32>,
     forward16: Vec<i16>,
     inverse32: Vec<i32>,
 }
@@ -50,13 +52,21 @@ impl BlockMatrices {
             blk.inverse.iter().flatten().copied().collect(),
             blk.inverse_shift,
         )
+        .with_inverse_mean(blk.inverse_mean.clone())
+    }
+
+    /// Sets the inverse mean (by default equal to the forward mean).
+    pub fn with_inverse_mean(mut self, inverse_mean: Vec<i32>) -> Self {
+        self.inverse_mean = inverse_mean;
+        self
     }
 
     /// From flat row-major matrices (entries must fit 16 bits).
     pub fn from_parts(mean: Vec<i32>, forward: Vec<i32>, forward_shift: Vec<u32>, inverse: Vec<i32>, inverse_shift: u32) -> Self {
         let forward16 = forward.iter().map(|&v| v as i16).collect();
         let inverse32 = inverse.clone();
-        BlockMatrices { b: mean.len(), mean, forward, forward_shift, inverse, inverse_shift, forward16, inverse32 }
+        let inverse_mean = mean.clone();
+        BlockMatrices { b: mean.len(), mean, forward, forward_shift, inverse, inverse_shift, inverse_mean, forward16, inverse32 }
     }
 
     /// Forward transform of one block of channel codes `x` into `y`.
@@ -85,14 +95,20 @@ impl BlockMatrices {
     /// Inverse transform of one block of reconstructed components into channel codes.
     #[inline]
     pub fn inverse(&self, yhat: &[i32], lo: i32, hi: i32, out: &mut [i16]) {
-        let b = self.b;
-        for i in 0..b {
-            let row = &self.inverse32[i * b..(i + 1) * b];
-            // each product fits i32 (|v|, |y| <= 2^15); sums are exact in i64
-            let acc: i64 = row.iter().zip(yhat).map(|(&v, &y)| (v * y) as i64).sum();
-            let x = round_shift(acc, self.inverse_shift) + self.mean[i] as i64;
+        for i in 0..self.b {
+            let x = self.inverse_unclamped(yhat, i) + self.inverse_mean[i] as i64;
             out[i] = x.clamp(lo as i64, hi as i64) as i16;
         }
+    }
+
+    /// `(Σ_k V[i][k]·ŷ_k + 2^(r−1)) >> r` for channel i: the inverse before mean and clamp.
+    #[inline]
+    pub fn inverse_unclamped(&self, yhat: &[i32], i: usize) -> i64 {
+        let b = self.b;
+        let row = &self.inverse32[i * b..(i + 1) * b];
+        // each product fits i32 (|v|, |y| <= 2^15); sums are exact in i64
+        let acc: i64 = row.iter().zip(yhat).map(|(&v, &y)| (v * y) as i64).sum();
+        round_shift(acc, self.inverse_shift)
     }
 }
 

@@ -77,7 +77,7 @@ fn reference_reconstruct(p: &Policy, codes: &[i16], shape: &[usize]) -> (Vec<i16
                 for i in 0..b {
                     let acc: i128 = (0..b).map(|k| blk.inverse[i][k] as i128 * yhat[t][bi * b + k]).sum();
                     let sh = blk.inverse_shift;
-                    let xr = (acc + (1i128 << (sh - 1))).div_euclid(1i128 << sh) + blk.mean[i] as i128;
+                    let xr = (acc + (1i128 << (sh - 1))).div_euclid(1i128 << sh) + blk.inverse_mean[i] as i128;
                     out[(n * c + bi * b + i) * s + sp] = xr.clamp(lo, hi) as i16;
                 }
             }
@@ -92,7 +92,13 @@ fn reference_reconstruct(p: &Policy, codes: &[i16], shape: &[usize]) -> (Vec<i16
 fn random_policies_roundtrip_exactly() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for case in 0..400 {
-        let p = random_policy(&mut rng, &PolicySpec::default());
+        let mut p = random_policy(&mut rng, &PolicySpec::default());
+        // the inverse mean is independent of the forward mean
+        for blk in p.blocks.iter_mut() {
+            for m in blk.inverse_mean.iter_mut() {
+                *m += rng.gen_range(-40..=40);
+            }
+        }
         p.validate().unwrap();
         let codec = Codec::new(&p).unwrap();
         let (shape, codes) = random_codes(&mut rng, &p);
@@ -214,6 +220,7 @@ fn payload_is_lsb_first_in_natural_component_order() {
     );
     let blk = &mut p.blocks[0];
     blk.mean = vec![0, 0];
+    blk.inverse_mean = vec![0, 0];
     blk.forward = vec![vec![1 << 8, 0], vec![0, 1 << 8]];
     blk.forward_shift = vec![8, 8];
     let g = &mut blk.groups[0];

@@ -203,6 +203,8 @@ pub fn build_report(
             ablations.push(ours_at(&o, &format!("ours: {name}, {pname}"))?);
         }
     }
+    let o = CalibrateOptions { target, learn_inverse_mean: false, ..base_opts.clone() };
+    ablations.push(ours_at(&o, "ours without the learned inverse mean")?);
     let mut sweep = Vec::new();
     let mut bound_curve = Vec::new();
     let signal: f64 = eval.to_f64().iter().map(|x| x * x).sum::<f64>() / eval.len() as f64;
