@@ -38,8 +38,12 @@ pub struct BlockMatrices {
     pub inverse_shift: u32,
     /// Added after the inverse transform, before the clamp.
     pub inverse_mean: Vec<i32>,
-    forward16: Vec<i16>,
-    inverse32: Vec<i32>,
+    /// Forward matrix transposed, `[i * B + k]`.
+    forward_t: Vec<i32>,
+    /// `-Σ_i F[k][i]·mean_i`: the mean folded into a per-component bias.
+    bias: Vec<i64>,
+    /// Inverse matrix transposed, `[k * B + i]`, as exact f64.
+    inverse_tf: Vec<f64>,
 }
 
 impl BlockMatrices {
@@ -63,40 +67,86 @@ impl BlockMatrices {
 
     /// From flat row-major matrices (entries must fit 16 bits).
     pub fn from_parts(mean: Vec<i32>, forward: Vec<i32>, forward_shift: Vec<u32>, inverse: Vec<i32>, inverse_shift: u32) -> Self {
-        let forward16 = forward.iter().map(|&v| v as i16).collect();
-        let inverse32 = inverse.clone();
+        let b = mean.len();
+        let forward_t = (0..b * b).map(|j| forward[(j % b) * b + j / b]).collect();
+        let inverse_tf = (0..b * b).map(|j| inverse[(j % b) * b + j / b] as f64).collect();
+        let bias = (0..b).map(|k| -(0..b).map(|i| forward[k * b + i] as i64 * mean[i] as i64).sum::<i64>()).collect();
         let inverse_mean = mean.clone();
-        BlockMatrices { b: mean.len(), mean, forward, forward_shift, inverse, inverse_shift, inverse_mean, forward16, inverse32 }
+        BlockMatrices { b, mean, forward, forward_shift, inverse, inverse_shift, inverse_mean, forward_t, bias, inverse_tf }
     }
 
     /// Forward transform of one block of channel codes `x` into `y`.
+    ///
+    /// Evaluated as `bias + Σ_{i: x_i ≠ 0} x_i·F[·][i]` (exact integer
+    /// arithmetic, so identical to the definition); zero codes — most of a
+    /// post-ReLU map — cost nothing.
     #[inline]
     pub fn forward(&self, x: &[i16], y: &mut [i32]) {
         let b = self.b;
-        let mut dbuf = [0i16; 64];
-        let dvec: Vec<i16>;
-        // centred codes fit 10 bits: |x - mean| <= 255 within one code range
-        let d: &[i16] = if b <= 64 {
-            for i in 0..b {
-                dbuf[i] = (x[i] as i32 - self.mean[i]) as i16;
+        if b <= 64 {
+            // |bias| <= 64·2^15·255 < 2^30 and |Σ x_i F| < 2^30: i32 cannot overflow
+            let mut acc = [0i32; 64];
+            let acc = &mut acc[..b];
+            for (a, &c) in acc.iter_mut().zip(&self.bias) {
+                *a = c as i32;
             }
-            &dbuf[..b]
+            for (i, &xi) in x[..b].iter().enumerate() {
+                if xi == 0 {
+                    continue;
+                }
+                let col = &self.forward_t[i * b..(i + 1) * b];
+                let xi = xi as i32;
+                for (a, &f) in acc.iter_mut().zip(col) {
+                    *a += f * xi;
+                }
+            }
+            for k in 0..b {
+                y[k] = sat16(round_shift(acc[k] as i64, self.forward_shift[k]));
+            }
         } else {
-            dvec = (0..b).map(|i| (x[i] as i32 - self.mean[i]) as i16).collect();
-            &dvec
-        };
-        for k in 0..b {
-            let row = &self.forward16[k * b..(k + 1) * b];
-            let acc = dot_i16(row, d);
-            y[k] = sat16(round_shift(acc, self.forward_shift[k]));
+            let mut acc = self.bias.clone();
+            for (i, &xi) in x[..b].iter().enumerate() {
+                if xi == 0 {
+                    continue;
+                }
+                let col = &self.forward_t[i * b..(i + 1) * b];
+                for (a, &f) in acc.iter_mut().zip(col) {
+                    *a += (f * xi as i32) as i64;
+                }
+            }
+            for k in 0..b {
+                y[k] = sat16(round_shift(acc[k], self.forward_shift[k]));
+            }
         }
     }
 
     /// Inverse transform of one block of reconstructed components into channel codes.
+    /// Evaluated column by column, skipping components reconstructed as 0.
     #[inline]
     pub fn inverse(&self, yhat: &[i32], lo: i32, hi: i32, out: &mut [i16]) {
-        for i in 0..self.b {
-            let x = self.inverse_unclamped(yhat, i) + self.inverse_mean[i] as i64;
+        let b = self.b;
+        let mut buf = [0f64; 64];
+        let mut v: Vec<f64>;
+        let acc: &mut [f64] = if b <= 64 {
+            &mut buf[..b]
+        } else {
+            v = vec![0.0; b];
+            &mut v
+        };
+        // Products are integers below 2^31 and sums stay below 2^53 for any
+        // B < 2^22, so f64 arithmetic here is exact (and vectorizes well).
+        for (k, &yk) in yhat[..b].iter().enumerate() {
+            if yk == 0 {
+                continue;
+            }
+            let col = &self.inverse_tf[k * b..(k + 1) * b];
+            let yk = yk as f64;
+            for (a, &vi) in acc.iter_mut().zip(col) {
+                *a += vi * yk;
+            }
+        }
+        for i in 0..b {
+            let x = round_shift(acc[i] as i64, self.inverse_shift) + self.inverse_mean[i] as i64;
             out[i] = x.clamp(lo as i64, hi as i64) as i16;
         }
     }
@@ -105,23 +155,10 @@ impl BlockMatrices {
     #[inline]
     pub fn inverse_unclamped(&self, yhat: &[i32], i: usize) -> i64 {
         let b = self.b;
-        let row = &self.inverse32[i * b..(i + 1) * b];
-        // each product fits i32 (|v|, |y| <= 2^15); sums are exact in i64
-        let acc: i64 = row.iter().zip(yhat).map(|(&v, &y)| (v * y) as i64).sum();
+        let row = &self.inverse[i * b..(i + 1) * b];
+        let acc: i64 = row.iter().zip(yhat).map(|(&v, &y)| v as i64 * y as i64).sum();
         round_shift(acc, self.inverse_shift)
     }
-}
-
-/// Exact dot product of 16-bit matrix entries with centred codes (|d| <= 510),
-/// in i32 chunks of 64 (64 * 2^15 * 510 < 2^31, so no chunk overflows) summed in i64.
-#[inline]
-fn dot_i16(row: &[i16], d: &[i16]) -> i64 {
-    let mut total = 0i64;
-    for (rc, dc) in row.chunks(64).zip(d.chunks(64)) {
-        let s: i32 = rc.iter().zip(dc).map(|(&a, &b)| a as i32 * b as i32).sum();
-        total += s as i64;
-    }
-    total
 }
 
 /// Orthonormal DCT-II basis of size `b`: row k, column i.
@@ -199,12 +236,24 @@ mod tests {
     }
 
     #[test]
-    fn dot_matches_i64_at_extremes() {
-        for b in [64usize, 65, 200] {
-            let row = vec![-32768i16; b];
-            let d = vec![-510i16; b];
-            let exact: i64 = row.iter().zip(&d).map(|(&a, &b)| a as i64 * b as i64).sum();
-            assert_eq!(super::dot_i16(&row, &d), exact);
+    fn fast_paths_match_the_definition_at_extremes() {
+        use crate::policy::{Y_MAX, Y_MIN};
+        for b in [4usize, 64, 65, 100] {
+            for (fv, m, xv) in [(Y_MIN, 255, 0i16), (Y_MIN, 0, 255), (Y_MAX, -128, 127), (Y_MIN, 127, -128)] {
+                let fwd = vec![fv; b * b];
+                let inv = vec![fv; b * b];
+                let bm = BlockMatrices::from_parts(vec![m; b], fwd.clone(), vec![20; b], inv.clone(), 30);
+                let x = vec![xv; b];
+                let mut y = vec![0; b];
+                bm.forward(&x, &mut y);
+                let acc: i64 = (0..b).map(|i| fv as i64 * (xv as i64 - m as i64)).sum();
+                assert_eq!(y[0], sat16(round_shift(acc, 20)), "b {b}");
+                let yh = vec![Y_MIN; b];
+                let mut out = vec![0i16; b];
+                bm.inverse(&yh, -100_000, 100_000, &mut out);
+                let acc: i64 = (0..b).map(|_| fv as i64 * Y_MIN as i64).sum();
+                assert_eq!(out[0] as i64, (round_shift(acc, 30) + m as i64).clamp(-32768, 32767), "b {b}");
+            }
         }
     }
 }
