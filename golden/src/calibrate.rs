@@ -71,6 +71,28 @@ pub struct CalibrateOptions {
     /// Learn the inverse mean (else it equals the forward mean).
     #[serde(default = "default_true")]
     pub learn_inverse_mean: bool,
+    /// Transforms to try (empty: only `transform`); the best on the
+    /// calibration data is kept.
+    #[serde(default)]
+    pub try_transforms: Vec<TransformKind>,
+    /// Groupings to try (empty: only `grouping`).
+    #[serde(default)]
+    pub try_groupings: Vec<Grouping>,
+}
+
+/// One configuration tried by the transform / grouping selection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Transform tried.
+    pub transform: TransformKind,
+    /// Grouping tried.
+    pub grouping: Grouping,
+    /// Payload bits per value it reached (None: it failed).
+    pub payload_bpv: Option<f64>,
+    /// Calibration SQNR it reached.
+    pub calibration_sqnr_db: Option<f64>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -91,6 +113,8 @@ impl Default for CalibrateOptions {
             partition: Partition::Optimal,
             max_vectors: 100_000,
             learn_inverse_mean: true,
+            try_transforms: Vec::new(),
+            try_groupings: Vec::new(),
         }
     }
 }
@@ -127,6 +151,9 @@ pub struct Calibration {
     pub options: CalibrateOptions,
     /// Pixel vectors used.
     pub vectors_used: usize,
+    /// Configurations tried when the transform or grouping was selected automatically.
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
 }
 
 /// Progress callback: (stage, fraction done).
@@ -297,8 +324,68 @@ pub(crate) fn component_curves(hists: &[Vec<WeightedHist>], style: QuantStyle) -
         .collect()
 }
 
-/// Learns a policy from calibration tensors.
+/// Learns a policy from calibration tensors. When `try_transforms` or
+/// `try_groupings` list several choices, every combination is calibrated and
+/// the best on the calibration data is kept: the highest SQNR for a rate
+/// target, the lowest rate for a quality target.
 pub fn calibrate(tensors: &[&Tensor], opts: &CalibrateOptions, progress: Progress) -> Result<Calibration> {
+    if opts.try_transforms.is_empty() && opts.try_groupings.is_empty() {
+        return calibrate_one(tensors, opts, progress);
+    }
+    let transforms = if opts.try_transforms.is_empty() { vec![opts.transform] } else { opts.try_transforms.clone() };
+    let groupings = if opts.try_groupings.is_empty() { vec![opts.grouping] } else { opts.try_groupings.clone() };
+    let combos: Vec<(TransformKind, Grouping)> = transforms.iter().flat_map(|&t| groupings.iter().map(move |&g| (t, g))).collect();
+    let mut best: Option<Calibration> = None;
+    let mut candidates = Vec::new();
+    let mut first_err = None;
+    for (i, &(t, g)) in combos.iter().enumerate() {
+        let o = CalibrateOptions { transform: t, grouping: g, try_transforms: vec![], try_groupings: vec![], ..opts.clone() };
+        let n = combos.len() as f64;
+        let sub = |s: &str, f: f64| progress(&format!("{t:?}/{g:?}: {s}"), (i as f64 + f) / n);
+        match calibrate_one(tensors, &o, &sub) {
+            Ok(cal) => {
+                candidates.push(Candidate {
+                    transform: t,
+                    grouping: g,
+                    payload_bpv: Some(cal.payload_bpv),
+                    calibration_sqnr_db: Some(cal.calibration_distortion.sqnr_db),
+                    error: None,
+                });
+                let better = match &best {
+                    None => true,
+                    Some(b) => match opts.target {
+                        Target::BitsPerValue(_) => cal.calibration_distortion.sqnr_db > b.calibration_distortion.sqnr_db,
+                        Target::SqnrDb(_) => {
+                            cal.payload_bpv < b.payload_bpv
+                                || (cal.payload_bpv == b.payload_bpv
+                                    && cal.calibration_distortion.sqnr_db > b.calibration_distortion.sqnr_db)
+                        }
+                    },
+                };
+                if better {
+                    best = Some(cal);
+                }
+            }
+            Err(e) => {
+                candidates.push(Candidate { transform: t, grouping: g, payload_bpv: None, calibration_sqnr_db: None, error: Some(e.to_string()) });
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    let Some(mut cal) = best else { return Err(first_err.expect("at least one candidate")) };
+    cal.candidates = candidates;
+    cal.options.try_transforms = opts.try_transforms.clone();
+    cal.options.try_groupings = opts.try_groupings.clone();
+    let mut record = serde_json::to_value(&cal).expect("serializes");
+    if let Some(o) = record.as_object_mut() {
+        o.remove("policy");
+    }
+    cal.policy.calibration = Some(record);
+    Ok(cal)
+}
+
+/// Calibrates one transform / grouping configuration.
+fn calibrate_one(tensors: &[&Tensor], opts: &CalibrateOptions, progress: Progress) -> Result<Calibration> {
     if tensors.is_empty() {
         return Err(GoldenError::BadInput("no calibration tensors".into()));
     }
@@ -531,6 +618,7 @@ pub fn calibrate(tensors: &[&Tensor], opts: &CalibrateOptions, progress: Progres
         options: opts.clone(),
         vectors_used: nv,
         policy: policy.clone(),
+        candidates: Vec::new(),
     };
     let mut record = serde_json::to_value(&cal).expect("serializes");
     if let Some(o) = record.as_object_mut() {

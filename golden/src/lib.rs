@@ -23,5 +23,6 @@ pub mod quantizer;
 pub mod tensor;
 pub mod testkit;
 pub mod transform;
+pub mod unpacker;
 
 pub use error::{GoldenError, Result};

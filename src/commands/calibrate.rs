@@ -12,6 +12,8 @@ use std::path::PathBuf;
 /// Transform choice on the command line.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum TransformArg {
+    /// Try PCA, DCT and identity; keep the best on the calibration data.
+    Auto,
     /// Principal components per block.
     Pca,
     /// DCT-II per block.
@@ -23,6 +25,8 @@ pub enum TransformArg {
 /// Grouping choice on the command line.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum GroupingArg {
+    /// Try static and dynamic; keep the best on the calibration data.
+    Auto,
     /// Fixed ranking.
     Static,
     /// Per-tile re-ranking with side information.
@@ -49,17 +53,17 @@ pub struct CalibArgs {
     /// Target minimum SQNR in dB on the calibration data.
     #[arg(long)]
     pub target_sqnr: Option<f64>,
-    /// Channel transform.
-    #[arg(long, value_enum, default_value = "pca")]
+    /// Channel transform (auto: the best of pca, dct and identity on the calibration data).
+    #[arg(long, value_enum, default_value = "auto")]
     pub transform: TransformArg,
     /// Channels per block (default: all channels in one block).
     #[arg(long)]
     pub block: Option<usize>,
     /// Most groups per block (1..=8).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 4)]
     pub groups: usize,
-    /// Static or dynamic grouping.
-    #[arg(long, value_enum, default_value = "static")]
+    /// Static or dynamic grouping (auto: the better on the calibration data).
+    #[arg(long, value_enum, default_value = "auto")]
     pub grouping: GroupingArg,
     /// Pixel vectors per tile.
     #[arg(long, default_value_t = 16)]
@@ -87,15 +91,23 @@ impl CalibArgs {
         Ok(CalibrateOptions {
             target,
             transform: match self.transform {
-                TransformArg::Pca => TransformKind::Pca,
+                TransformArg::Pca | TransformArg::Auto => TransformKind::Pca,
                 TransformArg::Dct => TransformKind::Dct,
                 TransformArg::Identity => TransformKind::Identity,
+            },
+            try_transforms: match self.transform {
+                TransformArg::Auto => vec![TransformKind::Pca, TransformKind::Dct, TransformKind::Identity],
+                _ => vec![],
             },
             block_size: self.block,
             groups: self.groups,
             grouping: match self.grouping {
-                GroupingArg::Static => Grouping::Static,
+                GroupingArg::Static | GroupingArg::Auto => Grouping::Static,
                 GroupingArg::Dynamic => Grouping::Dynamic,
+            },
+            try_groupings: match self.grouping {
+                GroupingArg::Auto => vec![Grouping::Static, Grouping::Dynamic],
+                _ => vec![],
             },
             tile: self.tile,
             word_bits: self.word_bits,
@@ -140,11 +152,11 @@ pub fn run_calibration(tensors: &[Tensor], opts: &CalibrateOptions, quiet: bool)
     cal
 }
 
-/// One-line human summary of a calibration.
+/// Human summary of a calibration: the policy, and the configurations tried.
 pub fn summary_line(cal: &Calibration) -> String {
     let p = &cal.policy;
     let groups: Vec<String> = p.blocks[0].groups.iter().map(|g| format!("{}x{}b", g.size, g.bits)).collect();
-    format!(
+    let mut s = format!(
         "policy: C={} B={} {:?} {:?} T={} W={} | block 0 groups [{}] | payload {:.4} bits/value | calibration SQNR {:.2} dB",
         p.channels,
         p.block_size,
@@ -155,7 +167,17 @@ pub fn summary_line(cal: &Calibration) -> String {
         groups.join(" "),
         cal.payload_bpv,
         cal.calibration_distortion.sqnr_db
-    )
+    );
+    for c in &cal.candidates {
+        let what = match (c.payload_bpv, c.calibration_sqnr_db, &c.error) {
+            (Some(b), Some(q), _) => format!("{b:.4} bits/value, {q:.2} dB"),
+            (_, _, Some(e)) => format!("failed: {e}"),
+            _ => "?".into(),
+        };
+        let chosen = c.transform == p.transform && c.grouping == p.grouping;
+        s += &format!("\n  tried {:?}/{:?}: {}{}", c.transform, c.grouping, what, if chosen { "  <- chosen" } else { "" });
+    }
+    s
 }
 
 /// Entry point of `actcomp calibrate`.

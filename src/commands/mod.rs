@@ -3,4 +3,5 @@
 pub mod calibrate;
 pub mod codec;
 pub mod demo;
+pub mod eval;
 pub mod report;

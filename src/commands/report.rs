@@ -190,7 +190,14 @@ pub fn build_report(
     for bits in [8, 4, 2] {
         baselines.push(from_baseline(per_tensor_uniform(&refs, eval, bits)?, &eig));
     }
-    let base_opts = policy_options(policy);
+    // ablations and the sweep keep the policy's own transform and grouping
+    let base_opts = CalibrateOptions {
+        transform: policy.transform,
+        grouping: policy.grouping,
+        try_transforms: vec![],
+        try_groupings: vec![],
+        ..policy_options(policy)
+    };
     let ours_at = |opts: &CalibrateOptions, label: &str| -> Result<Point> {
         let cal = run_calibration(calib, opts, quiet)?;
         Ok(measure(&cal.policy, eval, eval_name, &eig, label)?.point)

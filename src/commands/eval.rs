@@ -1,0 +1,783 @@
+//! `actcomp eval`: run a real CNN from its ONNX file (tract-onnx, pure Rust),
+//! replace named activation tensors by decompress(compress(tensor)) through
+//! the golden model, and report top-1 accuracy against the uncompressed run.
+//!
+//! How the replacement works: the model is loaded, typed and decluttered
+//! (not optimized, so every ONNX tensor a user can name still exists as a
+//! node output); it runs through `SimpleState::run_plan_with_eval`, whose
+//! hook evaluates each node normally and then, for a node whose output is a
+//! target tensor, swaps that output for the golden codec's reconstruction
+//! before any consumer reads it. Every consumer (a skip connection included)
+//! therefore sees the compressed tensor, exactly as on hardware that writes
+//! the tensor compressed and reads it back.
+
+use super::calibrate::{run_calibration, summary_line, CalibArgs};
+use crate::progress::Stages;
+use actcomp_golden::codec::Codec;
+use actcomp_golden::input_map::{from_codes, to_codes};
+use actcomp_golden::metrics::sqnr_db;
+use actcomp_golden::policy::{Dtype, Policy};
+use actcomp_golden::tensor::{Tensor as GTensor, TensorData};
+use anyhow::{anyhow, bail, Context, Result};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::{DimLike, SimplePlan, SimpleState};
+
+/// Arguments of `actcomp eval`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The network (.onnx).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Print the candidate activation tensors (4-D node outputs) with their shapes and exit.
+    /// The model may be given here or with --model.
+    #[arg(long, num_args = 0..=1, value_name = "MODEL")]
+    pub list_tensors: Option<Option<PathBuf>>,
+    /// Evaluation images (.npy, N x C x H x W; uint8 pixels or already preprocessed floats).
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// Labels of the evaluation images (.npy, N integers: uint8/int8/int16/int32/int64/uint16/uint32/uint64).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Tensors to compress (ONNX tensor names as shown by --list-tensors), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    pub at: Vec<String>,
+    /// Policy JSON (one, or a comma list matching --at) instead of calibrating.
+    #[arg(long, value_delimiter = ',')]
+    pub policy: Vec<PathBuf>,
+    /// Calibration images (.npy, disjoint from --images). Without it, the first third of
+    /// --images calibrates and only the rest is evaluated.
+    #[arg(long)]
+    pub calib_images: Option<PathBuf>,
+    /// Preprocessing: per-channel mean subtracted after uint8 pixels are divided by 255
+    /// (one value, or one per channel; applied to float images too when given).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub mean: Vec<f64>,
+    /// Preprocessing: per-channel standard deviation divided by after the mean (see --mean).
+    #[arg(long, value_delimiter = ',')]
+    pub std: Vec<f64>,
+    /// Images per inference batch (a model with a fixed batch size uses its own).
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    #[command(flatten)]
+    pub calib: CalibArgs,
+    /// Print a machine-readable summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+// ---------------------------------------------------------------------------------------------
+// the network
+
+/// An activation tensor of the network that can be compressed.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    /// ONNX tensor name (tract outlet label), or the tract node name when unlabelled.
+    pub name: String,
+    /// tract node name after decluttering (e.g. `relu2.low` for an ONNX Relu).
+    pub node_name: String,
+    /// Operator.
+    pub op: String,
+    /// Where it lives in the decluttered model.
+    pub outlet: OutletId,
+    /// Shape with the batch axis shown as its symbol.
+    pub shape: Vec<String>,
+}
+
+/// A loaded, decluttered ONNX model ready to run with hooks.
+pub struct Net {
+    plan: Arc<SimplePlan<TypedFact, Box<dyn TypedOp>>>,
+    input_name: String,
+    /// Per-image input shape (axes after the batch axis).
+    input_dims: Vec<usize>,
+    /// Some(b) when the batch axis is a fixed number.
+    fixed_batch: Option<usize>,
+    /// Classes: product of the output's axes after the batch axis.
+    classes: usize,
+    /// Every float node output of rank >= 2 (candidates for --at).
+    tensors: Vec<Candidate>,
+}
+
+fn dims_text(shape: &[String]) -> String {
+    shape.join(" x ")
+}
+
+impl Net {
+    /// Loads, types and declutters an ONNX model.
+    pub fn load(path: &Path) -> Result<Net> {
+        let name = path.display();
+        if !path.exists() {
+            bail!("{name}: no such file");
+        }
+        let model = tract_onnx::onnx()
+            .model_for_path(path)
+            .with_context(|| format!("{name}: not a readable ONNX model"))?
+            .into_typed()
+            .with_context(|| format!("{name}: tract could not type the model (are the input shapes declared?)"))?
+            .into_decluttered()
+            .with_context(|| format!("{name}: tract could not declutter the model"))?;
+        let inputs = model.input_outlets()?.to_vec();
+        let outputs = model.output_outlets()?.to_vec();
+        if inputs.len() != 1 || outputs.is_empty() {
+            bail!("{name}: eval needs a model with one input and at least one output (has {} and {})", inputs.len(), outputs.len());
+        }
+        let in_fact = model.outlet_fact(inputs[0])?.clone();
+        let input_name = model.node(inputs[0].node).name.clone();
+        if in_fact.datum_type != f32::datum_type() {
+            bail!("{name}: input '{input_name}' is {:?}; eval feeds float32 images", in_fact.datum_type);
+        }
+        let rank = in_fact.shape.rank();
+        if rank < 2 {
+            bail!("{name}: input '{input_name}' has rank {rank}; need N x ...");
+        }
+        let mut input_dims = Vec::new();
+        for (i, d) in in_fact.shape.iter().enumerate().skip(1) {
+            input_dims.push(d.to_usize().map_err(|_| {
+                anyhow!("{name}: input '{input_name}' axis {i} is '{d}', not a number; only the batch axis may be symbolic")
+            })?);
+        }
+        let fixed_batch = in_fact.shape[0].to_usize().ok();
+        let out_fact = model.outlet_fact(outputs[0])?;
+        let mut classes = 1usize;
+        for d in out_fact.shape.iter().skip(1) {
+            classes *= d.to_usize().map_err(|_| anyhow!("{name}: output axis '{d}' is not a number"))?;
+        }
+        if out_fact.shape.rank() < 2 || classes < 2 {
+            bail!("{name}: the first output has shape {:?}; top-1 needs N x classes", out_fact.shape);
+        }
+        let mut tensors = Vec::new();
+        for node in model.nodes() {
+            if node.op_is::<tract_onnx::tract_core::ops::konst::Const>() || node.inputs.is_empty() {
+                continue;
+            }
+            for (slot, o) in node.outputs.iter().enumerate() {
+                let outlet = OutletId::new(node.id, slot);
+                if o.fact.shape.rank() < 2 || !o.fact.datum_type.is_float() {
+                    continue;
+                }
+                let label = model.outlet_label(outlet).map(|s| s.to_string());
+                tensors.push(Candidate {
+                    name: label.unwrap_or_else(|| node.name.clone()),
+                    node_name: node.name.clone(),
+                    op: node.op().name().to_string(),
+                    outlet,
+                    shape: o.fact.shape.iter().map(|d| d.to_string()).collect(),
+                });
+            }
+        }
+        let plan = SimplePlan::new(model)?;
+        Ok(Net { plan, input_name, input_dims, fixed_batch, classes, tensors })
+    }
+
+    /// The 4-D float tensors (feature maps), in graph order.
+    pub fn feature_maps(&self) -> Vec<&Candidate> {
+        self.tensors.iter().filter(|c| c.shape.len() == 4).collect()
+    }
+
+    /// Finds a tensor by ONNX tensor name, then by tract node name.
+    pub fn find(&self, name: &str) -> Result<&Candidate> {
+        if let Some(c) = self.tensors.iter().find(|c| c.name == name) {
+            return Ok(c);
+        }
+        if let Some(c) = self.tensors.iter().find(|c| c.node_name == name && c.outlet.slot == 0) {
+            return Ok(c);
+        }
+        let names: Vec<String> =
+            self.feature_maps().iter().map(|c| format!("{} ({})", c.name, dims_text(&c.shape))).collect();
+        bail!(
+            "no tensor named '{name}' in the model; candidate activation tensors: {}",
+            if names.is_empty() { "none (no 4-D feature maps)".to_string() } else { names.join(", ") }
+        )
+    }
+
+    /// Channels (axis 1) of a tensor.
+    fn channels(&self, c: &Candidate) -> Result<usize> {
+        c.shape[1].parse::<usize>().map_err(|_| anyhow!("tensor '{}': channel axis '{}' is not a number", c.name, c.shape[1]))
+    }
+
+    /// Runs images `range` of `images` in batches; `hook(target, shape, values)` sees every
+    /// target tensor (f32, C order) and may return its replacement. Returns the top-1 class
+    /// of every image.
+    fn run(
+        &self,
+        images: &Images,
+        range: std::ops::Range<usize>,
+        batch: usize,
+        targets: &[OutletId],
+        hook: &mut dyn FnMut(usize, &[usize], &[f32]) -> Result<Option<Vec<f32>>>,
+        bar: &Stages,
+        stage: &str,
+    ) -> Result<Vec<usize>> {
+        let batch = self.fixed_batch.unwrap_or(batch.max(1));
+        let total = range.len();
+        if let Some(b) = self.fixed_batch {
+            if total % b != 0 {
+                bail!("the model's batch axis is fixed at {b}; {total} images are not a multiple of it");
+            }
+        }
+        let mut by_node: HashMap<usize, Vec<(usize, usize)>> = HashMap::new();
+        for (ti, o) in targets.iter().enumerate() {
+            by_node.entry(o.node).or_default().push((o.slot, ti));
+        }
+        let mut state = SimpleState::new(&self.plan)?;
+        let per = images.per_image;
+        let mut preds = Vec::with_capacity(total);
+        let mut start = range.start;
+        while start < range.end {
+            let n = batch.min(range.end - start);
+            let mut shape = vec![n];
+            shape.extend_from_slice(&self.input_dims);
+            let x = Tensor::from_shape::<f32>(&shape, &images.data[start * per..(start + n) * per])?;
+            let out = state.run_plan_with_eval(tvec!(x.into_tvalue()), |ctx, st, node, inputs| -> TractResult<TVec<TValue>> {
+                let mut outs = tract_onnx::tract_core::plan::eval(ctx, st, node, inputs)?;
+                if let Some(list) = by_node.get(&node.id) {
+                    for &(slot, ti) in list {
+                        let v = &outs[slot];
+                        let dt = v.datum_type();
+                        let shape = v.shape().to_vec();
+                        let f = v.cast_to::<f32>()?;
+                        let view = f.try_as_plain_ram()?;
+                        let vals = view.as_slice::<f32>()?;
+                        if let Some(new) = hook(ti, &shape, vals)? {
+                            let t = Tensor::from_shape::<f32>(&shape, &new)?;
+                            let t = if dt == f32::datum_type() { t } else { t.cast_to_dt(dt)?.into_owned() };
+                            outs[slot] = t.into_tvalue();
+                        }
+                    }
+                }
+                Ok(outs)
+            })?;
+            let logits = out[0].cast_to::<f32>()?;
+            let view = logits.try_as_plain_ram()?;
+            let vals = view.as_slice::<f32>()?;
+            if vals.len() != n * self.classes {
+                bail!("model output holds {} values for {n} images; expected {} per image", vals.len(), self.classes);
+            }
+            for row in vals.chunks(self.classes) {
+                let mut best = 0;
+                for (k, &v) in row.iter().enumerate() {
+                    if v > row[best] || (row[best].is_nan() && !v.is_nan()) {
+                        best = k;
+                    }
+                }
+                preds.push(best);
+            }
+            start += n;
+            bar.update(stage, (start - range.start) as f64 / total.max(1) as f64);
+        }
+        Ok(preds)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// inputs
+
+/// Preprocessed images, C order, `per_image` values each.
+pub struct Images {
+    data: Vec<f32>,
+    count: usize,
+    per_image: usize,
+    dtype: Dtype,
+}
+
+fn load_images(path: &Path, net: &Net, mean: &[f64], std: &[f64]) -> Result<Images> {
+    let name = path.display();
+    if !path.is_file() {
+        bail!("{name}: no such file");
+    }
+    let t = GTensor::load_npy(path)?;
+    let count = t.shape[0];
+    let per_shape = &t.shape[1..];
+    if per_shape != net.input_dims.as_slice() {
+        let want: Vec<String> = net.input_dims.iter().map(|d| d.to_string()).collect();
+        let have: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
+        bail!(
+            "{name}: images have shape {}; the model's input '{}' expects N x {}",
+            have.join(" x "),
+            net.input_name,
+            want.join(" x ")
+        );
+    }
+    t.check_finite(&name.to_string())?;
+    let per_image: usize = per_shape.iter().product();
+    let channels = per_shape.first().copied().unwrap_or(1);
+    let spatial = per_image / channels.max(1);
+    let pick = |v: &[f64], what: &str, default: f64| -> Result<Vec<f64>> {
+        match v.len() {
+            0 => Ok(vec![default; channels]),
+            1 => Ok(vec![v[0]; channels]),
+            n if n == channels => Ok(v.to_vec()),
+            n => bail!("--{what} has {n} values; give one, or one per channel ({channels})"),
+        }
+    };
+    let m = pick(mean, "mean", 0.0)?;
+    let s = pick(std, "std", 1.0)?;
+    if let Some(bad) = s.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
+        bail!("--std {bad} must be positive");
+    }
+    let (raw, scale): (Vec<f64>, f64) = match &t.data {
+        TensorData::U8(v) => (v.iter().map(|&x| x as f64).collect(), 255.0),
+        TensorData::F32(_) | TensorData::F64(_) => (t.to_f64(), 1.0),
+        TensorData::I8(_) => bail!("{name}: int8 images are not supported; give uint8 pixels or preprocessed floats"),
+    };
+    let data = raw
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let c = (i / spatial) % channels.max(1);
+            ((x / scale - m[c]) / s[c]) as f32
+        })
+        .collect();
+    Ok(Images { data, count, per_image, dtype: t.dtype() })
+}
+
+/// Reads a 1-D (or N x 1) .npy of integers as class indices.
+fn load_labels(path: &Path) -> Result<Vec<i64>> {
+    let name = path.display();
+    if !path.is_file() {
+        bail!("{name}: no such file");
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("{name}: cannot read"))?;
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        bail!("{name}: not a .npy file (missing the \\x93NUMPY magic)");
+    }
+    let (hlen, hstart) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        v => bail!("{name}: unsupported .npy version {v}"),
+    };
+    let header = bytes
+        .get(hstart..hstart + hlen)
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .ok_or_else(|| anyhow!("{name}: truncated .npy header"))?;
+    let field = |key: &str| -> Option<&str> {
+        let i = header.find(&format!("'{key}'"))? + key.len() + 2;
+        let rest = header[i..].trim_start().strip_prefix(':')?.trim_start();
+        Some(rest)
+    };
+    let descr = field("descr")
+        .and_then(|r| r.strip_prefix('\''))
+        .and_then(|r| r.split('\'').next())
+        .ok_or_else(|| anyhow!("{name}: .npy header has no descr"))?;
+    if field("fortran_order").map(|r| r.starts_with("True")).unwrap_or(false) {
+        bail!("{name}: Fortran-order arrays are not supported");
+    }
+    let shape_txt = field("shape")
+        .and_then(|r| r.strip_prefix('('))
+        .and_then(|r| r.split(')').next())
+        .ok_or_else(|| anyhow!("{name}: .npy header has no shape"))?;
+    let shape: Vec<usize> = shape_txt
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| anyhow!("{name}: bad shape ({shape_txt})"))?;
+    let n = match shape.as_slice() {
+        [n] | [n, 1] => *n,
+        _ => bail!("{name}: labels have shape {shape:?}; need (N,) integers"),
+    };
+    let (size, signed, little) = match descr {
+        "|u1" | "u1" => (1, false, true),
+        "|i1" | "i1" => (1, true, true),
+        d if d.len() == 3 && (d.starts_with('<') || d.starts_with('>')) && (d.as_bytes()[1] == b'i' || d.as_bytes()[1] == b'u') => {
+            let size = (d.as_bytes()[2] as char).to_digit(10).unwrap_or(0) as usize;
+            if ![2, 4, 8].contains(&size) {
+                bail!("{name}: labels dtype '{d}' is not an integer type");
+            }
+            (size, d.as_bytes()[1] == b'i', d.starts_with('<'))
+        }
+        d => bail!("{name}: labels dtype '{d}' is not supported; use integers (e.g. int64 or uint8)"),
+    };
+    let body = &bytes[hstart + hlen..];
+    if body.len() < n * size {
+        bail!("{name}: file holds {} bytes of data, shape {shape:?} needs {}", body.len(), n * size);
+    }
+    Ok(body[..n * size]
+        .chunks(size)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            if little {
+                b[..size].copy_from_slice(c);
+            } else {
+                for (i, &x) in c.iter().rev().enumerate() {
+                    b[i] = x;
+                }
+            }
+            let u = u64::from_le_bytes(b);
+            if signed && size < 8 && (u >> (size * 8 - 1)) & 1 == 1 {
+                (u | (!0u64 << (size * 8))) as i64
+            } else {
+                u as i64
+            }
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// compression through the golden model
+
+/// Running distortion totals of one tensor.
+#[derive(Default, Clone, Copy)]
+struct Totals {
+    values: usize,
+    signal: f64,
+    noise: f64,
+    max_abs: f64,
+    /// Payload bits actually stored (each image's last tile padded).
+    payload_bits: f64,
+}
+
+/// decompress(compress(x)) of one image's activation (1 x C x ...) through the golden codec.
+fn roundtrip_one(codec: &Codec, policy: &Policy, name: &str, shape: &[usize], vals: &[f32], tot: &mut Totals) -> Result<Vec<f32>> {
+    let data = match policy.input.source_dtype {
+        Dtype::F32 => TensorData::F32(vals.to_vec()),
+        Dtype::F64 => TensorData::F64(vals.iter().map(|&x| x as f64).collect()),
+        d => bail!("tensor '{name}': its policy maps {d:?} sources; eval's activations are floats"),
+    };
+    let t = GTensor::new(shape.to_vec(), data)?;
+    let codes = to_codes(&t, &policy.input, &format!("activation '{name}'"))?;
+    let back = codec.reconstruct(&codes, shape)?;
+    let rec = from_codes(&back, shape.to_vec(), &policy.input)?;
+    let out: Vec<f32> = match rec.data {
+        TensorData::F32(v) => v,
+        TensorData::F64(v) => v.into_iter().map(|x| x as f32).collect(),
+        _ => unreachable!("float policies reconstruct floats"),
+    };
+    for (&a, &b) in vals.iter().zip(&out) {
+        let (a, b) = (a as f64, b as f64);
+        tot.signal += a * a;
+        tot.noise += (a - b) * (a - b);
+        tot.max_abs = tot.max_abs.max((a - b).abs());
+    }
+    tot.values += vals.len();
+    let vectors = vals.len() / policy.channels;
+    tot.payload_bits += policy.payload_words(vectors) as f64 * policy.word_bits as f64;
+    Ok(out)
+}
+
+/// decompress(compress(x)) of a batch activation (N x C x ...), image by image (each image's
+/// tensor is compressed on its own, as an accelerator writes one image's feature map, so the
+/// result does not depend on the batch size), on all cores.
+fn roundtrip(codec: &Codec, policy: &Policy, name: &str, shape: &[usize], vals: &[f32], tot: &mut Totals) -> Result<Vec<f32>> {
+    let channels = shape.get(1).copied().unwrap_or(0);
+    if channels != policy.channels {
+        bail!("tensor '{name}' has {channels} channels; its policy is for {}", policy.channels);
+    }
+    let n = shape[0];
+    let per = vals.len() / n.max(1);
+    let mut one = shape.to_vec();
+    one[0] = 1;
+    let threads = std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1).clamp(1, n.max(1));
+    let per_thread = n.div_ceil(threads);
+    let mut out = vec![0f32; vals.len()];
+    let results: Vec<Result<Totals>> = std::thread::scope(|s| {
+        let handles: Vec<_> = vals
+            .chunks(per_thread * per)
+            .zip(out.chunks_mut(per_thread * per))
+            .map(|(src, dst)| {
+                let one = &one;
+                s.spawn(move || -> Result<Totals> {
+                    let mut t = Totals::default();
+                    for (x, y) in src.chunks(per).zip(dst.chunks_mut(per)) {
+                        y.copy_from_slice(&roundtrip_one(codec, policy, name, one, x, &mut t)?);
+                    }
+                    Ok(t)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("codec thread panicked")))).collect()
+    });
+    for r in results {
+        let t = r?;
+        tot.values += t.values;
+        tot.signal += t.signal;
+        tot.noise += t.noise;
+        tot.payload_bits += t.payload_bits;
+        tot.max_abs = tot.max_abs.max(t.max_abs);
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// the command
+
+/// Where the policies came from.
+enum PolicySource {
+    Files(Vec<PathBuf>),
+    Calibrated { images: String, count: usize, target: String },
+}
+
+fn print_list(net: &Net, path: &Path) {
+    println!("candidate activation tensors of {} (4-D node outputs, decluttered by tract):", path.display());
+    println!("{:<24} {:<20} {:<20} {}", "tensor", "shape", "tract node", "op");
+    for c in net.feature_maps() {
+        println!("{:<24} {:<20} {:<20} {}", c.name, dims_text(&c.shape), c.node_name, c.op);
+    }
+}
+
+/// Entry point of `actcomp eval`.
+pub fn run(a: Args) -> Result<()> {
+    if let Some(list) = &a.list_tensors {
+        let path = list.as_ref().or(a.model.as_ref()).ok_or_else(|| anyhow!("--list-tensors needs a model: --list-tensors MODEL.onnx or --model MODEL.onnx"))?;
+        let net = Net::load(path)?;
+        if a.json {
+            let list: Vec<_> = net
+                .feature_maps()
+                .iter()
+                .map(|c| serde_json::json!({"name": c.name, "shape": c.shape, "node": c.node_name, "op": c.op}))
+                .collect();
+            println!("{}", serde_json::json!({ "model": path, "tensors": list }));
+        } else {
+            print_list(&net, path);
+        }
+        return Ok(());
+    }
+    let model_path = a.model.as_ref().ok_or_else(|| anyhow!("--model is required"))?;
+    let images_path = a.images.as_ref().ok_or_else(|| anyhow!("--images is required"))?;
+    let labels_path = a.labels.as_ref().ok_or_else(|| anyhow!("--labels is required"))?;
+    if a.at.is_empty() {
+        bail!("--at is required: name the tensors to compress (see `actcomp eval --list-tensors {}`)", model_path.display());
+    }
+    if a.batch == 0 {
+        bail!("--batch must be at least 1");
+    }
+    if !a.policy.is_empty() && (a.calib.target_bpv.is_some() || a.calib.target_sqnr.is_some()) {
+        bail!("give either --policy or a calibration target (--target-bpv / --target-sqnr), not both");
+    }
+    if !a.policy.is_empty() && a.calib_images.is_some() {
+        bail!("--calib-images is for calibration; with --policy nothing is calibrated");
+    }
+    if !a.policy.is_empty() && a.policy.len() != a.at.len() {
+        bail!("{} policies for {} tensors in --at; give one policy per tensor", a.policy.len(), a.at.len());
+    }
+
+    let t_load = Instant::now();
+    let net = Net::load(model_path)?;
+    let mut targets: Vec<Candidate> = Vec::new();
+    for name in &a.at {
+        let c = net.find(name)?.clone();
+        if targets.iter().any(|t| t.outlet == c.outlet) {
+            bail!("--at names tensor '{name}' twice");
+        }
+        net.channels(&c)?;
+        targets.push(c);
+    }
+    let images = load_images(images_path, &net, &a.mean, &a.std)?;
+    let labels = load_labels(labels_path)?;
+    if labels.len() != images.count {
+        bail!(
+            "{} holds {} labels but {} holds {} images",
+            labels_path.display(),
+            labels.len(),
+            images_path.display(),
+            images.count
+        );
+    }
+    if let Some((i, l)) = labels.iter().enumerate().find(|(_, &l)| l < 0 || l as usize >= net.classes) {
+        bail!("{}: label {l} at index {i} is outside the model's {} classes", labels_path.display(), net.classes);
+    }
+    let load_secs = t_load.elapsed().as_secs_f64();
+    let outlets: Vec<OutletId> = targets.iter().map(|t| t.outlet).collect();
+    let bar = Stages::new("eval", a.json);
+
+    // policies: from files, or calibrated on a disjoint image split
+    let mut eval_range = 0..images.count;
+    let mut calib_secs = 0.0;
+    let mut summaries: Vec<String> = Vec::new();
+    let (policies, source): (Vec<Policy>, PolicySource) = if !a.policy.is_empty() {
+        let ps = a.policy.iter().map(|p| Policy::load(p).map_err(anyhow::Error::from)).collect::<Result<Vec<_>>>()?;
+        (ps, PolicySource::Files(a.policy.clone()))
+    } else {
+        let opts = a.calib.options()?;
+        let target = match (a.calib.target_bpv, a.calib.target_sqnr) {
+            (_, Some(s)) => format!("{s} dB SQNR"),
+            (Some(b), _) => format!("{b} bits/value"),
+            _ => "2.5 bits/value (default)".to_string(),
+        };
+        let (calib_images, calib_range, desc) = match &a.calib_images {
+            Some(p) => {
+                if let (Ok(x), Ok(y)) = (p.canonicalize(), images_path.canonicalize()) {
+                    if x == y {
+                        bail!("--calib-images and --images are the same file; calibration needs images disjoint from the evaluation split (omit --calib-images to split --images)");
+                    }
+                }
+                let ci = load_images(p, &net, &a.mean, &a.std)?;
+                let n = ci.count;
+                (Some(ci), 0..n, format!("{} ({} images)", p.display(), n))
+            }
+            None => {
+                if images.count < 2 {
+                    bail!("{}: need at least 2 images to split off a calibration set (or give --calib-images)", images_path.display());
+                }
+                let k = (images.count / 3).max(1);
+                eval_range = k..images.count;
+                (None, 0..k, format!("images 0..{} of {} (evaluation uses {}..{})", k - 1, images_path.display(), k, images.count - 1))
+            }
+        };
+        let src = calib_images.as_ref().unwrap_or(&images);
+        let count = calib_range.len();
+        // one uncompressed pass capturing every target's activations
+        let t0 = Instant::now();
+        let mut captured: Vec<Vec<GTensor>> = vec![Vec::new(); targets.len()];
+        net.run(
+            src,
+            calib_range,
+            a.batch,
+            &outlets,
+            &mut |ti, shape, vals| {
+                captured[ti].push(GTensor::new(shape.to_vec(), TensorData::F32(vals.to_vec()))?);
+                Ok(None)
+            },
+            &bar,
+            "capture calibration activations",
+        )?;
+        bar.finish();
+        let mut ps = Vec::new();
+        for (t, caps) in targets.iter().zip(&captured) {
+            let cal = run_calibration(caps, &opts, a.json).with_context(|| format!("calibrating tensor '{}'", t.name))?;
+            summaries.push(format!("{}: {}", t.name, summary_line(&cal)));
+            ps.push(cal.policy);
+        }
+        calib_secs = t0.elapsed().as_secs_f64();
+        (ps, PolicySource::Calibrated { images: desc, count, target })
+    };
+    let codecs: Vec<Codec> = policies.iter().map(|p| Codec::new(p).map_err(anyhow::Error::from)).collect::<Result<_>>()?;
+    for (t, p) in targets.iter().zip(&policies) {
+        let c = net.channels(t)?;
+        if c != p.channels {
+            bail!("tensor '{}' has {c} channels; its policy is for {} channels", t.name, p.channels);
+        }
+    }
+
+    // baseline and compressed passes
+    let bar = Stages::new("eval", a.json);
+    let t0 = Instant::now();
+    let base = net.run(&images, eval_range.clone(), a.batch, &[], &mut |_, _, _| Ok(None), &bar, "baseline")?;
+    let base_secs = t0.elapsed().as_secs_f64();
+    let mut totals = vec![Totals::default(); targets.len()];
+    let mut codec_secs = 0.0;
+    let t0 = Instant::now();
+    let comp = net.run(
+        &images,
+        eval_range.clone(),
+        a.batch,
+        &outlets,
+        &mut |ti, shape, vals| {
+            let tc = Instant::now();
+            let r = roundtrip(&codecs[ti], &policies[ti], &targets[ti].name, shape, vals, &mut totals[ti])?;
+            codec_secs += tc.elapsed().as_secs_f64();
+            Ok(Some(r))
+        },
+        &bar,
+        "compressed",
+    )?;
+    let comp_secs = t0.elapsed().as_secs_f64();
+    bar.finish();
+
+    let labels_eval = &labels[eval_range.clone()];
+    let n = labels_eval.len();
+    let correct = |p: &[usize]| p.iter().zip(labels_eval).filter(|(p, l)| **p as i64 == **l).count();
+    let (cb, cc) = (correct(&base), correct(&comp));
+    let changed = base.iter().zip(&comp).filter(|(a, b)| a != b).count();
+    let acc_b = 100.0 * cb as f64 / n as f64;
+    let acc_c = 100.0 * cc as f64 / n as f64;
+    let delta = acc_c - acc_b;
+
+    let per_tensor: Vec<serde_json::Value> = targets
+        .iter()
+        .zip(&policies)
+        .zip(&totals)
+        .map(|((t, p), tot)| {
+            serde_json::json!({
+                "tensor": t.name,
+                "tract_node": t.node_name,
+                "shape": t.shape,
+                "payload_bpv": p.payload_bpv(),
+                "stored_bpv": if tot.values > 0 { tot.payload_bits / tot.values as f64 } else { 0.0 },
+                "sqnr_db": sqnr_db(tot.signal, tot.noise),
+                "mse": if tot.values > 0 { tot.noise / tot.values as f64 } else { 0.0 },
+                "max_abs_error": tot.max_abs,
+                "values": tot.values,
+                "transform": format!("{:?}", p.transform),
+                "groups": p.blocks[0].groups.iter().map(|g| format!("{}x{}b", g.size, g.bits)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let calib_json = match &source {
+        PolicySource::Files(f) => serde_json::json!({"policy_files": f}),
+        PolicySource::Calibrated { images, count, target } => {
+            serde_json::json!({"calibrated_on": images, "calibration_images": count, "target": target})
+        }
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "model": model_path,
+                "images": images_path,
+                "evaluated_images": n,
+                "evaluated_range": [eval_range.start, eval_range.end],
+                "policies": calib_json,
+                "baseline_top1": acc_b,
+                "compressed_top1": acc_c,
+                "delta_points": delta,
+                "baseline_correct": cb,
+                "compressed_correct": cc,
+                "predictions_changed": changed,
+                "tensors": per_tensor,
+                "seconds": {"load": load_secs, "calibration": calib_secs, "baseline": base_secs, "compressed": comp_secs, "codec": codec_secs},
+                "batch": net.fixed_batch.unwrap_or(a.batch),
+            })
+        );
+        return Ok(());
+    }
+    println!("model: {} (tract-onnx, decluttered plan, hook on {} tensor(s))", model_path.display(), targets.len());
+    println!(
+        "evaluation: {} images {}..{} of {}{}",
+        n,
+        eval_range.start,
+        eval_range.end - 1,
+        images_path.display(),
+        match images.dtype {
+            Dtype::U8 => " (uint8 pixels /255, then --mean/--std)",
+            _ => "",
+        }
+    );
+    match &source {
+        PolicySource::Files(f) => {
+            let names: Vec<String> = f.iter().map(|p| p.display().to_string()).collect();
+            println!("policies: from {} (not calibrated here)", names.join(", "))
+        }
+        PolicySource::Calibrated { images, target, .. } => println!("policies: calibrated at {target} on {images}"),
+    }
+    for line in &summaries {
+        println!("  {line}");
+    }
+    println!(
+        "{:<20} {:<20} {:>10} {:>12} {:>14} {:>12}",
+        "tensor", "shape", "bits/value", "stored b/v", "SQNR (eval) dB", "max |err|"
+    );
+    for (t, (p, tot)) in targets.iter().zip(policies.iter().zip(&totals)) {
+        println!(
+            "{:<20} {:<20} {:>10.4} {:>12.4} {:>14.2} {:>12.4}",
+            t.name,
+            dims_text(&t.shape),
+            p.payload_bpv(),
+            tot.payload_bits / tot.values.max(1) as f64,
+            sqnr_db(tot.signal, tot.noise),
+            tot.max_abs
+        );
+    }
+    println!("baseline top-1:   {acc_b:.2}% ({cb}/{n})");
+    println!("compressed top-1: {acc_c:.2}% ({cc}/{n})");
+    println!("delta: {delta:+.2} points ({changed} predictions changed)");
+    println!("bits/value: the policy's payload rate of a full tile; stored b/v: with each image's last tile padded. SQNR: codec distortion of each tensor as seen in the compressed run.");
+    println!(
+        "time: baseline {base_secs:.2} s, compressed {comp_secs:.2} s (codec {codec_secs:.2} s), calibration {calib_secs:.2} s, {} images per batch",
+        net.fixed_batch.unwrap_or(a.batch)
+    );
+    Ok(())
+}
