@@ -15,7 +15,7 @@
 use crate::basis::{fixed_basis, float_basis, FixedBasis};
 use crate::codec::Codec;
 use crate::error::{GoldenError, Result};
-use crate::grouping::{dynamic_group_map, rank_positions};
+use crate::grouping::rank_positions;
 use crate::input_map::{choose_input_format, code_to_float, to_codes};
 use crate::metrics::{distortion, sqnr_db, Distortion};
 use crate::policy::*;
@@ -303,6 +303,43 @@ pub(crate) fn component_hists(p: &Prepared) -> Vec<Vec<WeightedHist>> {
         .collect()
 }
 
+/// Histograms per position of the dynamic ranking: in every calibration tile
+/// the components are ordered by tile energy (ties by static rank, exactly
+/// as [`crate::grouping::dynamic_group_map`] does) and each value goes to the
+/// histogram of its component's position.
+pub(crate) fn position_hists(p: &Prepared, tile: usize) -> Vec<Vec<WeightedHist>> {
+    p.blocks
+        .par_iter()
+        .map(|bs| {
+            let b = bs.mean.len();
+            let positions = rank_positions(&bs.rank);
+            let mut pairs: Vec<Vec<(i32, f64)>> = vec![Vec::new(); b];
+            let mut energy = vec![0u64; b];
+            let mut order: Vec<usize> = Vec::with_capacity(b);
+            let mut first = 0;
+            while first < p.nv {
+                let count = tile.min(p.nv - first);
+                energy.iter_mut().for_each(|e| *e = 0);
+                for v in first..first + count {
+                    for k in 0..b {
+                        energy[k] += bs.y[v * b + k].unsigned_abs() as u64;
+                    }
+                }
+                order.clear();
+                order.extend(0..b);
+                order.sort_unstable_by(|&a, &c| energy[c].cmp(&energy[a]).then(positions[a].cmp(&positions[c])));
+                for v in first..first + count {
+                    for (r, &k) in order.iter().enumerate() {
+                        pairs[r].push((bs.y[v * b + k], bs.weight[k]));
+                    }
+                }
+                first += count;
+            }
+            pairs.into_iter().map(WeightedHist::from_pairs).collect()
+        })
+        .collect()
+}
+
 /// Distortion of each component at 0..=8 bits with learned quantizers (monotone).
 pub(crate) fn component_curves(hists: &[Vec<WeightedHist>], style: QuantStyle) -> Vec<Vec<[f64; 9]>> {
     hists
@@ -413,8 +450,13 @@ fn calibrate_one(tensors: &[&Tensor], opts: &CalibrateOptions, progress: Progres
     let blocks = &prep.blocks;
     progress("component curves", 0.1);
 
-    // 3. per-component curves D_k(b), b = 0..=8 (weighted SSE, code units²)
-    let comp_hists = component_hists(&prep);
+    // 3. curves D(b), b = 0..=8 (weighted SSE, code units²): per component in
+    // static grouping; per position of the per-tile energy ranking in dynamic
+    // grouping (a dynamic group is a range of those positions)
+    let comp_hists = match opts.grouping {
+        Grouping::Static => component_hists(&prep),
+        Grouping::Dynamic => position_hists(&prep, opts.tile),
+    };
     let curves = component_curves(&comp_hists, opts.style);
     progress("partition", 0.4);
 
@@ -451,54 +493,32 @@ fn calibrate_one(tensors: &[&Tensor], opts: &CalibrateOptions, progress: Progres
     })?;
 
     // 4. partition of each block's ranking into groups
-    let ranked_curves: Vec<Vec<[f64; 9]>> =
-        blocks.iter().zip(&curves).map(|(bs, cv)| bs.rank.iter().map(|&k| cv[k]).collect()).collect();
+    let ranked_curves: Vec<Vec<[f64; 9]>> = match opts.grouping {
+        Grouping::Static => blocks.iter().zip(&curves).map(|(bs, cv)| bs.rank.iter().map(|&k| cv[k]).collect()).collect(),
+        Grouping::Dynamic => curves.clone(),
+    };
     let sizes: Vec<Vec<usize>> = match opts.partition {
         Partition::Equal => (0..nblocks).map(|_| equal_sizes(b, opts.groups)).collect(),
         Partition::Optimal => optimal_partition(&ranked_curves, opts.groups, budget0, sse_target),
     };
 
-    // group data: static = union of ranked components; dynamic = what the per-tile ranking puts there
+    // group data: the union of the group's ranked components (static) or ranking positions (dynamic)
     let group_hists: Vec<Vec<WeightedHist>> = blocks
         .par_iter()
         .enumerate()
-        .map(|(bi, bs)| match opts.grouping {
-            Grouping::Static => {
-                let mut r = 0;
-                sizes[bi]
-                    .iter()
-                    .map(|&n| {
-                        let parts: Vec<&WeightedHist> = bs.rank[r..r + n].iter().map(|&k| &comp_hists[bi][k]).collect();
-                        r += n;
-                        WeightedHist::merge(&parts)
-                    })
-                    .collect()
-            }
-            Grouping::Dynamic => {
-                let positions = rank_positions(&bs.rank);
-                let mut pairs: Vec<Vec<(i32, f64)>> = vec![Vec::new(); sizes[bi].len()];
-                let mut energy = vec![0u64; b];
-                let mut order = Vec::new();
-                let mut map = vec![0u8; b];
-                let mut first = 0;
-                while first < nv {
-                    let count = opts.tile.min(nv - first);
-                    energy.iter_mut().for_each(|e| *e = 0);
-                    for v in first..first + count {
-                        for k in 0..b {
-                            energy[k] += bs.y[v * b + k].unsigned_abs() as u64;
-                        }
-                    }
-                    dynamic_group_map(&energy, &positions, &sizes[bi], &mut order, &mut map);
-                    for v in first..first + count {
-                        for k in 0..b {
-                            pairs[map[k] as usize].push((bs.y[v * b + k], bs.weight[k]));
-                        }
-                    }
-                    first += count;
-                }
-                pairs.into_iter().map(WeightedHist::from_pairs).collect()
-            }
+        .map(|(bi, bs)| {
+            let mut r = 0;
+            sizes[bi]
+                .iter()
+                .map(|&n| {
+                    let parts: Vec<&WeightedHist> = match opts.grouping {
+                        Grouping::Static => bs.rank[r..r + n].iter().map(|&k| &comp_hists[bi][k]).collect(),
+                        Grouping::Dynamic => comp_hists[bi][r..r + n].iter().collect(),
+                    };
+                    r += n;
+                    WeightedHist::merge(&parts)
+                })
+                .collect()
         })
         .collect();
     progress("bit-width search", 0.6);
