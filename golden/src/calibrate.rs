@@ -122,7 +122,7 @@ impl Default for CalibrateOptions {
 /// One move of the bit-width search.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SearchStep {
-    /// "start", "cut", "trade" or "raise".
+    /// "start", "cut", "trade", "raise" or "boundary".
     pub action: String,
     /// Block and group changed (None at the start).
     pub block: Option<usize>,
@@ -530,7 +530,7 @@ fn calibrate_one(tensors: &[&Tensor], opts: &CalibrateOptions, progress: Progres
         0
     };
     let budget = code_budget(side_bits).unwrap_or(0);
-    let mut search = Search::new(&group_hists, &sizes, opts.style);
+    let mut search = Search::new(group_hists, sizes.clone(), opts.style);
     let mut traj = Vec::new();
     let step = |action: &str, blk: Option<usize>, g: Option<usize>, s: &Search| SearchStep {
         action: action.into(),
@@ -566,20 +566,51 @@ fn calibrate_one(tensors: &[&Tensor], opts: &CalibrateOptions, progress: Progres
     if search.bits_per_vector() > budget {
         return Err(GoldenError::invalid("target bits per value", "cannot be met even with every component dropped"));
     }
-    // trades: +1 bit on one group, -1 on another (or +1 into slack) while distortion drops
-    for _ in 0..10_000 {
-        let limit = if sse_target.is_some() { search.bits_per_vector() } else { budget };
-        match search.best_trade(limit, sse_target) {
-            Some((up, down)) => {
-                search.set_bits(up.0, up.1, search.bits[up.0][up.1] + 1);
-                if let Some(d) = down {
-                    search.set_bits(d.0, d.1, search.bits[d.0][d.1] - 1);
+    // ranked elements (components or ranking positions) of each block, for boundary moves
+    let elems: Vec<Vec<&WeightedHist>> = blocks
+        .iter()
+        .enumerate()
+        .map(|(bi, bs)| match opts.grouping {
+            Grouping::Static => bs.rank.iter().map(|&k| &comp_hists[bi][k]).collect(),
+            Grouping::Dynamic => comp_hists[bi].iter().collect(),
+        })
+        .collect();
+    for _round in 0..8 {
+        // trades: +1 bit on one group, -1 on another (or +1 into slack) while distortion drops
+        for _ in 0..10_000 {
+            let limit = if sse_target.is_some() { search.bits_per_vector() } else { budget };
+            match search.best_trade(limit, sse_target) {
+                Some((up, down)) => {
+                    search.set_bits(up.0, up.1, search.bits[up.0][up.1] + 1);
+                    if let Some(d) = down {
+                        search.set_bits(d.0, d.1, search.bits[d.0][d.1] - 1);
+                    }
+                    traj.push(step(if down.is_some() { "trade" } else { "raise" }, Some(up.0), Some(up.1), &search));
                 }
-                traj.push(step(if down.is_some() { "trade" } else { "raise" }, Some(up.0), Some(up.1), &search));
+                None => break,
             }
-            None => break,
+        }
+        // group boundaries: move by a few ranked elements while distortion drops
+        if opts.partition == Partition::Equal {
+            break;
+        }
+        let mut moved = false;
+        for bi in 0..nblocks {
+            for g in 0..search.sizes[bi].len().saturating_sub(1) {
+                for delta in [1isize, -1, 2, -2, 4, -4, 8, -8] {
+                    let limit = if sse_target.is_some() { search.bits_per_vector() } else { budget };
+                    if search.try_boundary(bi, g, delta, &elems[bi], limit, sse_target) {
+                        traj.push(step("boundary", Some(bi), Some(g), &search));
+                        moved = true;
+                    }
+                }
+            }
+        }
+        if !moved {
+            break;
         }
     }
+    let sizes = search.sizes.clone();
     progress("building policy", 0.9);
 
     // 6. the policy
@@ -821,16 +852,16 @@ fn segment_block(cv: &[[f64; 9]], g: usize, lambda: f64) -> (Vec<usize>, u64, f6
 
 /// The bit-width search state: each group's width and a cache of its learned
 /// quantizer at every width.
-struct Search<'a> {
-    hists: &'a [Vec<WeightedHist>],
-    sizes: &'a [Vec<usize>],
+struct Search {
+    hists: Vec<Vec<WeightedHist>>,
+    sizes: Vec<Vec<usize>>,
     style: QuantStyle,
     bits: Vec<Vec<u32>>,
     cache: Vec<Vec<[Option<LearnedQuantizer>; 9]>>,
 }
 
-impl<'a> Search<'a> {
-    fn new(hists: &'a [Vec<WeightedHist>], sizes: &'a [Vec<usize>], style: QuantStyle) -> Self {
+impl Search {
+    fn new(hists: Vec<Vec<WeightedHist>>, sizes: Vec<Vec<usize>>, style: QuantStyle) -> Self {
         let bits = sizes.iter().map(|s| vec![MAX_BITS; s.len()]).collect();
         let mut cache: Vec<Vec<[Option<LearnedQuantizer>; 9]>> =
             sizes.iter().map(|s| (0..s.len()).map(|_| Default::default()).collect()).collect();
@@ -845,6 +876,42 @@ impl<'a> Search<'a> {
             cache[bi][g][bb as usize] = Some(q);
         }
         Search { hists, sizes, style, bits, cache }
+    }
+
+    /// Tries moving the boundary between groups g and g+1 of block `bi` by
+    /// `delta` ranked elements (positive: group g grows), with both groups'
+    /// quantizers re-learned at their current widths; keeps the move if it
+    /// lowers distortion within the bit limit (and the distortion target).
+    fn try_boundary(&mut self, bi: usize, g: usize, delta: isize, elems: &[&WeightedHist], limit: u64, sse_target: Option<f64>) -> bool {
+        let (na, nb) = (self.sizes[bi][g] as isize + delta, self.sizes[bi][g + 1] as isize - delta);
+        if na < 1 || nb < 1 {
+            return false;
+        }
+        let (na, nb) = (na as usize, nb as usize);
+        let (ba, bb) = (self.bits[bi][g] as u64, self.bits[bi][g + 1] as u64);
+        let used = self.bits_per_vector() - self.sizes[bi][g] as u64 * ba - self.sizes[bi][g + 1] as u64 * bb + na as u64 * ba + nb as u64 * bb;
+        if used > limit {
+            return false;
+        }
+        let start: usize = self.sizes[bi][..g].iter().sum();
+        let ha = WeightedHist::merge(&elems[start..start + na]);
+        let hb = WeightedHist::merge(&elems[start + na..start + na + nb]);
+        let qa = learn_quantizer(&ha, ba as u32, self.style);
+        let qb = learn_quantizer(&hb, bb as u32, self.style);
+        let old = self.cache[bi][g][ba as usize].as_ref().unwrap().sse + self.cache[bi][g + 1][bb as usize].as_ref().unwrap().sse;
+        let new_total = self.sse() - old + qa.sse + qb.sse;
+        if qa.sse + qb.sse >= old * (1.0 - 1e-9) || sse_target.is_some_and(|t| new_total > t) {
+            return false;
+        }
+        self.sizes[bi][g] = na;
+        self.sizes[bi][g + 1] = nb;
+        self.hists[bi][g] = ha;
+        self.hists[bi][g + 1] = hb;
+        self.cache[bi][g] = Default::default();
+        self.cache[bi][g + 1] = Default::default();
+        self.cache[bi][g][ba as usize] = Some(qa);
+        self.cache[bi][g + 1][bb as usize] = Some(qb);
+        true
     }
 
     fn sse_at(&mut self, bi: usize, g: usize, bb: u32) -> f64 {
@@ -874,7 +941,7 @@ impl<'a> Search<'a> {
     }
 
     fn bits_per_vector(&self) -> u64 {
-        self.bits.iter().zip(self.sizes).flat_map(|(bs, ss)| bs.iter().zip(ss).map(|(&b, &n)| b as u64 * n as u64)).sum()
+        self.bits.iter().zip(&self.sizes).flat_map(|(bs, ss)| bs.iter().zip(ss).map(|(&b, &n)| b as u64 * n as u64)).sum()
     }
 
     fn sse(&self) -> f64 {
