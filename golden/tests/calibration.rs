@@ -1,0 +1,84 @@
+//! Calibration over random shapes and options: the policy is valid, meets
+//! its target, and round-trips exactly through the codec.
+
+use actcomp_golden::calibrate::{calibrate, CalibrateOptions, Partition, Target};
+use actcomp_golden::codec::Codec;
+use actcomp_golden::input_map::to_codes;
+use actcomp_golden::policy::{Grouping, TransformKind};
+use actcomp_golden::quant_learn::QuantStyle;
+use actcomp_golden::testkit::random_activations;
+use rand::{Rng, SeedableRng};
+
+#[test]
+fn random_calibrations_meet_the_rate_and_roundtrip() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(21);
+    for case in 0..24 {
+        let c = [4usize, 8, 12, 16][rng.gen_range(0..4)];
+        let divisors: Vec<usize> = (1..=c).filter(|d| c % d == 0 && *d >= 2).collect();
+        let b = divisors[rng.gen_range(0..divisors.len())];
+        let relu = rng.gen_bool(0.5);
+        let t = random_activations(&mut rng, vec![2, c, 6, 7], relu);
+        let target = rng.gen_range(0.5..5.0);
+        let opts = CalibrateOptions {
+            target: Target::BitsPerValue(target),
+            transform: [TransformKind::Pca, TransformKind::Dct, TransformKind::Identity][rng.gen_range(0..3)],
+            block_size: Some(b),
+            groups: rng.gen_range(1..=8),
+            grouping: if rng.gen_bool(0.5) { Grouping::Static } else { Grouping::Dynamic },
+            tile: [1usize, 4, 16][rng.gen_range(0..3)],
+            word_bits: if rng.gen_bool(0.5) { 32 } else { 64 },
+            style: [QuantStyle::Uniform, QuantStyle::Centroid, QuantStyle::Lloyd][rng.gen_range(0..3)],
+            partition: if rng.gen_bool(0.8) { Partition::Optimal } else { Partition::Equal },
+            ..CalibrateOptions::default()
+        };
+        let cal = match calibrate(&[&t], &opts, &|_, _| {}) {
+            Ok(c) => c,
+            // small targets with dynamic side information can be impossible: that must be a clear error
+            Err(e) => {
+                let m = e.to_string();
+                assert!(m.contains("target bits per value"), "case {case}: unexpected error {m}");
+                continue;
+            }
+        };
+        let p = &cal.policy;
+        p.validate().unwrap();
+        assert!(p.payload_bpv() <= target + 1e-9, "case {case}: {} > {target}", p.payload_bpv());
+        assert!(p.blocks.iter().all(|blk| blk.groups.len() <= opts.groups));
+        let codec = Codec::new(p).unwrap();
+        let codes = to_codes(&t, &p.input, "t").unwrap();
+        let words = codec.compress(&codes, &t.shape).unwrap();
+        assert_eq!(codec.decompress(&words, &t.shape).unwrap(), codec.reconstruct(&codes, &t.shape).unwrap(), "case {case}");
+        // the search trajectory never exceeds 8 bits per value and ends within the budget
+        let last = cal.trajectory.last().unwrap();
+        assert!(last.code_bpv <= target + 1e-9, "case {case}");
+    }
+}
+
+#[test]
+fn more_bits_give_more_quality() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let t = random_activations(&mut rng, vec![4, 16, 8, 8], true);
+    let mut prev = f64::NEG_INFINITY;
+    for target in [1.0, 2.0, 3.0, 4.0] {
+        let opts = CalibrateOptions { target: Target::BitsPerValue(target), ..CalibrateOptions::default() };
+        let s = calibrate(&[&t], &opts, &|_, _| {}).unwrap().calibration_distortion.sqnr_db;
+        assert!(s > prev, "{target} bits/value: {s} dB, not above {prev} dB");
+        prev = s;
+    }
+}
+
+#[test]
+fn automatic_selection_keeps_the_best_candidate() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+    let t = random_activations(&mut rng, vec![2, 8, 8, 8], true);
+    let opts = CalibrateOptions {
+        try_transforms: vec![TransformKind::Pca, TransformKind::Identity],
+        try_groupings: vec![Grouping::Static, Grouping::Dynamic],
+        ..CalibrateOptions::default()
+    };
+    let cal = calibrate(&[&t], &opts, &|_, _| {}).unwrap();
+    assert_eq!(cal.candidates.len(), 4);
+    let best = cal.candidates.iter().filter_map(|c| c.calibration_sqnr_db).fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(cal.calibration_distortion.sqnr_db, best);
+    assert!(cal.policy.calibration.as_ref().unwrap().get("candidates").is_some());
+}
