@@ -23,6 +23,7 @@ fn codec(c: &mut Criterion) {
     let mut g = c.benchmark_group("codec");
     g.throughput(Throughput::Elements(test.len() as u64));
     for block in [8usize, 16, 64] {
+        // the codec's speed depends on the transform: benchmark the dense PCA case
         let opts = CalibrateOptions { block_size: Some(block), ..CalibrateOptions::default() };
         let cal = calibrate(&[&calib], &opts, &|_, _| {}).unwrap();
         let codec = Codec::new(&cal.policy).unwrap();
@@ -33,6 +34,12 @@ fn codec(c: &mut Criterion) {
         });
         g.bench_with_input(BenchmarkId::new("decompress", format!("B{block}")), &words, |b, words| {
             b.iter(|| black_box(codec.decompress(black_box(words), &test.shape).unwrap()))
+        });
+        g.bench_with_input(BenchmarkId::new("compress all cores", format!("B{block}")), &codes, |b, codes| {
+            b.iter(|| black_box(codec.compress_parallel(black_box(codes), &test.shape).unwrap()))
+        });
+        g.bench_with_input(BenchmarkId::new("decompress all cores", format!("B{block}")), &words, |b, words| {
+            b.iter(|| black_box(codec.decompress_parallel(black_box(words), &test.shape).unwrap()))
         });
     }
     // zstd level 1 on the same values as int8 bytes

@@ -224,13 +224,36 @@ impl Codec {
     /// Compresses integer codes (C order, shape N x C x ...) into payload words.
     pub fn compress(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<u64>> {
         let lay = self.layout(shape, codes.len())?;
+        Ok(self.compress_range(codes, &lay, 0, lay.vectors))
+    }
+
+    /// [`Codec::compress`] on all cores: tiles start on word boundaries, so
+    /// runs of tiles are compressed independently and concatenated.
+    pub fn compress_parallel(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<u64>> {
+        use rayon::prelude::*;
+        let lay = self.layout(shape, codes.len())?;
+        let chunks = self.chunks(lay.vectors);
+        let parts: Vec<Vec<u64>> = chunks.par_iter().map(|&(a, b)| self.compress_range(codes, &lay, a, b)).collect();
+        Ok(parts.concat())
+    }
+
+    /// Runs of whole tiles, about 64 K values each: (first vector, end vector).
+    fn chunks(&self, vectors: usize) -> Vec<(usize, usize)> {
+        let t = self.policy.tile;
+        let per = (65536 / (t * self.policy.channels)).max(1) * t;
+        (0..vectors).step_by(per).map(|a| (a, (a + per).min(vectors))).collect()
+    }
+
+    /// Payload words of the tiles covering vectors `first..end` (`first` on a tile start).
+    fn compress_range(&self, codes: &[i16], lay: &Layout, first: usize, end: usize) -> Vec<u64> {
         let p = &self.policy;
         let (c, b) = (p.channels, p.block_size);
         let mut s = self.scratch();
-        let mut w = BitWriter::with_capacity(p.word_bits, p.payload_words(lay.vectors) as usize);
-        let mut first = 0;
-        while first < lay.vectors {
-            let count = p.tile.min(lay.vectors - first);
+        let tiles = (end - first).div_ceil(p.tile) as u64;
+        let mut w = BitWriter::with_capacity(p.word_bits, (tiles * p.words_per_tile(p.tile)) as usize);
+        let mut first = first;
+        while first < end {
+            let count = p.tile.min(end - first);
             lay.gather(codes, first, count, &mut s.x);
             self.encode_tile(&mut s, count);
             if p.grouping == Grouping::Dynamic {
@@ -253,16 +276,13 @@ impl Codec {
             w.align();
             first += count;
         }
-        Ok(w.finish())
+        w.finish()
     }
 
-    /// Decompresses payload words into integer codes (C order) of `shape`.
-    /// Errors on a payload of the wrong length, a corrupt group map or non-zero padding.
-    pub fn decompress(&self, words: &[u64], shape: &[usize]) -> Result<Vec<i16>> {
+    fn check_payload_len(&self, words: &[u64], shape: &[usize]) -> Result<Layout> {
         let n: usize = shape.iter().product();
         let lay = self.layout(shape, n)?;
-        let p = &self.policy;
-        let expect = p.payload_words(lay.vectors);
+        let expect = self.policy.payload_words(lay.vectors);
         if words.len() as u64 != expect {
             return Err(GoldenError::Corrupt(format!(
                 "payload has {} words; shape {:?} under this policy needs {}",
@@ -271,15 +291,57 @@ impl Codec {
                 expect
             )));
         }
+        Ok(lay)
+    }
+
+    /// Decompresses payload words into integer codes (C order) of `shape`.
+    /// Errors on a payload of the wrong length, a corrupt group map or non-zero padding.
+    pub fn decompress(&self, words: &[u64], shape: &[usize]) -> Result<Vec<i16>> {
+        let lay = self.check_payload_len(words, shape)?;
+        let mut out = vec![0i16; shape.iter().product()];
+        let vecs = self.decompress_range(words, 0, lay.vectors)?;
+        lay.scatter(&vecs, 0, lay.vectors, &mut out);
+        Ok(out)
+    }
+
+    /// [`Codec::decompress`] on all cores (runs of whole tiles in parallel).
+    pub fn decompress_parallel(&self, words: &[u64], shape: &[usize]) -> Result<Vec<i16>> {
+        use rayon::prelude::*;
+        let lay = self.check_payload_len(words, shape)?;
+        let wpt = self.policy.words_per_tile(self.policy.tile) as usize;
+        let parts: Vec<Result<Vec<i16>>> = self
+            .chunks(lay.vectors)
+            .par_iter()
+            .map(|&(a, b)| {
+                let w0 = a / self.policy.tile * wpt;
+                let w1 = if b == lay.vectors { words.len() } else { b / self.policy.tile * wpt };
+                self.decompress_range(&words[w0..w1], a, b)
+            })
+            .collect();
+        let mut out = vec![0i16; shape.iter().product()];
+        let mut first = 0;
+        for part in parts {
+            let part = part?;
+            let count = part.len() / self.policy.channels;
+            lay.scatter(&part, first, count, &mut out);
+            first += count;
+        }
+        Ok(out)
+    }
+
+    /// Decodes the words of the tiles covering vectors `first..end` into
+    /// vector-major codes (`(end - first) x C`).
+    fn decompress_range(&self, words: &[u64], first: usize, end: usize) -> Result<Vec<i16>> {
+        let p = &self.policy;
         let (c, b) = (p.channels, p.block_size);
         let mut s = self.scratch();
-        let mut out = vec![0i16; n];
+        let mut out = vec![0i16; (end - first) * c];
         let mut r = BitReader::new(words, p.word_bits);
-        let mut first = 0;
-        let mut tile = 0;
+        let mut pos = first;
+        let mut tile = first / p.tile;
         let mut counts = vec![0usize; crate::policy::MAX_GROUPS];
-        while first < lay.vectors {
-            let count = p.tile.min(lay.vectors - first);
+        while pos < end {
+            let count = p.tile.min(end - pos);
             for bi in 0..self.blocks.len() {
                 let map = &mut s.maps[bi * b..(bi + 1) * b];
                 match p.grouping {
@@ -319,8 +381,9 @@ impl Codec {
             }
             r.align().map_err(|e| GoldenError::Corrupt(format!("tile {tile}: {e}")))?;
             self.decode_tile(&mut s, count);
-            lay.scatter(&s.x, first, count, &mut out);
-            first += count;
+            let o = (pos - first) * c;
+            out[o..o + count * c].copy_from_slice(&s.x[..count * c]);
+            pos += count;
             tile += 1;
         }
         Ok(out)

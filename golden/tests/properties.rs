@@ -107,7 +107,9 @@ fn random_policies_roundtrip_exactly() {
         assert_eq!(words.len() as u64, p.payload_words(vectors), "case {case}: payload size");
         let (reference, ref_bits) = reference_reconstruct(&p, &codes, &shape);
         assert_eq!(words.len() as u64 * p.word_bits as u64, ref_bits, "case {case}: analytic bit count");
+        assert_eq!(codec.compress_parallel(&codes, &shape).unwrap(), words, "case {case}: parallel compress");
         let back = codec.decompress(&words, &shape).unwrap();
+        assert_eq!(codec.decompress_parallel(&words, &shape).unwrap(), back, "case {case}: parallel decompress");
         let rec = codec.reconstruct(&codes, &shape).unwrap();
         assert_eq!(back, rec, "case {case}: decompress(compress(x)) != reconstruct(x)");
         if let Some(i) = (0..rec.len()).find(|&i| rec[i] != reference[i]) {

@@ -13,7 +13,7 @@ use std::path::Path;
 pub fn compress_tensor(policy: &Policy, t: &Tensor, name: &str) -> Result<Container> {
     let codec = Codec::new(policy)?;
     let codes = to_codes(t, &policy.input, name)?;
-    let words = codec.compress(&codes, &t.shape)?;
+    let words = codec.compress_parallel(&codes, &t.shape)?;
     Ok(Container {
         dtype: t.dtype(),
         shape: t.shape.clone(),
@@ -27,7 +27,7 @@ pub fn compress_tensor(policy: &Policy, t: &Tensor, name: &str) -> Result<Contai
 pub fn decompress_container(policy: &Policy, c: &Container, name: &str) -> Result<Tensor> {
     c.check_policy(policy, name)?;
     let codec = Codec::new(policy)?;
-    let codes = codec.decompress(&c.words, &c.shape).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let codes = codec.decompress_parallel(&c.words, &c.shape).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     Ok(from_codes(&codes, c.shape.clone(), &policy.input)?)
 }
 
