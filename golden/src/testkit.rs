@@ -89,8 +89,8 @@ pub fn random_policy(rng: &mut impl Rng, spec: &PolicySpec) -> Policy {
             }
             let mean: Vec<i32> = (0..b).map(|_| rng.gen_range(lo..=hi)).collect();
             BlockPolicy {
-                mean: mean.clone(),
-                inverse_mean: mean,
+                inverse_mean: mean.iter().map(|&m| (m + rng.gen_range(-40..=40)).clamp(-1024, 1023)).collect(),
+                mean,
                 forward: (0..b).map(|_| (0..b).map(|_| rng.gen_range(Y_MIN..=Y_MAX)).collect()).collect(),
                 forward_shift: (0..b).map(|_| rng.gen_range(8..=24)).collect(),
                 inverse: (0..b).map(|_| (0..b).map(|_| rng.gen_range(Y_MIN..=Y_MAX)).collect()).collect(),

@@ -13,9 +13,16 @@
 //!   emitted Verilog under Icarus Verilog, plus tool discovery.
 
 pub mod axis;
+pub mod dequantizer;
+pub mod inverse;
 pub mod packer;
+pub mod quantizer;
 pub mod scoreboard;
+pub mod transform;
+pub mod unpacker;
 pub mod vtb;
 
 pub use axis::{AxisBench, AxisDut, OutWord, RunStats, StallConfig};
 pub use scoreboard::{ExpectedWord, Scoreboard, SimFailure};
+pub use unpacker::{BeatBench, BeatDut, BeatFailure, BeatStats, InBeat, OutBeat, Stalls};
+pub use transform::{BeatFormat, LaneBeat, StreamBench, StreamDut, StreamFailure};
