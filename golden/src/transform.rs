@@ -44,6 +44,40 @@ pub struct BlockMatrices {
     bias: Vec<i64>,
     /// Inverse matrix transposed, `[k * B + i]`, as exact f64.
     inverse_tf: Vec<f64>,
+    /// Sparse columns (CSC) of the forward matrix when it is mostly zeros (identity, ...).
+    forward_sparse: Option<Csc<i32>>,
+    /// Sparse columns of the inverse matrix when it is mostly zeros.
+    inverse_sparse: Option<Csc<f64>>,
+}
+
+/// Compressed sparse columns: column j holds `rows[ptr[j]..ptr[j+1]]`, `vals[..]`.
+#[derive(Debug, Clone)]
+struct Csc<T> {
+    ptr: Vec<usize>,
+    rows: Vec<usize>,
+    vals: Vec<T>,
+}
+
+impl<T: Copy> Csc<T> {
+    /// From a transposed dense matrix `t[j * b + i]` (column j, row i), when at most a quarter is non-zero.
+    fn from_transposed(t: &[T], b: usize, is_zero: impl Fn(T) -> bool) -> Option<Self> {
+        let nnz = t.iter().filter(|&&v| !is_zero(v)).count();
+        if nnz * 4 > b * b {
+            return None;
+        }
+        let mut c = Csc { ptr: vec![0], rows: Vec::with_capacity(nnz), vals: Vec::with_capacity(nnz) };
+        for j in 0..b {
+            for i in 0..b {
+                let v = t[j * b + i];
+                if !is_zero(v) {
+                    c.rows.push(i);
+                    c.vals.push(v);
+                }
+            }
+            c.ptr.push(c.rows.len());
+        }
+        Some(c)
+    }
 }
 
 impl BlockMatrices {
@@ -68,11 +102,26 @@ impl BlockMatrices {
     /// From flat row-major matrices (entries must fit 16 bits).
     pub fn from_parts(mean: Vec<i32>, forward: Vec<i32>, forward_shift: Vec<u32>, inverse: Vec<i32>, inverse_shift: u32) -> Self {
         let b = mean.len();
-        let forward_t = (0..b * b).map(|j| forward[(j % b) * b + j / b]).collect();
-        let inverse_tf = (0..b * b).map(|j| inverse[(j % b) * b + j / b] as f64).collect();
+        let forward_t: Vec<i32> = (0..b * b).map(|j| forward[(j % b) * b + j / b]).collect();
+        let inverse_tf: Vec<f64> = (0..b * b).map(|j| inverse[(j % b) * b + j / b] as f64).collect();
         let bias = (0..b).map(|k| -(0..b).map(|i| forward[k * b + i] as i64 * mean[i] as i64).sum::<i64>()).collect();
         let inverse_mean = mean.clone();
-        BlockMatrices { b, mean, forward, forward_shift, inverse, inverse_shift, inverse_mean, forward_t, bias, inverse_tf }
+        let forward_sparse = Csc::from_transposed(&forward_t, b, |v| v == 0);
+        let inverse_sparse = Csc::from_transposed(&inverse_tf, b, |v| v == 0.0);
+        BlockMatrices {
+            b,
+            mean,
+            forward,
+            forward_shift,
+            inverse,
+            inverse_shift,
+            inverse_mean,
+            forward_t,
+            bias,
+            inverse_tf,
+            forward_sparse,
+            inverse_sparse,
+        }
     }
 
     /// Forward transform of one block of channel codes `x` into `y`.
@@ -83,6 +132,29 @@ impl BlockMatrices {
     #[inline]
     pub fn forward(&self, x: &[i16], y: &mut [i32]) {
         let b = self.b;
+        if let Some(sp) = &self.forward_sparse {
+            let mut buf = [0i64; 64];
+            let mut v: Vec<i64>;
+            let acc: &mut [i64] = if b <= 64 {
+                &mut buf[..b]
+            } else {
+                v = vec![0; b];
+                &mut v
+            };
+            acc.copy_from_slice(&self.bias);
+            for (i, &xi) in x[..b].iter().enumerate() {
+                if xi == 0 {
+                    continue;
+                }
+                for j in sp.ptr[i]..sp.ptr[i + 1] {
+                    acc[sp.rows[j]] += sp.vals[j] as i64 * xi as i64;
+                }
+            }
+            for k in 0..b {
+                y[k] = sat16(round_shift(acc[k], self.forward_shift[k]));
+            }
+            return;
+        }
         if b <= 64 {
             // |bias| <= 64·2^15·255 < 2^30 and |Σ x_i F| < 2^30: i32 cannot overflow
             let mut acc = [0i32; 64];
@@ -135,14 +207,26 @@ impl BlockMatrices {
         };
         // Products are integers below 2^31 and sums stay below 2^53 for any
         // B < 2^22, so f64 arithmetic here is exact (and vectorizes well).
-        for (k, &yk) in yhat[..b].iter().enumerate() {
-            if yk == 0 {
-                continue;
+        if let Some(sp) = &self.inverse_sparse {
+            for (k, &yk) in yhat[..b].iter().enumerate() {
+                if yk == 0 {
+                    continue;
+                }
+                let yk = yk as f64;
+                for j in sp.ptr[k]..sp.ptr[k + 1] {
+                    acc[sp.rows[j]] += sp.vals[j] * yk;
+                }
             }
-            let col = &self.inverse_tf[k * b..(k + 1) * b];
-            let yk = yk as f64;
-            for (a, &vi) in acc.iter_mut().zip(col) {
-                *a += vi * yk;
+        } else {
+            for (k, &yk) in yhat[..b].iter().enumerate() {
+                if yk == 0 {
+                    continue;
+                }
+                let col = &self.inverse_tf[k * b..(k + 1) * b];
+                let yk = yk as f64;
+                for (a, &vi) in acc.iter_mut().zip(col) {
+                    *a += vi * yk;
+                }
             }
         }
         for i in 0..b {
