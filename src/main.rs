@@ -53,6 +53,8 @@ enum Command {
     Report(commands::report::Args),
     /// The whole job on the built-in real activation fixture.
     Demo(commands::demo::Args),
+    /// Top-1 accuracy of an ONNX CNN with named activation tensors compressed in the loop.
+    Eval(commands::eval::Args),
 }
 
 fn main() {
@@ -63,6 +65,7 @@ fn main() {
         Command::Decompress { policy, input, output, json } => commands::codec::decompress(&policy, &input, &output, json),
         Command::Report(a) => commands::report::run(a),
         Command::Demo(a) => commands::demo::run(a),
+        Command::Eval(a) => commands::eval::run(a),
     };
     if let Err(e) = res {
         eprintln!("error: {e:#}");

@@ -684,7 +684,7 @@ pub fn run(a: Args) -> Result<()> {
     let changed = base.iter().zip(&comp).filter(|(a, b)| a != b).count();
     let acc_b = 100.0 * cb as f64 / n as f64;
     let acc_c = 100.0 * cc as f64 / n as f64;
-    let delta = acc_c - acc_b;
+    let delta = 100.0 * (cc as f64 - cb as f64) / n as f64;
 
     let per_tensor: Vec<serde_json::Value> = targets
         .iter()
@@ -702,6 +702,7 @@ pub fn run(a: Args) -> Result<()> {
                 "max_abs_error": tot.max_abs,
                 "values": tot.values,
                 "transform": format!("{:?}", p.transform),
+                "grouping": format!("{:?}", p.grouping),
                 "groups": p.blocks[0].groups.iter().map(|g| format!("{}x{}b", g.size, g.bits)).collect::<Vec<_>>(),
             })
         })
