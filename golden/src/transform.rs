@@ -330,7 +330,7 @@ mod tests {
                 let x = vec![xv; b];
                 let mut y = vec![0; b];
                 bm.forward(&x, &mut y);
-                let acc: i64 = (0..b).map(|i| fv as i64 * (xv as i64 - m as i64)).sum();
+                let acc: i64 = (0..b).map(|_| fv as i64 * (xv as i64 - m as i64)).sum();
                 assert_eq!(y[0], sat16(round_shift(acc, 20)), "b {b}");
                 let yh = vec![Y_MIN; b];
                 let mut out = vec![0i16; b];
