@@ -55,6 +55,10 @@ enum Command {
     Demo(commands::demo::Args),
     /// Top-1 accuracy of an ONNX CNN with named activation tensors compressed in the loop.
     Eval(commands::eval::Args),
+    /// Emit the static-grouping compressor and decompressor top levels as Verilog plus manifest.json.
+    Verilog(commands::verilog::Args),
+    /// Simulate a tensor through the rust-hdl top levels and check them bit-exact against the golden model.
+    Sim(commands::sim::Args),
 }
 
 fn main() {
@@ -66,6 +70,8 @@ fn main() {
         Command::Report(a) => commands::report::run(a),
         Command::Demo(a) => commands::demo::run(a),
         Command::Eval(a) => commands::eval::run(a),
+        Command::Verilog(a) => commands::verilog::run(a),
+        Command::Sim(a) => commands::sim::run(a),
     };
     if let Err(e) = res {
         eprintln!("error: {e:#}");

@@ -12,7 +12,10 @@
 //! `bit_cast` on loop-indexed signals, no `signed_bit_cast` of the most
 //! negative value.
 
+pub mod compressor;
+pub mod decompressor;
 pub mod dequantizer;
+pub mod grouping;
 pub mod inverse;
 pub mod packer;
 pub mod quantizer;
@@ -31,4 +34,15 @@ pub use quantizer::{QuantLane, Quantizer, Quantizer16, Quantizer4, Quantizer8};
 pub use transform::{
     TransformFull, TransformFull16, TransformFull4, TransformFull8, TransformSerial, TransformSerial16, TransformSerial4,
     TransformSerial8,
+};
+pub use compressor::{
+    check_top_policy, compressor_latency, compressor_throughput, compressor_verilog, Compressor, Compressor4x32,
+    Compressor4x64, Compressor8x32, Compressor8x64, Multipliers, TopError,
+};
+pub use decompressor::{
+    decompressor_throughput, decompressor_verilog, Decompressor, Decompressor4x32, Decompressor4x64, Decompressor8x32,
+    Decompressor8x64, DECOMPRESSOR_LATENCY,
+};
+pub use grouping::{
+    sorter_stages, EnergyLane, GroupSorter, GroupSorter16x256, GroupSorter4x16, GroupSorter8x16, GroupSorter8x256,
 };

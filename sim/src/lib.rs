@@ -9,15 +9,19 @@
 //! * [`packer`]: the [`axis::AxisDut`] adapter for the variable bit-width
 //!   packer, expected words from `actcomp_golden::packer::pack_beats`,
 //!   and random beat generators.
+//! * [`top`]: the compressor / decompressor top levels against the golden
+//!   codec ([`top::simulate_tops`], used by `actcomp sim`).
 //! * [`vtb`]: hex stimulus files and a plain-Verilog testbench for running
 //!   emitted Verilog under Icarus Verilog, plus tool discovery.
 
 pub mod axis;
 pub mod dequantizer;
+pub mod grouping;
 pub mod inverse;
 pub mod packer;
 pub mod quantizer;
 pub mod scoreboard;
+pub mod top;
 pub mod transform;
 pub mod unpacker;
 pub mod vtb;
@@ -26,3 +30,4 @@ pub use axis::{AxisBench, AxisDut, OutWord, RunStats, StallConfig};
 pub use scoreboard::{ExpectedWord, Scoreboard, SimFailure};
 pub use unpacker::{BeatBench, BeatDut, BeatFailure, BeatStats, InBeat, OutBeat, Stalls};
 pub use transform::{BeatFormat, LaneBeat, StreamBench, StreamDut, StreamFailure};
+pub use grouping::{SorterBench, SorterDut, SorterExpected, SorterStalls, SorterStats};

@@ -5,3 +5,5 @@ pub mod codec;
 pub mod demo;
 pub mod eval;
 pub mod report;
+pub mod sim;
+pub mod verilog;

@@ -1,0 +1,432 @@
+//! Compressor top level for STATIC grouping (`actcomp_compressor`): pixel
+//! vectors in, payload words out, bit-exact with
+//! [`actcomp_golden::codec::Codec::compress`].
+//!
+//! # Ports (AXI4-Stream style)
+//!
+//! | port | dir | width | meaning |
+//! |---|---|---|---|
+//! | `clock` | in | 1 | rising edge |
+//! | `reset` | in | 1 | synchronous, active high; empties every pipeline and zeroes the block / vector counters; while high `s_axis_tready` and `m_axis_tvalid` are low |
+//! | `s_axis_tdata` | in | `9*B` | one block of one pixel vector: lane `i` = code of channel `j*B + i` (9-bit two's complement, so int8 and uint8 codes both fit) in `[9i+8:9i]` |
+//! | `s_axis_tvalid` / `s_axis_tready` | in / out | 1 | input handshake; `s_axis_tready` depends on registered state and `reset` only |
+//! | `s_axis_tlast` | in | 1 | optional early tile end: the tile closes after this beat (must be a beat of the last block `NB-1`) |
+//! | `m_axis_tdata` | out | `W` | payload word |
+//! | `m_axis_tvalid` / `m_axis_tready` | out / in | 1 | output handshake; `m_axis_tvalid` is a register |
+//! | `m_axis_tlast` | out | 1 | last word of a tile |
+//!
+//! Beats come in payload order: vector-major, then block `0..NB` (NB = C/B).
+//! The unit counts blocks and vectors itself: a tile ends after the last
+//! block of every `T`-th vector, or earlier after a beat with
+//! `s_axis_tlast` (use it on the last beat of the tensor to close a final
+//! partial tile; setting it on every tile end is also correct). Both
+//! counters restart after every tile end.
+//!
+//! # Micro-architecture
+//!
+//! One forward transform ([`TransformFull`], `B*B` multipliers, or
+//! [`TransformSerial`], `B` multipliers) and one [`Quantizer`] per block,
+//! each built with that block's constants, held in `Vec`s whose length is
+//! the policy's block count (rust-hdl implements `Block` for `Vec` and
+//! `#[hdl_gen]` evaluates loop bounds when the Verilog is generated, so the
+//! block count is not a type parameter). Input beats are routed
+//! round-robin by a registered block counter (`bsel`); outputs are merged
+//! in the same order by a second counter (`osel`) into one
+//! [`VarWidthPacker`] of `B` lanes. The quantizers' group inputs are
+//! per-block constants (the static group map). Selections are
+//! constant-compare loops, no dynamic indexing.
+//!
+//! With NB blocks, each transform sees one beat every NB cycles, so a
+//! serial transform (one beat per B cycles) keeps the top at full rate
+//! when NB >= B.
+
+use actcomp_golden::grouping::static_group_map;
+use actcomp_golden::policy::{Grouping, Policy};
+use rust_hdl::prelude::*;
+
+use crate::packer::VarWidthPacker;
+use crate::quantizer::Quantizer;
+use crate::transform::{TransformFull, TransformSerial};
+
+/// Multiplier budget of the forward transforms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Multipliers {
+    /// `B*B` multipliers per block transform, one beat per cycle each.
+    Full,
+    /// `B` multipliers per block transform, one beat per `B` cycles each.
+    Serial,
+}
+
+impl Multipliers {
+    /// `"full"` / `"serial"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Multipliers::Full => "full",
+            Multipliers::Serial => "serial",
+        }
+    }
+    /// Multipliers of one block transform.
+    pub fn per_block(self, b: usize) -> usize {
+        match self {
+            Multipliers::Full => b * b,
+            Multipliers::Serial => b,
+        }
+    }
+}
+
+impl std::str::FromStr for Multipliers {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "full" => Ok(Multipliers::Full),
+            "serial" => Ok(Multipliers::Serial),
+            o => Err(format!("unknown multiplier budget `{o}` (use full or serial)")),
+        }
+    }
+}
+
+/// Why a policy cannot be turned into a top level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopError(pub String);
+
+impl std::fmt::Display for TopError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TopError {}
+
+/// Block sizes the top levels are built for.
+pub const TOP_BLOCK_SIZES: [usize; 2] = [4, 8];
+/// Largest number of blocks (8-bit block counters).
+pub const TOP_MAX_BLOCKS: usize = 255;
+
+/// Checks that `policy` can be built as a top level: valid, static grouping,
+/// B in [`TOP_BLOCK_SIZES`], at most [`TOP_MAX_BLOCKS`] blocks.
+pub fn check_top_policy(policy: &Policy) -> Result<(), TopError> {
+    policy.validate().map_err(|e| TopError(format!("invalid policy: {e}")))?;
+    if policy.grouping == Grouping::Dynamic {
+        return Err(TopError(
+            "dynamic grouping hardware (the importance sorter) is not available yet; the top levels support static grouping only".into(),
+        ));
+    }
+    let b = policy.block_size;
+    if !TOP_BLOCK_SIZES.contains(&b) {
+        return Err(TopError(format!(
+            "block size B = {b} is not supported by the top levels (supported: B = 4, 8; the packer/unpacker have at most 8 lanes and the inverse transform at most 8 channels)"
+        )));
+    }
+    if policy.num_blocks() > TOP_MAX_BLOCKS {
+        return Err(TopError(format!("{} blocks; the top levels support at most {TOP_MAX_BLOCKS}", policy.num_blocks())));
+    }
+    Ok(())
+}
+
+/// Static group map of block `j` packed as the quantizer's `tuser`
+/// (lane `i` group index in bits `[3i+2:3i]`).
+pub fn static_groups_word(policy: &Policy, j: usize) -> u64 {
+    static_group_map(&policy.blocks[j]).iter().enumerate().fold(0, |a, (i, &g)| a | ((g as u64) << (3 * i)))
+}
+
+/// Static lane widths of block `j` as the packer/unpacker width word
+/// (lane `i` width in bits `[4i+3:4i]`).
+pub fn static_widths_word(policy: &Policy, j: usize) -> u64 {
+    let blk = &policy.blocks[j];
+    static_group_map(blk).iter().enumerate().fold(0, |a, (i, &g)| a | ((blk.groups[g as usize].bits as u64) << (4 * i)))
+}
+
+/// The compressor top level (see the module documentation). Const
+/// parameters: `B` lanes, `XW = 9B`, `YW = 16B`, `KB = log2 B`, `GW = 3B`,
+/// `DW = 8B`, `UW = 4B`, `W` word bits, `A` packer accumulator bits
+/// ([`crate::packer_acc_bits`]); use the aliases [`Compressor4x32`],
+/// [`Compressor4x64`], [`Compressor8x32`], [`Compressor8x64`].
+#[derive(LogicBlock)]
+pub struct Compressor<
+    const B: usize,
+    const XW: usize,
+    const YW: usize,
+    const KB: usize,
+    const GW: usize,
+    const DW: usize,
+    const UW: usize,
+    const W: usize,
+    const A: usize,
+> {
+    /// Rising-edge clock.
+    pub clock: Signal<In, Clock>,
+    /// Synchronous active-high reset.
+    pub reset: Signal<In, Bit>,
+    /// One block of one pixel vector, lane `i` (9-bit code) in `[9i+8:9i]`.
+    pub s_axis_tdata: Signal<In, Bits<XW>>,
+    /// Input beat valid.
+    pub s_axis_tvalid: Signal<In, Bit>,
+    /// Unit takes a beat (registered state and reset only).
+    pub s_axis_tready: Signal<Out, Bit>,
+    /// Early tile end after this beat (last beat of a partial tile).
+    pub s_axis_tlast: Signal<In, Bit>,
+    /// Payload word.
+    pub m_axis_tdata: Signal<Out, Bits<W>>,
+    /// Word valid (register).
+    pub m_axis_tvalid: Signal<Out, Bit>,
+    /// Sink takes the word.
+    pub m_axis_tready: Signal<In, Bit>,
+    /// Last word of a tile.
+    pub m_axis_tlast: Signal<Out, Bit>,
+    /// Fully parallel transforms, one per block (empty for the serial budget).
+    pub full: Vec<TransformFull<B, XW, YW>>,
+    /// Time-multiplexed transforms, one per block (empty for the full budget).
+    pub serial: Vec<TransformSerial<B, XW, YW, KB>>,
+    /// Quantizers, one per block.
+    pub quant: Vec<Quantizer<B, YW, GW, DW, UW>>,
+    /// The packer.
+    pub packer: VarWidthPacker<B, DW, UW, W, A>,
+    c_idx: Vec<Constant<Bits<8>>>,
+    c_groups: Vec<Constant<Bits<GW>>>,
+    c_last_blk: Constant<Bits<8>>,
+    c_last_vec: Constant<Bits<16>>,
+    bsel: DFF<Bits<8>>,
+    vcnt: DFF<Bits<16>>,
+    osel: DFF<Bits<8>>,
+    in_ready: Signal<Local, Bit>,
+    accept: Signal<Local, Bit>,
+    tile_end: Signal<Local, Bit>,
+    mg_valid: Signal<Local, Bit>,
+    mg_data: Signal<Local, Bits<DW>>,
+    mg_user: Signal<Local, Bits<UW>>,
+    mg_last: Signal<Local, Bit>,
+    mg_take: Signal<Local, Bit>,
+}
+
+/// B = 4, W = 32.
+pub type Compressor4x32 = Compressor<4, 36, 64, 2, 12, 32, 16, 32, 64>;
+/// B = 4, W = 64.
+pub type Compressor4x64 = Compressor<4, 36, 64, 2, 12, 32, 16, 64, 128>;
+/// B = 8, W = 32 (a beat of more than 32 bits stalls the packer).
+pub type Compressor8x32 = Compressor<8, 72, 128, 3, 24, 64, 32, 32, 96>;
+/// B = 8, W = 64.
+pub type Compressor8x64 = Compressor<8, 72, 128, 3, 24, 64, 32, 64, 128>;
+
+impl<
+        const B: usize,
+        const XW: usize,
+        const YW: usize,
+        const KB: usize,
+        const GW: usize,
+        const DW: usize,
+        const UW: usize,
+        const W: usize,
+        const A: usize,
+    > Compressor<B, XW, YW, KB, GW, DW, UW, W, A>
+{
+    /// Builds the top level of a static policy with the given multiplier
+    /// budget. Errors on dynamic policies, a block size other than `B`, a
+    /// word size other than `W` or too many blocks.
+    pub fn new(policy: &Policy, mult: Multipliers) -> Result<Self, TopError> {
+        check_top_policy(policy)?;
+        if policy.block_size != B || policy.word_bits as usize != W {
+            return Err(TopError(format!(
+                "policy has B = {}, W = {}; this unit is B = {B}, W = {W}",
+                policy.block_size, policy.word_bits
+            )));
+        }
+        let nb = policy.num_blocks();
+        Ok(Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            s_axis_tdata: Default::default(),
+            s_axis_tvalid: Default::default(),
+            s_axis_tready: Default::default(),
+            s_axis_tlast: Default::default(),
+            m_axis_tdata: Default::default(),
+            m_axis_tvalid: Default::default(),
+            m_axis_tready: Default::default(),
+            m_axis_tlast: Default::default(),
+            full: match mult {
+                Multipliers::Full => policy.blocks.iter().map(TransformFull::new).collect(),
+                Multipliers::Serial => vec![],
+            },
+            serial: match mult {
+                Multipliers::Serial => policy.blocks.iter().map(TransformSerial::new).collect(),
+                Multipliers::Full => vec![],
+            },
+            quant: policy.blocks.iter().map(Quantizer::new).collect(),
+            packer: VarWidthPacker::new(),
+            c_idx: (0..nb).map(|j| Constant::new((j as u64).into())).collect(),
+            c_groups: (0..nb).map(|j| Constant::new(static_groups_word(policy, j).into())).collect(),
+            c_last_blk: Constant::new(((nb - 1) as u64).into()),
+            c_last_vec: Constant::new(((policy.tile - 1) as u64).into()),
+            bsel: Default::default(),
+            vcnt: Default::default(),
+            osel: Default::default(),
+            in_ready: Default::default(),
+            accept: Default::default(),
+            tile_end: Default::default(),
+            mg_valid: Default::default(),
+            mg_data: Default::default(),
+            mg_user: Default::default(),
+            mg_last: Default::default(),
+            mg_take: Default::default(),
+        })
+    }
+
+    /// Number of blocks (per-block pipelines).
+    pub fn blocks(&self) -> usize {
+        self.quant.len()
+    }
+}
+
+impl<
+        const B: usize,
+        const XW: usize,
+        const YW: usize,
+        const KB: usize,
+        const GW: usize,
+        const DW: usize,
+        const UW: usize,
+        const W: usize,
+        const A: usize,
+    > Logic for Compressor<B, XW, YW, KB, GW, DW, UW, W, A>
+{
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, bsel, vcnt, osel);
+        // Input side: the beat goes to the pipeline of block `bsel`; the
+        // tile ends after the last block of vector T-1 or on `s_axis_tlast`.
+        self.tile_end.next = self.s_axis_tlast.val()
+            | ((self.vcnt.q.val() == self.c_last_vec.val()) & (self.bsel.q.val() == self.c_last_blk.val()));
+        self.in_ready.next = false;
+        for j in 0..self.full.len() {
+            self.full[j].clock.next = self.clock.val();
+            self.full[j].reset.next = self.reset.val();
+            self.full[j].s_axis_tdata.next = self.s_axis_tdata.val();
+            self.full[j].s_axis_tlast.next = self.tile_end.val();
+            self.full[j].s_axis_tvalid.next = false;
+            if self.bsel.q.val() == self.c_idx[j].val() {
+                self.in_ready.next = self.full[j].s_axis_tready.val();
+                self.full[j].s_axis_tvalid.next = self.s_axis_tvalid.val();
+            }
+            self.quant[j].s_axis_tdata.next = self.full[j].m_axis_tdata.val();
+            self.quant[j].s_axis_tvalid.next = self.full[j].m_axis_tvalid.val();
+            self.quant[j].s_axis_tlast.next = self.full[j].m_axis_tlast.val();
+            self.full[j].m_axis_tready.next = self.quant[j].s_axis_tready.val();
+        }
+        for j in 0..self.serial.len() {
+            self.serial[j].clock.next = self.clock.val();
+            self.serial[j].reset.next = self.reset.val();
+            self.serial[j].s_axis_tdata.next = self.s_axis_tdata.val();
+            self.serial[j].s_axis_tlast.next = self.tile_end.val();
+            self.serial[j].s_axis_tvalid.next = false;
+            if self.bsel.q.val() == self.c_idx[j].val() {
+                self.in_ready.next = self.serial[j].s_axis_tready.val();
+                self.serial[j].s_axis_tvalid.next = self.s_axis_tvalid.val();
+            }
+            self.quant[j].s_axis_tdata.next = self.serial[j].m_axis_tdata.val();
+            self.quant[j].s_axis_tvalid.next = self.serial[j].m_axis_tvalid.val();
+            self.quant[j].s_axis_tlast.next = self.serial[j].m_axis_tlast.val();
+            self.serial[j].m_axis_tready.next = self.quant[j].s_axis_tready.val();
+        }
+        self.s_axis_tready.next = self.in_ready.val() & !self.reset.val();
+        self.accept.next = self.s_axis_tvalid.val() & self.s_axis_tready.val();
+        if self.accept.val() {
+            if self.tile_end.val() {
+                self.bsel.d.next = 0.into();
+                self.vcnt.d.next = 0.into();
+            } else if self.bsel.q.val() == self.c_last_blk.val() {
+                self.bsel.d.next = 0.into();
+                self.vcnt.d.next = self.vcnt.q.val() + 1;
+            } else {
+                self.bsel.d.next = self.bsel.q.val() + 1;
+            }
+        }
+        // Merge: quantizer outputs in block order into the packer.
+        self.mg_valid.next = false;
+        self.mg_data.next = 0.into();
+        self.mg_user.next = 0.into();
+        self.mg_last.next = false;
+        for j in 0..self.quant.len() {
+            self.quant[j].clock.next = self.clock.val();
+            self.quant[j].reset.next = self.reset.val();
+            self.quant[j].s_axis_tuser.next = self.c_groups[j].val();
+            self.quant[j].m_axis_tready.next = false;
+            if self.osel.q.val() == self.c_idx[j].val() {
+                self.mg_valid.next = self.quant[j].m_axis_tvalid.val();
+                self.mg_data.next = self.quant[j].m_axis_tdata.val();
+                self.mg_user.next = self.quant[j].m_axis_tuser.val();
+                self.mg_last.next = self.quant[j].m_axis_tlast.val();
+                self.quant[j].m_axis_tready.next = self.packer.s_axis_tready.val();
+            }
+        }
+        self.packer.clock.next = self.clock.val();
+        self.packer.reset.next = self.reset.val();
+        self.packer.s_axis_tdata.next = self.mg_data.val();
+        self.packer.s_axis_tuser.next = self.mg_user.val();
+        self.packer.s_axis_tlast.next = self.mg_last.val();
+        self.packer.s_axis_tvalid.next = self.mg_valid.val();
+        self.mg_take.next = self.mg_valid.val() & self.packer.s_axis_tready.val();
+        if self.mg_take.val() {
+            if self.mg_last.val() | (self.osel.q.val() == self.c_last_blk.val()) {
+                self.osel.d.next = 0.into();
+            } else {
+                self.osel.d.next = self.osel.q.val() + 1;
+            }
+        }
+        if self.reset.val() {
+            self.bsel.d.next = 0.into();
+            self.vcnt.d.next = 0.into();
+            self.osel.d.next = 0.into();
+        }
+        self.packer.m_axis_tready.next = self.m_axis_tready.val();
+        self.m_axis_tdata.next = self.packer.m_axis_tdata.val();
+        self.m_axis_tvalid.next = self.packer.m_axis_tvalid.val();
+        self.m_axis_tlast.next = self.packer.m_axis_tlast.val();
+    }
+}
+
+/// Emits the compressor top level of `policy` as Verilog with the top
+/// module named `actcomp_compressor` (checked with
+/// [`crate::check_emitted`]).
+pub fn compressor_verilog(policy: &Policy, mult: Multipliers) -> Result<String, TopError> {
+    check_top_policy(policy)?;
+    fn emit<T: Block>(mut t: T) -> Result<String, TopError> {
+        let v = crate::emit_verilog(&mut t, "actcomp_compressor").map_err(|e| TopError(e.to_string()))?;
+        let problems = crate::check_emitted(&v);
+        if !problems.is_empty() {
+            return Err(TopError(format!("emitted Verilog failed the pitfall check: {problems:?}")));
+        }
+        Ok(v)
+    }
+    match (policy.block_size, policy.word_bits) {
+        (4, 32) => emit(Compressor4x32::new(policy, mult)?),
+        (4, 64) => emit(Compressor4x64::new(policy, mult)?),
+        (8, 32) => emit(Compressor8x32::new(policy, mult)?),
+        (8, 64) => emit(Compressor8x64::new(policy, mult)?),
+        (b, w) => Err(TopError(format!("no compressor configuration for B = {b}, W = {w}"))),
+    }
+}
+
+/// Nominal latency of the compressor in cycles: from the input transfer of
+/// a beat whose bits complete a word to that word being valid on
+/// `m_axis_*` (transform 3 or B + 2, quantizer 3, packer 1, measured by the
+/// top-level tests).
+pub fn compressor_latency(b: usize, mult: Multipliers) -> u64 {
+    match mult {
+        Multipliers::Full => 3 + 3 + 1,
+        Multipliers::Serial => (b as u64 + 2) + 3 + 1,
+    }
+}
+
+/// Expected compressor throughput in input values per cycle with the
+/// source always valid and the sink always ready: B values per beat, one
+/// beat per cycle unless the serial transforms (NB beats per B cycles) or
+/// the packer's one word per cycle (`W` bits) limit it.
+pub fn compressor_throughput(policy: &Policy, mult: Multipliers) -> f64 {
+    let (b, nb) = (policy.block_size as f64, policy.num_blocks() as f64);
+    let xf = match mult {
+        Multipliers::Full => 1.0,
+        Multipliers::Serial => (nb / b).min(1.0),
+    };
+    let bits_per_beat = policy.bits_per_vector() as f64 / nb;
+    let pk = if bits_per_beat > 0.0 { (policy.word_bits as f64 / bits_per_beat).min(1.0) } else { 1.0 };
+    b * xf.min(pk)
+}

@@ -1,0 +1,304 @@
+//! Decompressor top level for STATIC grouping (`actcomp_decompressor`):
+//! payload words in, reconstructed codes out, bit-exact with
+//! [`actcomp_golden::codec::Codec::reconstruct`] (= `decompress` of the
+//! golden payload).
+//!
+//! # Ports (AXI4-Stream style)
+//!
+//! | port | dir | width | meaning |
+//! |---|---|---|---|
+//! | `clock` | in | 1 | rising edge |
+//! | `reset` | in | 1 | synchronous, active high; empties every pipeline, restarts the vector count; while high `s_axis_tready` and `m_axis_tvalid` are low |
+//! | `num_vectors` | in | 32 | pixel vectors of the tensor being decoded; hold it stable from the end of reset to the last output (the final, partial tile ends at vector `num_vectors - 1`; no beats are produced beyond it) |
+//! | `s_axis_tdata` | in | `W` | payload word |
+//! | `s_axis_tvalid` / `s_axis_tready` | in / out | 1 | word handshake (`tready` from registered state and `reset` only) |
+//! | `m_axis_tdata` | out | `8*B` | one block of one reconstructed pixel vector: lane `i` = x̂ of channel `j*B + i` in `[8i+7:8i]` (int8 policies: two's complement; uint8: unsigned) |
+//! | `m_axis_tvalid` / `m_axis_tready` | out / in | 1 | output handshake (`tvalid` a register) |
+//! | `m_axis_tlast` | out | 1 | last block of the last vector of a tile |
+//!
+//! Beats leave in the compressor's input order: vector-major, then block.
+//!
+//! # Micro-architecture
+//!
+//! A widths sequencer (block counter `wsel`, vector-in-tile counter `wt`,
+//! vector counter `wv`) feeds the [`VarWidthUnpacker`]'s width stream with
+//! the static lane widths of block `wsel` (a per-block constant) and sets
+//! its `tlast` on the last block of every `T`-th vector and of vector
+//! `num_vectors - 1`. Unpacked beats are routed round-robin (`dsel`) to one
+//! [`Dequantizer`] (constant static group map) + [`InverseTransform`] per
+//! block, whose outputs are merged in block order (`osel`).
+
+use actcomp_golden::policy::Policy;
+use rust_hdl::prelude::*;
+
+use crate::compressor::{check_top_policy, static_groups_word, static_widths_word, TopError};
+use crate::dequantizer::Dequantizer;
+use crate::inverse::InverseTransform;
+use crate::unpacker::VarWidthUnpacker;
+
+/// The decompressor top level (see the module documentation). Const
+/// parameters: `B` lanes, `CW = 8B`, `GW = 3B`, `YW = 16B`, `UW = 4B`, `W`
+/// word bits, `A = W + 8B` (unpacker accumulator); aliases
+/// [`Decompressor4x32`], [`Decompressor4x64`], [`Decompressor8x32`],
+/// [`Decompressor8x64`].
+#[derive(LogicBlock)]
+pub struct Decompressor<
+    const B: usize,
+    const CW: usize,
+    const GW: usize,
+    const YW: usize,
+    const UW: usize,
+    const W: usize,
+    const A: usize,
+> {
+    /// Rising-edge clock.
+    pub clock: Signal<In, Clock>,
+    /// Synchronous active-high reset.
+    pub reset: Signal<In, Bit>,
+    /// Pixel vectors of the tensor (stable during a run).
+    pub num_vectors: Signal<In, Bits<32>>,
+    /// Payload word.
+    pub s_axis_tdata: Signal<In, Bits<W>>,
+    /// Word valid.
+    pub s_axis_tvalid: Signal<In, Bit>,
+    /// Unit takes a word (registered state and reset only).
+    pub s_axis_tready: Signal<Out, Bit>,
+    /// One reconstructed block, lane `i` in `[8i+7:8i]`.
+    pub m_axis_tdata: Signal<Out, Bits<CW>>,
+    /// Output valid (register).
+    pub m_axis_tvalid: Signal<Out, Bit>,
+    /// Sink takes the beat.
+    pub m_axis_tready: Signal<In, Bit>,
+    /// Last block of a tile.
+    pub m_axis_tlast: Signal<Out, Bit>,
+    /// The unpacker.
+    pub unpacker: VarWidthUnpacker<B, CW, UW, W, A>,
+    /// Dequantizers, one per block.
+    pub deq: Vec<Dequantizer<B, CW, GW, YW>>,
+    /// Inverse transforms, one per block.
+    pub inv: Vec<InverseTransform<B, YW, CW>>,
+    c_idx: Vec<Constant<Bits<8>>>,
+    c_widths: Vec<Constant<Bits<UW>>>,
+    c_groups: Vec<Constant<Bits<GW>>>,
+    c_last_blk: Constant<Bits<8>>,
+    c_last_vec: Constant<Bits<16>>,
+    wsel: DFF<Bits<8>>,
+    wt: DFF<Bits<16>>,
+    wv: DFF<Bits<32>>,
+    dsel: DFF<Bits<8>>,
+    osel: DFF<Bits<8>>,
+    w_more: Signal<Local, Bit>,
+    w_end: Signal<Local, Bit>,
+    w_fire: Signal<Local, Bit>,
+    w_data: Signal<Local, Bits<UW>>,
+    d_ready: Signal<Local, Bit>,
+    d_take: Signal<Local, Bit>,
+    o_valid: Signal<Local, Bit>,
+    o_data: Signal<Local, Bits<CW>>,
+    o_last: Signal<Local, Bit>,
+    o_take: Signal<Local, Bit>,
+}
+
+/// B = 4, W = 32.
+pub type Decompressor4x32 = Decompressor<4, 32, 12, 64, 16, 32, 64>;
+/// B = 4, W = 64.
+pub type Decompressor4x64 = Decompressor<4, 32, 12, 64, 16, 64, 96>;
+/// B = 8, W = 32 (a beat of more than 32 bits waits for a second word).
+pub type Decompressor8x32 = Decompressor<8, 64, 24, 128, 32, 32, 96>;
+/// B = 8, W = 64.
+pub type Decompressor8x64 = Decompressor<8, 64, 24, 128, 32, 64, 128>;
+
+impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW: usize, const W: usize, const A: usize>
+    Decompressor<B, CW, GW, YW, UW, W, A>
+{
+    /// Builds the top level of a static policy. Errors on dynamic policies,
+    /// a block size other than `B`, a word size other than `W` or too many blocks.
+    pub fn new(policy: &Policy) -> Result<Self, TopError> {
+        check_top_policy(policy)?;
+        if policy.block_size != B || policy.word_bits as usize != W {
+            return Err(TopError(format!(
+                "policy has B = {}, W = {}; this unit is B = {B}, W = {W}",
+                policy.block_size, policy.word_bits
+            )));
+        }
+        let nb = policy.num_blocks();
+        let range = policy.input.code_range;
+        Ok(Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            num_vectors: Default::default(),
+            s_axis_tdata: Default::default(),
+            s_axis_tvalid: Default::default(),
+            s_axis_tready: Default::default(),
+            m_axis_tdata: Default::default(),
+            m_axis_tvalid: Default::default(),
+            m_axis_tready: Default::default(),
+            m_axis_tlast: Default::default(),
+            unpacker: VarWidthUnpacker::new(),
+            deq: policy.blocks.iter().map(Dequantizer::new).collect(),
+            inv: policy.blocks.iter().map(|b| InverseTransform::new(b, range)).collect(),
+            c_idx: (0..nb).map(|j| Constant::new((j as u64).into())).collect(),
+            c_widths: (0..nb).map(|j| Constant::new(static_widths_word(policy, j).into())).collect(),
+            c_groups: (0..nb).map(|j| Constant::new(static_groups_word(policy, j).into())).collect(),
+            c_last_blk: Constant::new(((nb - 1) as u64).into()),
+            c_last_vec: Constant::new(((policy.tile - 1) as u64).into()),
+            wsel: Default::default(),
+            wt: Default::default(),
+            wv: Default::default(),
+            dsel: Default::default(),
+            osel: Default::default(),
+            w_more: Default::default(),
+            w_end: Default::default(),
+            w_fire: Default::default(),
+            w_data: Default::default(),
+            d_ready: Default::default(),
+            d_take: Default::default(),
+            o_valid: Default::default(),
+            o_data: Default::default(),
+            o_last: Default::default(),
+            o_take: Default::default(),
+        })
+    }
+
+    /// Number of blocks (per-block pipelines).
+    pub fn blocks(&self) -> usize {
+        self.deq.len()
+    }
+}
+
+impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW: usize, const W: usize, const A: usize>
+    Logic for Decompressor<B, CW, GW, YW, UW, W, A>
+{
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, wsel, wt, wv, dsel, osel);
+        // Widths sequencer: static widths of block `wsel`, tile ends.
+        self.w_more.next = self.wv.q.val() < self.num_vectors.val();
+        self.w_end.next = (self.wsel.q.val() == self.c_last_blk.val())
+            & ((self.wt.q.val() == self.c_last_vec.val()) | ((self.wv.q.val() + 1) == self.num_vectors.val()));
+        self.w_data.next = 0.into();
+        for j in 0..self.c_widths.len() {
+            if self.wsel.q.val() == self.c_idx[j].val() {
+                self.w_data.next = self.c_widths[j].val();
+            }
+        }
+        self.unpacker.clock.next = self.clock.val();
+        self.unpacker.reset.next = self.reset.val();
+        self.unpacker.s_axis_tdata.next = self.s_axis_tdata.val();
+        self.unpacker.s_axis_tvalid.next = self.s_axis_tvalid.val();
+        self.s_axis_tready.next = self.unpacker.s_axis_tready.val();
+        self.unpacker.s_widths_tdata.next = self.w_data.val();
+        self.unpacker.s_widths_tlast.next = self.w_end.val();
+        self.unpacker.s_widths_tvalid.next = self.w_more.val() & !self.reset.val();
+        self.w_fire.next = self.w_more.val() & self.unpacker.s_widths_tready.val();
+        if self.w_fire.val() {
+            if self.wsel.q.val() == self.c_last_blk.val() {
+                self.wsel.d.next = 0.into();
+                self.wv.d.next = self.wv.q.val() + 1;
+                if self.w_end.val() {
+                    self.wt.d.next = 0.into();
+                } else {
+                    self.wt.d.next = self.wt.q.val() + 1;
+                }
+            } else {
+                self.wsel.d.next = self.wsel.q.val() + 1;
+            }
+        }
+        // Route unpacked beats to block `dsel`'s dequantizer.
+        self.d_ready.next = false;
+        for j in 0..self.deq.len() {
+            self.deq[j].clock.next = self.clock.val();
+            self.deq[j].reset.next = self.reset.val();
+            self.deq[j].s_axis_tdata.next = self.unpacker.m_axis_tdata.val();
+            self.deq[j].s_axis_tuser.next = self.c_groups[j].val();
+            self.deq[j].s_axis_tlast.next = self.unpacker.m_axis_tlast.val();
+            self.deq[j].s_axis_tvalid.next = false;
+            if self.dsel.q.val() == self.c_idx[j].val() {
+                self.d_ready.next = self.deq[j].s_axis_tready.val();
+                self.deq[j].s_axis_tvalid.next = self.unpacker.m_axis_tvalid.val();
+            }
+            self.inv[j].clock.next = self.clock.val();
+            self.inv[j].reset.next = self.reset.val();
+            self.inv[j].s_axis_tdata.next = self.deq[j].m_axis_tdata.val();
+            self.inv[j].s_axis_tvalid.next = self.deq[j].m_axis_tvalid.val();
+            self.inv[j].s_axis_tlast.next = self.deq[j].m_axis_tlast.val();
+            self.deq[j].m_axis_tready.next = self.inv[j].s_axis_tready.val();
+        }
+        self.unpacker.m_axis_tready.next = self.d_ready.val();
+        self.d_take.next = self.unpacker.m_axis_tvalid.val() & self.d_ready.val();
+        if self.d_take.val() {
+            if self.unpacker.m_axis_tlast.val() | (self.dsel.q.val() == self.c_last_blk.val()) {
+                self.dsel.d.next = 0.into();
+            } else {
+                self.dsel.d.next = self.dsel.q.val() + 1;
+            }
+        }
+        // Merge the inverse transforms' outputs in block order.
+        self.o_valid.next = false;
+        self.o_data.next = 0.into();
+        self.o_last.next = false;
+        for j in 0..self.inv.len() {
+            self.inv[j].m_axis_tready.next = false;
+            if self.osel.q.val() == self.c_idx[j].val() {
+                self.o_valid.next = self.inv[j].m_axis_tvalid.val();
+                self.o_data.next = self.inv[j].m_axis_tdata.val();
+                self.o_last.next = self.inv[j].m_axis_tlast.val();
+                self.inv[j].m_axis_tready.next = self.m_axis_tready.val();
+            }
+        }
+        self.o_take.next = self.o_valid.val() & self.m_axis_tready.val();
+        if self.o_take.val() {
+            if self.o_last.val() | (self.osel.q.val() == self.c_last_blk.val()) {
+                self.osel.d.next = 0.into();
+            } else {
+                self.osel.d.next = self.osel.q.val() + 1;
+            }
+        }
+        if self.reset.val() {
+            self.wsel.d.next = 0.into();
+            self.wt.d.next = 0.into();
+            self.wv.d.next = 0.into();
+            self.dsel.d.next = 0.into();
+            self.osel.d.next = 0.into();
+        }
+        self.m_axis_tdata.next = self.o_data.val();
+        self.m_axis_tvalid.next = self.o_valid.val() & !self.reset.val();
+        self.m_axis_tlast.next = self.o_last.val();
+    }
+}
+
+/// Emits the decompressor top level of `policy` as Verilog with the top
+/// module named `actcomp_decompressor` (checked with [`crate::check_emitted`]).
+pub fn decompressor_verilog(policy: &Policy) -> Result<String, TopError> {
+    check_top_policy(policy)?;
+    fn emit<T: Block>(mut t: T) -> Result<String, TopError> {
+        let v = crate::emit_verilog(&mut t, "actcomp_decompressor").map_err(|e| TopError(e.to_string()))?;
+        let problems = crate::check_emitted(&v);
+        if !problems.is_empty() {
+            return Err(TopError(format!("emitted Verilog failed the pitfall check: {problems:?}")));
+        }
+        Ok(v)
+    }
+    match (policy.block_size, policy.word_bits) {
+        (4, 32) => emit(Decompressor4x32::new(policy)?),
+        (4, 64) => emit(Decompressor4x64::new(policy)?),
+        (8, 32) => emit(Decompressor8x32::new(policy)?),
+        (8, 64) => emit(Decompressor8x64::new(policy)?),
+        (b, w) => Err(TopError(format!("no decompressor configuration for B = {b}, W = {w}"))),
+    }
+}
+
+/// Nominal decompressor latency in cycles from the word transfer that
+/// completes a beat's bits to that block on `m_axis_*` (unpacker 1,
+/// dequantizer 1, inverse transform 3; measured by the top-level tests).
+pub const DECOMPRESSOR_LATENCY: u64 = 1 + 1 + 3;
+
+/// Expected decompressor throughput in output values per cycle (words
+/// always valid, sink always ready): one block of B values per cycle unless
+/// the unpacker's one word per cycle (`W` bits) limits it.
+pub fn decompressor_throughput(policy: &Policy) -> f64 {
+    let (b, nb) = (policy.block_size as f64, policy.num_blocks() as f64);
+    let bits_per_beat = policy.bits_per_vector() as f64 / nb;
+    let pk = if bits_per_beat > 0.0 { (policy.word_bits as f64 / bits_per_beat).min(1.0) } else { 1.0 };
+    b * pk
+}

@@ -1,0 +1,510 @@
+//! Benches for the top levels (`actcomp_compressor`, `actcomp_decompressor`)
+//! against the golden codec, on real or random tensors.
+//!
+//! * The compressor is an [`AxisDut`] (beats = one block of one pixel
+//!   vector as a [`LaneBeat`] of 9-bit lanes, output = payload words) and
+//!   runs in [`AxisBench`]; expected words come from
+//!   [`Codec::compress`], and a mismatch is located down to the tile,
+//!   vector, block and lane whose field holds the first differing bit.
+//! * The decompressor is a [`BeatDut`] (port 0 = payload words) and runs
+//!   in [`BeatBench`]; expected beats come from [`Codec::reconstruct`].
+//! * [`simulate_tops`] runs both (a full-rate run, a reset, a run with
+//!   random stalls) and returns bit-exactness and statistics; it is what
+//!   `actcomp sim` prints.
+
+use std::time::Instant;
+
+use actcomp_golden::codec::Codec;
+use actcomp_golden::grouping::static_group_map;
+use actcomp_golden::policy::Policy;
+use actcomp_hdl::{
+    check_top_policy, Compressor, Compressor4x32, Compressor4x64, Compressor8x32, Compressor8x64, Decompressor,
+    Decompressor4x32, Decompressor4x64, Decompressor8x32, Decompressor8x64, Multipliers, TopError,
+};
+use rust_hdl::prelude::*;
+
+use crate::axis::{AxisBench, AxisDut, OutWord, StallConfig};
+use crate::scoreboard::{ExpectedWord, Scoreboard, SimFailure};
+use crate::transform::{lanes_to_bits, LaneBeat};
+use crate::unpacker::{to_bits, BeatBench, BeatDut, BeatFailure, InBeat, OutBeat, Stalls};
+
+impl<
+        const B: usize,
+        const XW: usize,
+        const YW: usize,
+        const KB: usize,
+        const GW: usize,
+        const DW: usize,
+        const UW: usize,
+        const W: usize,
+        const A: usize,
+    > AxisDut for Compressor<B, XW, YW, KB, GW, DW, UW, W, A>
+{
+    type Beat = LaneBeat;
+    fn set_clock(&mut self, high: bool) {
+        self.clock.next = Clock { clk: high };
+    }
+    fn set_reset(&mut self, on: bool) {
+        self.reset.next = on;
+    }
+    fn drive_input(&mut self, beat: Option<&LaneBeat>) {
+        match beat {
+            Some(b) => {
+                self.s_axis_tdata.next = lanes_to_bits::<XW>(&b.lanes, 9);
+                self.s_axis_tlast.next = b.last;
+                self.s_axis_tvalid.next = true;
+            }
+            None => self.s_axis_tvalid.next = false,
+        }
+    }
+    fn input_ready(&self) -> bool {
+        self.s_axis_tready.val()
+    }
+    fn set_output_ready(&mut self, ready: bool) {
+        self.m_axis_tready.next = ready;
+    }
+    fn output(&self) -> Option<OutWord> {
+        self.m_axis_tvalid.val().then(|| OutWord { data: self.m_axis_tdata.val().to_u64(), last: self.m_axis_tlast.val() })
+    }
+}
+
+impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW: usize, const W: usize, const A: usize>
+    BeatDut for Decompressor<B, CW, GW, YW, UW, W, A>
+{
+    fn inputs(&self) -> usize {
+        1
+    }
+    fn set_clock(&mut self, high: bool) {
+        self.clock.next = Clock { clk: high };
+    }
+    fn set_reset(&mut self, on: bool) {
+        self.reset.next = on;
+    }
+    fn drive(&mut self, _port: usize, beat: Option<&InBeat>) {
+        match beat {
+            Some(b) => {
+                self.s_axis_tdata.next = to_bits::<W>(b.data);
+                self.s_axis_tvalid.next = true;
+            }
+            None => self.s_axis_tvalid.next = false,
+        }
+    }
+    fn ready(&self, _port: usize) -> bool {
+        self.s_axis_tready.val()
+    }
+    fn set_output_ready(&mut self, ready: bool) {
+        self.m_axis_tready.next = ready;
+    }
+    fn output(&self) -> Option<OutBeat> {
+        self.m_axis_tvalid.val().then(|| OutBeat { data: self.m_axis_tdata.val().to_u128(), last: self.m_axis_tlast.val() })
+    }
+}
+
+/// Access to the decompressor's `num_vectors` input (set before a run).
+pub trait NumVectors {
+    /// Drives `num_vectors`.
+    fn set_num_vectors(&mut self, n: u64);
+}
+
+impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW: usize, const W: usize, const A: usize>
+    NumVectors for Decompressor<B, CW, GW, YW, UW, W, A>
+{
+    fn set_num_vectors(&mut self, n: u64) {
+        self.num_vectors.next = n.into();
+    }
+}
+
+/// Where the compressor's `s_axis_tlast` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlastMode {
+    /// Only on the last beat of the tensor (the unit counts T vectors).
+    TensorEnd,
+    /// On the last beat of every tile.
+    EveryTile,
+}
+
+/// The first `max` pixel vectors of a tensor (all if `max >= V`), as a
+/// `1 x C x n` tensor when cut (vector order is preserved).
+pub fn first_vectors(codes: &[i16], shape: &[usize], max: usize) -> (Vec<usize>, Vec<i16>) {
+    let c = shape[1];
+    let s: usize = shape[2..].iter().product();
+    let v = shape[0] * s;
+    if max >= v {
+        return (shape.to_vec(), codes.to_vec());
+    }
+    let mut out = vec![0i16; c * max];
+    for p in 0..max {
+        let (n, sp) = (p / s, p % s);
+        for ch in 0..c {
+            out[ch * max + p] = codes[(n * c + ch) * s + sp];
+        }
+    }
+    (vec![1, c, max], out)
+}
+
+fn vectors_of(shape: &[usize]) -> usize {
+    shape[0] * shape[2..].iter().product::<usize>()
+}
+
+/// Compressor input beats: vector-major, then block; lanes = 9-bit codes.
+pub fn compressor_beats(policy: &Policy, codes: &[i16], shape: &[usize], mode: TlastMode) -> Vec<LaneBeat> {
+    let (c, b, t) = (policy.channels, policy.block_size, policy.tile);
+    let s: usize = shape[2..].iter().product();
+    let v = vectors_of(shape);
+    let nb = policy.num_blocks();
+    let mut beats = Vec::with_capacity(v * nb);
+    for p in 0..v {
+        let (n, sp) = (p / s, p % s);
+        for j in 0..nb {
+            let lanes = (0..b).map(|i| codes[(n * c + j * b + i) * s + sp] as i64).collect();
+            let last = j + 1 == nb
+                && match mode {
+                    TlastMode::TensorEnd => p + 1 == v,
+                    TlastMode::EveryTile => p + 1 == v || p % t == t - 1,
+                };
+            beats.push(LaneBeat { lanes, aux: vec![], last });
+        }
+    }
+    beats
+}
+
+/// Expected payload words ([`Codec::compress`]) with their tile and `tlast`
+/// (last word of each tile that has words).
+pub fn compressor_expected(policy: &Policy, codes: &[i16], shape: &[usize]) -> Result<Vec<ExpectedWord>, String> {
+    let words = Codec::new(policy).map_err(|e| e.to_string())?.compress(codes, shape).map_err(|e| e.to_string())?;
+    let v = vectors_of(shape);
+    let mut out = Vec::with_capacity(words.len());
+    let mut first = 0;
+    let mut tile = 0;
+    while first < v {
+        let count = policy.tile.min(v - first);
+        let n = policy.words_per_tile(count) as usize;
+        for k in 0..n {
+            out.push(ExpectedWord { data: words[out.len()], last: k + 1 == n, tile });
+        }
+        first += count;
+        tile += 1;
+    }
+    assert_eq!(out.len(), words.len(), "golden payload length");
+    Ok(out)
+}
+
+/// Where a payload bit lies: `(tile, vector, block, lane)` of the field
+/// holding bit `bit` of word `index` (None for a padding bit).
+pub fn locate_payload_bit(policy: &Policy, vectors: usize, index: usize, bit: u32) -> (usize, Option<(usize, usize, usize)>) {
+    let bpv = policy.bits_per_vector() as usize;
+    let w = policy.word_bits as usize;
+    let wpt = policy.words_per_tile(policy.tile) as usize;
+    let tile = if wpt == 0 { 0 } else { index / wpt };
+    let pos = (index - tile * wpt) * w + bit as usize;
+    let count = policy.tile.min(vectors.saturating_sub(tile * policy.tile));
+    if bpv == 0 || pos >= count * bpv {
+        return (tile, None);
+    }
+    let (vin, mut rem) = (pos / bpv, pos % bpv);
+    for (j, blk) in policy.blocks.iter().enumerate() {
+        let map = static_group_map(blk);
+        for (i, &g) in map.iter().enumerate() {
+            let wdt = blk.groups[g as usize].bits as usize;
+            if rem < wdt {
+                return (tile, Some((tile * policy.tile + vin, j, i)));
+            }
+            rem -= wdt;
+        }
+    }
+    (tile, None)
+}
+
+/// Decompressor input: the payload words.
+pub fn decompressor_words(words: &[u64]) -> Vec<InBeat> {
+    words.iter().map(|&w| InBeat { data: w as u128, ..Default::default() }).collect()
+}
+
+/// Expected decompressor beats ([`Codec::reconstruct`]): per vector, per
+/// block, lane `i` = x̂ as 8 bits; `tlast` on the last block of every tile.
+pub fn decompressor_expected(policy: &Policy, codes: &[i16], shape: &[usize]) -> Result<Vec<OutBeat>, String> {
+    let rec = Codec::new(policy).map_err(|e| e.to_string())?.reconstruct(codes, shape).map_err(|e| e.to_string())?;
+    let (c, b, t) = (policy.channels, policy.block_size, policy.tile);
+    let s: usize = shape[2..].iter().product();
+    let v = vectors_of(shape);
+    let nb = policy.num_blocks();
+    let mut out = Vec::with_capacity(v * nb);
+    for p in 0..v {
+        let (n, sp) = (p / s, p % s);
+        for j in 0..nb {
+            let data = (0..b).fold(0u128, |a, i| a | (((rec[(n * c + j * b + i) * s + sp] as u8) as u128) << (8 * i)));
+            out.push(OutBeat { data, last: j + 1 == nb && (p + 1 == v || p % t == t - 1) });
+        }
+    }
+    Ok(out)
+}
+
+/// Statistics of one simulated run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    /// What the run was ("full rate", "stalls p=0.2", ...).
+    pub label: String,
+    /// Stall probability of the source and the sink.
+    pub stall_prob: f64,
+    /// Cycles from the start of the run to the last output transfer (inclusive).
+    pub cycles: u64,
+    /// Input transfers (beats or words).
+    pub inputs: usize,
+    /// Output transfers (words or beats).
+    pub outputs: usize,
+    /// Tensor values carried (pixel vectors x C).
+    pub values: usize,
+    /// `values / cycles`.
+    pub values_per_cycle: f64,
+    /// Cycles from the first input transfer to the first output transfer.
+    pub latency: Option<u64>,
+    /// Wall-clock seconds of the simulation.
+    pub wall_s: f64,
+    /// Simulated cycles per wall-clock second.
+    pub cycles_per_s: f64,
+}
+
+/// Result of simulating one top level over a tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopReport {
+    /// `actcomp_compressor` or `actcomp_decompressor`.
+    pub unit: String,
+    /// Every output matched the golden model in every run.
+    pub bit_exact: bool,
+    /// First mismatch (or protocol error / timeout), if any.
+    pub mismatch: Option<String>,
+    /// The runs, in order (a reset separates them).
+    pub runs: Vec<RunReport>,
+}
+
+/// Options of [`simulate_tops`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TopSimOptions {
+    /// Probability of a source or sink stall per cycle in the stalled run.
+    pub stall_prob: f64,
+    /// Seed of the stall RNG.
+    pub seed: u64,
+    /// Multiplier budget of the compressor's transforms.
+    pub multipliers: Multipliers,
+    /// Where the compressor's `s_axis_tlast` goes.
+    pub tlast: TlastMode,
+}
+
+impl Default for TopSimOptions {
+    fn default() -> Self {
+        TopSimOptions { stall_prob: 0.2, seed: 1, multipliers: Multipliers::Full, tlast: TlastMode::TensorEnd }
+    }
+}
+
+fn describe_compressor_failure(policy: &Policy, vectors: usize, e: &SimFailure) -> String {
+    match e {
+        SimFailure::Mismatch { index, expected, got, expected_last, got_last, .. } => {
+            let place = if expected != got {
+                let bit = (expected ^ got).trailing_zeros();
+                match locate_payload_bit(policy, vectors, *index, bit) {
+                    (_, Some((v, j, i))) => format!(" (first differing bit {bit}: vector {v}, block {j}, lane {i}, channel {})", j * policy.block_size + i),
+                    (_, None) => format!(" (first differing bit {bit}: padding)"),
+                }
+            } else {
+                format!(" (tlast differs: expected {expected_last}, got {got_last})")
+            };
+            format!("{e}{place}")
+        }
+        _ => e.to_string(),
+    }
+}
+
+fn describe_decompressor_failure(policy: &Policy, e: &BeatFailure) -> String {
+    match e {
+        BeatFailure::Mismatch { index, expected, got, .. } => {
+            let nb = policy.num_blocks();
+            let lane = (0..policy.block_size).find(|&i| (expected >> (8 * i)) & 0xFF != (got >> (8 * i)) & 0xFF);
+            let lane = lane.map_or("tlast".to_string(), |i| format!("lane {i}, channel {}", (index % nb) * policy.block_size + i));
+            format!("{e} (vector {}, block {}, {lane})", index / nb, index % nb)
+        }
+        _ => e.to_string(),
+    }
+}
+
+fn run_report(label: &str, p: f64, cycles: u64, inputs: usize, outputs: usize, values: usize, latency: Option<u64>, wall: f64) -> RunReport {
+    RunReport {
+        label: label.into(),
+        stall_prob: p,
+        cycles,
+        inputs,
+        outputs,
+        values,
+        values_per_cycle: if cycles > 0 { values as f64 / cycles as f64 } else { 0.0 },
+        latency,
+        wall_s: wall,
+        cycles_per_s: if wall > 0.0 { cycles as f64 / wall } else { 0.0 },
+    }
+}
+
+/// One compressor run in `bench`: loads the beats and the expected words,
+/// steps until all words arrived (plus 16 idle cycles that must stay
+/// quiet), measures the latency.
+pub fn compressor_run<D: AxisDut<Beat = LaneBeat>>(
+    bench: &mut AxisBench<D>,
+    policy: &Policy,
+    beats: &[LaneBeat],
+    expected: &[ExpectedWord],
+    vectors: usize,
+    stall: f64,
+    label: &str,
+) -> Result<RunReport, String> {
+    let t0 = Instant::now();
+    let n_exp = expected.len();
+    bench.set_stalls(StallConfig::both(stall));
+    bench.load(beats.iter().cloned(), Scoreboard::new(expected.to_vec(), policy.word_bits));
+    let max = 200 * (beats.len() as u64 + n_exp as u64) + 1000;
+    let mut first_out = None;
+    let fail = |e: SimFailure| describe_compressor_failure(policy, vectors, &e);
+    while bench.beats_pending() > 0 || bench.stats().words < n_exp {
+        if bench.stats().cycles >= max {
+            return Err(format!("timeout after {max} cycles: {}/{} beats accepted, {}/{n_exp} words", bench.stats().beats, beats.len(), bench.stats().words));
+        }
+        bench.step().map_err(fail)?;
+        if first_out.is_none() && bench.stats().words > 0 {
+            first_out = Some(bench.stats().cycles - 1);
+        }
+    }
+    let st = bench.run_to_completion(max, 16).map_err(fail)?;
+    let latency = match (st.first_beat_cycle, first_out) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    Ok(run_report(label, stall, st.cycles, st.beats, st.words, vectors * policy.channels, latency, t0.elapsed().as_secs_f64()))
+}
+
+/// One decompressor run in `bench` (see [`compressor_run`]).
+pub fn decompressor_run<D: BeatDut + NumVectors>(
+    bench: &mut BeatBench<D>,
+    policy: &Policy,
+    words: &[u64],
+    expected: &[OutBeat],
+    vectors: usize,
+    stall: f64,
+    label: &str,
+) -> Result<RunReport, String> {
+    let t0 = Instant::now();
+    bench.dut.set_num_vectors(vectors as u64);
+    bench.set_stalls(Stalls::all(stall));
+    bench.load(vec![decompressor_words(words)], expected.to_vec());
+    let max = 200 * (words.len() as u64 + expected.len() as u64) + 1000;
+    let mut first_in = None;
+    let fail = |e: BeatFailure| describe_decompressor_failure(policy, &e);
+    while bench.stats().outputs < expected.len() || bench.stats().accepted[0] < words.len() {
+        if bench.stats().cycles >= max {
+            return Err(format!(
+                "timeout after {max} cycles: {}/{} words accepted, {}/{} beats",
+                bench.stats().accepted[0],
+                words.len(),
+                bench.stats().outputs,
+                expected.len()
+            ));
+        }
+        bench.step().map_err(fail)?;
+        if first_in.is_none() && bench.stats().accepted[0] > 0 {
+            first_in = Some(bench.stats().cycles - 1);
+        }
+    }
+    let st = bench.run_to_completion(max, 16, true).map_err(fail)?;
+    let latency = match (first_in, st.first_out) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    let cycles = st.last_out.map_or(st.cycles, |l| l + 1);
+    Ok(run_report(label, stall, cycles, st.accepted[0], st.outputs, vectors * policy.channels, latency, t0.elapsed().as_secs_f64()))
+}
+
+/// Runs the compressor of `policy` on the tensor: a full-rate run (source
+/// always valid, sink always ready), a reset, then a run with random
+/// stalls of probability `opts.stall_prob` on both sides.
+pub fn simulate_compressor(policy: &Policy, codes: &[i16], shape: &[usize], opts: &TopSimOptions) -> Result<TopReport, TopError> {
+    check_top_policy(policy)?;
+    let expected = compressor_expected(policy, codes, shape).map_err(TopError)?;
+    let beats = compressor_beats(policy, codes, shape, opts.tlast);
+    let v = vectors_of(shape);
+    fn go<D: AxisDut<Beat = LaneBeat>>(
+        dut: D,
+        policy: &Policy,
+        beats: &[LaneBeat],
+        expected: &[ExpectedWord],
+        v: usize,
+        opts: &TopSimOptions,
+    ) -> TopReport {
+        let mut bench = AxisBench::new(dut, opts.seed, StallConfig::NONE);
+        let mut runs = Vec::new();
+        let mut mismatch = None;
+        match compressor_run(&mut bench, policy, beats, expected, v, 0.0, "full rate") {
+            Ok(r) => runs.push(r),
+            Err(e) => mismatch = Some(format!("full-rate run: {e}")),
+        }
+        if mismatch.is_none() {
+            if let Err(e) = bench.reset(2) {
+                mismatch = Some(format!("reset: {e}"));
+            }
+        }
+        if mismatch.is_none() {
+            let label = format!("stalls p={}", opts.stall_prob);
+            match compressor_run(&mut bench, policy, beats, expected, v, opts.stall_prob, &label) {
+                Ok(r) => runs.push(r),
+                Err(e) => mismatch = Some(format!("stalled run: {e}")),
+            }
+        }
+        TopReport { unit: "actcomp_compressor".into(), bit_exact: mismatch.is_none(), mismatch, runs }
+    }
+    let m = opts.multipliers;
+    Ok(match (policy.block_size, policy.word_bits) {
+        (4, 32) => go(Compressor4x32::new(policy, m)?, policy, &beats, &expected, v, opts),
+        (4, 64) => go(Compressor4x64::new(policy, m)?, policy, &beats, &expected, v, opts),
+        (8, 32) => go(Compressor8x32::new(policy, m)?, policy, &beats, &expected, v, opts),
+        (8, 64) => go(Compressor8x64::new(policy, m)?, policy, &beats, &expected, v, opts),
+        (b, w) => return Err(TopError(format!("no top-level configuration for B = {b}, W = {w}"))),
+    })
+}
+
+/// Runs the decompressor of `policy` on the golden payload of the tensor:
+/// a full-rate run, a reset, then a run with random stalls.
+pub fn simulate_decompressor(policy: &Policy, codes: &[i16], shape: &[usize], opts: &TopSimOptions) -> Result<TopReport, TopError> {
+    check_top_policy(policy)?;
+    let words = Codec::new(policy).map_err(|e| TopError(e.to_string()))?.compress(codes, shape).map_err(|e| TopError(e.to_string()))?;
+    let expected = decompressor_expected(policy, codes, shape).map_err(TopError)?;
+    let v = vectors_of(shape);
+    fn go<D: BeatDut + NumVectors>(dut: D, policy: &Policy, words: &[u64], expected: &[OutBeat], v: usize, opts: &TopSimOptions) -> TopReport {
+        let mut bench = BeatBench::new(dut, opts.seed, Stalls::none(), 8, policy.block_size);
+        let mut runs = Vec::new();
+        let mut mismatch = None;
+        match decompressor_run(&mut bench, policy, words, expected, v, 0.0, "full rate") {
+            Ok(r) => runs.push(r),
+            Err(e) => mismatch = Some(format!("full-rate run: {e}")),
+        }
+        if mismatch.is_none() {
+            if let Err(e) = bench.reset(2) {
+                mismatch = Some(format!("reset: {e}"));
+            }
+        }
+        if mismatch.is_none() {
+            let label = format!("stalls p={}", opts.stall_prob);
+            match decompressor_run(&mut bench, policy, words, expected, v, opts.stall_prob, &label) {
+                Ok(r) => runs.push(r),
+                Err(e) => mismatch = Some(format!("stalled run: {e}")),
+            }
+        }
+        TopReport { unit: "actcomp_decompressor".into(), bit_exact: mismatch.is_none(), mismatch, runs }
+    }
+    Ok(match (policy.block_size, policy.word_bits) {
+        (4, 32) => go(Decompressor4x32::new(policy)?, policy, &words, &expected, v, opts),
+        (4, 64) => go(Decompressor4x64::new(policy)?, policy, &words, &expected, v, opts),
+        (8, 32) => go(Decompressor8x32::new(policy)?, policy, &words, &expected, v, opts),
+        (8, 64) => go(Decompressor8x64::new(policy)?, policy, &words, &expected, v, opts),
+        (b, w) => return Err(TopError(format!("no top-level configuration for B = {b}, W = {w}"))),
+    })
+}
+
+/// Both top levels on the tensor (see [`simulate_compressor`] and
+/// [`simulate_decompressor`]).
+pub fn simulate_tops(policy: &Policy, codes: &[i16], shape: &[usize], opts: &TopSimOptions) -> Result<[TopReport; 2], TopError> {
+    Ok([simulate_compressor(policy, codes, shape, opts)?, simulate_decompressor(policy, codes, shape, opts)?])
+}

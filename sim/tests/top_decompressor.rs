@@ -1,0 +1,116 @@
+//! The decompressor top level (`actcomp_decompressor`) in rust-hdl's
+//! simulator against `Codec::reconstruct` on golden payloads: random static
+//! policies with 1, 2, 4 blocks of B = 4, 8, W = 32, 64; random and extreme
+//! tensors; stalls, a reset mid-stream with beats in flight, a clean run
+//! after it; latency and full rate; the first-mismatch report.
+
+use actcomp_golden::codec::Codec;
+use actcomp_golden::policy::{Grouping, Policy};
+use actcomp_golden::testkit::{random_codes, random_policy, PolicySpec};
+use actcomp_hdl::{Decompressor4x32, Decompressor4x64, Decompressor8x32, Decompressor8x64, DECOMPRESSOR_LATENCY};
+use actcomp_sim::top::{decompressor_expected, decompressor_run, decompressor_words, first_vectors, NumVectors};
+use actcomp_sim::{BeatBench, BeatDut, Stalls};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::time::Instant;
+
+fn static_policy(rng: &mut StdRng, b: usize, nb: usize, w: u32) -> Policy {
+    let spec = PolicySpec { grouping: Some(Grouping::Static), channels: Some(b * nb), block_size: Some(b), word_bits: Some(w), ..Default::default() };
+    random_policy(rng, &spec)
+}
+
+fn tensor(rng: &mut StdRng, policy: &Policy, extremes: bool) -> (Vec<usize>, Vec<i16>, Vec<u64>, usize) {
+    let (shape, codes) = if extremes {
+        let (lo, hi) = (policy.input.code_range.min() as i16, policy.input.code_range.max() as i16);
+        let (c, v) = (policy.channels, 11);
+        let codes = (0..c * v).map(|i| match (i / v + i % v) % 4 { 0 => lo, 1 => hi, 2 => 0i16.clamp(lo, hi), _ => rng.gen_range(lo..=hi) }).collect();
+        (vec![1, c, v], codes)
+    } else {
+        let (s, c) = random_codes(rng, policy);
+        first_vectors(&c, &s, 40)
+    };
+    let words = Codec::new(policy).unwrap().compress(&codes, &shape).unwrap();
+    let v = shape[0] * shape[2..].iter().product::<usize>();
+    (shape, codes, words, v)
+}
+
+fn run_case<D: BeatDut + NumVectors>(make: &dyn Fn() -> D, policy: &Policy, rng: &mut StdRng, p: f64, seed: u64, what: &str) -> u64 {
+    let mut bench = BeatBench::new(make(), seed, Stalls::all(p), 8, policy.block_size);
+    let (shape, codes, words, v) = tensor(rng, policy, false);
+    let exp = decompressor_expected(policy, &codes, &shape).unwrap();
+    decompressor_run(&mut bench, policy, &words, &exp, v, p, "run 1").unwrap_or_else(|e| panic!("{what} run 1: {e}"));
+    // run 2 (a new tensor: a reset restarts the vector count), cut by a
+    // reset with the sink stalled
+    bench.reset(1).unwrap_or_else(|e| panic!("{what} reset between tensors: {e}"));
+    let (shape, codes, words, v) = tensor(rng, policy, false);
+    let exp = decompressor_expected(policy, &codes, &shape).unwrap();
+    bench.dut.set_num_vectors(v as u64);
+    bench.load(vec![decompressor_words(&words)], exp.clone());
+    bench.run_outputs(rng.gen_range(0..exp.len()), 100_000).unwrap_or_else(|e| panic!("{what} run 2: {e}"));
+    bench.set_stalls(Stalls { inputs: vec![p], output: 1.0 });
+    for _ in 0..6 {
+        bench.step().unwrap();
+    }
+    bench.reset(2).unwrap_or_else(|e| panic!("{what} reset: {e}"));
+    // run 3: extremes, clean after the reset
+    let (shape, codes, words, v) = tensor(rng, policy, true);
+    let exp = decompressor_expected(policy, &codes, &shape).unwrap();
+    decompressor_run(&mut bench, policy, &words, &exp, v, p, "run 3").unwrap_or_else(|e| panic!("{what} run 3 (after reset): {e}"));
+    bench.total_cycles()
+}
+
+macro_rules! dispatch {
+    ($policy:expr, $f:ident, $($arg:expr),*) => {{
+        let p: &Policy = $policy;
+        match (p.block_size, p.word_bits) {
+            (4, 32) => $f(&|| Decompressor4x32::new(p).unwrap(), p, $($arg),*),
+            (4, 64) => $f(&|| Decompressor4x64::new(p).unwrap(), p, $($arg),*),
+            (8, 32) => $f(&|| Decompressor8x32::new(p).unwrap(), p, $($arg),*),
+            (8, 64) => $f(&|| Decompressor8x64::new(p).unwrap(), p, $($arg),*),
+            _ => unreachable!(),
+        }
+    }};
+}
+
+#[test]
+fn decompressor_matches_golden_random_static_policies_with_stalls_and_reset() {
+    let t0 = Instant::now();
+    let mut rng = StdRng::seed_from_u64(4048);
+    let (mut cycles, mut k) = (0, 0u64);
+    for b in [4, 8] {
+        for nb in [1, 2, 4] {
+            for w in [32u32, 64] {
+                let p = static_policy(&mut rng, b, nb, w);
+                let stall = [0.3, 0.5, 0.1][k as usize % 3];
+                let what = format!("B={b} NB={nb} W={w} T={} stall {stall}", p.tile);
+                cycles += dispatch!(&p, run_case, &mut rng, stall, k, &what);
+                k += 1;
+            }
+        }
+    }
+    println!("{k} policies, {cycles} cycles in {:.1}s", t0.elapsed().as_secs_f64());
+}
+
+fn rate_case<D: BeatDut + NumVectors>(make: &dyn Fn() -> D, policy: &Policy, rng: &mut StdRng, corrupt: bool) -> Result<(u64, f64), String> {
+    let mut bench = BeatBench::new(make(), 1, Stalls::none(), 8, policy.block_size);
+    let (shape, codes, words, v) = tensor(rng, policy, false);
+    let mut exp = decompressor_expected(policy, &codes, &shape).unwrap();
+    if corrupt {
+        let k = exp.len() / 2;
+        exp[k].data ^= 1 << 9;
+    }
+    let r = decompressor_run(&mut bench, policy, &words, &exp, v, 0.0, "full rate")?;
+    Ok((r.latency.unwrap(), r.values_per_cycle))
+}
+
+#[test]
+fn decompressor_latency_full_rate_and_mismatch_report() {
+    let mut rng = StdRng::seed_from_u64(9);
+    let p = static_policy(&mut rng, 8, 4, 64);
+    let (lat, vpc) = dispatch!(&p, rate_case, &mut rng, false).unwrap();
+    assert_eq!(lat, DECOMPRESSOR_LATENCY);
+    assert!(vpc > 6.0, "{vpc} values/cycle (8 per cycle minus pipeline fill)");
+    let p = static_policy(&mut rng, 4, 2, 32);
+    let msg = dispatch!(&p, rate_case, &mut rng, true).unwrap_err();
+    assert!(msg.contains("mismatch at beat") && msg.contains("vector") && msg.contains("block") && msg.contains("lane 1"), "{msg}");
+}

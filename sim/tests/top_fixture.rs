@@ -1,0 +1,40 @@
+//! Regression on the shipped real activations: a static policy calibrated
+//! with B = 8 on `mnist_conv2_relu_calib.npy` (64 channels: 8 blocks), and
+//! the first 200 pixel vectors of `mnist_conv2_relu_test.npy` through both
+//! top levels (full rate, reset, stalls), bit-exact against the golden codec.
+
+use actcomp_golden::calibrate::{calibrate, CalibrateOptions};
+use actcomp_golden::input_map::to_codes;
+use actcomp_golden::policy::Grouping;
+use actcomp_golden::tensor::Tensor;
+use actcomp_hdl::Multipliers;
+use actcomp_sim::top::{first_vectors, simulate_compressor, simulate_decompressor, TlastMode, TopSimOptions};
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/activations").join(name)
+}
+
+#[test]
+fn mnist_conv2_static_b8_bit_exact_through_both_top_levels() {
+    let t0 = Instant::now();
+    let calib = Tensor::load_npy(&fixture("mnist_conv2_relu_calib.npy")).unwrap();
+    let opts = CalibrateOptions { block_size: Some(8), grouping: Grouping::Static, try_transforms: vec![], try_groupings: vec![], ..Default::default() };
+    let policy = calibrate(&[&calib], &opts, &|_, _| {}).unwrap().policy;
+    assert_eq!((policy.channels, policy.block_size, policy.num_blocks()), (64, 8, 8));
+    let t_cal = t0.elapsed().as_secs_f64();
+    let test = Tensor::load_npy(&fixture("mnist_conv2_relu_test.npy")).unwrap();
+    let codes = to_codes(&test, &policy.input, "test").unwrap();
+    let (shape, codes) = first_vectors(&codes, &test.shape, 200);
+    let o = TopSimOptions { stall_prob: 0.2, seed: 7, multipliers: Multipliers::Full, tlast: TlastMode::TensorEnd };
+    let c = simulate_compressor(&policy, &codes, &shape, &o).unwrap();
+    assert!(c.bit_exact, "compressor: {}", c.mismatch.unwrap());
+    let d = simulate_decompressor(&policy, &codes, &shape, &o).unwrap();
+    assert!(d.bit_exact, "decompressor: {}", d.mismatch.unwrap());
+    println!("calibration {t_cal:.1}s, policy T={} W={} bits/vector={}", policy.tile, policy.word_bits, policy.bits_per_vector());
+    for r in c.runs.iter().chain(&d.runs) {
+        println!("{r:?}");
+    }
+    println!("total {:.1}s", t0.elapsed().as_secs_f64());
+}
