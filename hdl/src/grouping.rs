@@ -262,7 +262,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
         let pos = rank_positions(&blk.rank);
         let mut grp_of_rank = Vec::with_capacity(B);
         for (g, grp) in blk.groups.iter().enumerate() {
-            grp_of_rank.extend(std::iter::repeat(g as u64).take(grp.size));
+            grp_of_rank.extend(std::iter::repeat_n(g as u64, grp.size));
         }
         let t = 1usize << (AW - 1);
         let stages = sorter_stages(B);
@@ -440,7 +440,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
         // stage 1: merge blocks of 2, distance 1
         if self.ld[0].val() {
             self.v[0].d.next = self.snap_valid.q.val();
-            for u in 0..((B / 2 + 1) / 2) {
+            for u in 0..((B / 2).div_ceil(2)) {
                 if self.snap[u * 4].q.val() > self.snap[u * 4 + 1].q.val() {
                     self.s1[u * 4].d.next = self.snap[u * 4].q.val();
                     self.s1[u * 4 + 1].d.next = self.snap[u * 4 + 1].q.val();
@@ -462,7 +462,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
         // stage 2: merge blocks of 4, distance 2
         if self.ld[1].val() {
             self.v[1].d.next = self.v[0].q.val();
-            for u in 0..((B / 4 + 1) / 2) {
+            for u in 0..((B / 4).div_ceil(2)) {
                 for o in 0..2 {
                     if self.s1[u * 8 + o].q.val() > self.s1[u * 8 + o + 2].q.val() {
                         self.s2[u * 8 + o].d.next = self.s1[u * 8 + o].q.val();
@@ -488,7 +488,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
         // stage 3: merge blocks of 4, distance 1
         if self.ld[2].val() {
             self.v[2].d.next = self.v[1].q.val();
-            for u in 0..((B / 4 + 1) / 2) {
+            for u in 0..((B / 4).div_ceil(2)) {
                 for w in 0..2 {
                     if self.s2[u * 8 + w * 2].q.val() > self.s2[u * 8 + w * 2 + 1].q.val() {
                         self.s3[u * 8 + w * 2].d.next = self.s2[u * 8 + w * 2].q.val();
@@ -514,7 +514,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
         // stage 4: merge blocks of 8, distance 4
         if self.ld[3].val() {
             self.v[3].d.next = self.v[2].q.val();
-            for u in 0..((B / 8 + 1) / 2) {
+            for u in 0..((B / 8).div_ceil(2)) {
                 for o in 0..4 {
                     if self.s3[u * 16 + o].q.val() > self.s3[u * 16 + o + 4].q.val() {
                         self.s4[u * 16 + o].d.next = self.s3[u * 16 + o].q.val();
@@ -540,7 +540,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
         // stage 5: merge blocks of 8, distance 2
         if self.ld[4].val() {
             self.v[4].d.next = self.v[3].q.val();
-            for u in 0..((B / 8 + 1) / 2) {
+            for u in 0..((B / 8).div_ceil(2)) {
                 for w in 0..2 {
                     for o in 0..2 {
                         if self.s4[u * 16 + w * 4 + o].q.val() > self.s4[u * 16 + w * 4 + o + 2].q.val() {
@@ -570,7 +570,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
         // stage 6: merge blocks of 8, distance 1
         if self.ld[5].val() {
             self.v[5].d.next = self.v[4].q.val();
-            for u in 0..((B / 8 + 1) / 2) {
+            for u in 0..((B / 8).div_ceil(2)) {
                 for w in 0..4 {
                     if self.s5[u * 16 + w * 2].q.val() > self.s5[u * 16 + w * 2 + 1].q.val() {
                         self.s6[u * 16 + w * 2].d.next = self.s5[u * 16 + w * 2].q.val();
@@ -596,7 +596,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
         // stage 7: merge blocks of 16, distance 8
         if self.ld[6].val() {
             self.v[6].d.next = self.v[5].q.val();
-            for u in 0..((B / 16 + 1) / 2) {
+            for u in 0..((B / 16).div_ceil(2)) {
                 for o in 0..8 {
                     if self.s6[u * 32 + o].q.val() > self.s6[u * 32 + o + 8].q.val() {
                         self.s7[u * 32 + o].d.next = self.s6[u * 32 + o].q.val();
@@ -622,7 +622,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
         // stage 8: merge blocks of 16, distance 4
         if self.ld[7].val() {
             self.v[7].d.next = self.v[6].q.val();
-            for u in 0..((B / 16 + 1) / 2) {
+            for u in 0..((B / 16).div_ceil(2)) {
                 for w in 0..2 {
                     for o in 0..4 {
                         if self.s7[u * 32 + w * 8 + o].q.val() > self.s7[u * 32 + w * 8 + o + 4].q.val() {
@@ -652,7 +652,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
         // stage 9: merge blocks of 16, distance 2
         if self.ld[8].val() {
             self.v[8].d.next = self.v[7].q.val();
-            for u in 0..((B / 16 + 1) / 2) {
+            for u in 0..((B / 16).div_ceil(2)) {
                 for w in 0..4 {
                     for o in 0..2 {
                         if self.s8[u * 32 + w * 4 + o].q.val() > self.s8[u * 32 + w * 4 + o + 2].q.val() {
@@ -682,7 +682,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
         // stage 10: merge blocks of 16, distance 1
         if self.ld[9].val() {
             self.v[9].d.next = self.v[8].q.val();
-            for u in 0..((B / 16 + 1) / 2) {
+            for u in 0..((B / 16).div_ceil(2)) {
                 for w in 0..8 {
                     if self.s9[u * 32 + w * 2].q.val() > self.s9[u * 32 + w * 2 + 1].q.val() {
                         self.s10[u * 32 + w * 2].d.next = self.s9[u * 32 + w * 2].q.val();

@@ -116,7 +116,7 @@ fn sorter_ties_follow_static_rank() {
         let mut beats = vec![zero.clone(), zero.clone(), LaneBeat { last: true, ..zero.clone() }];
         // every lane equal magnitude, mixed signs: all energies tie
         for n in 0..5 {
-            let lanes = (0..b).map(|k| if (k + n) % 2 == 0 { -32768 } else { -32768 + 0 }).collect();
+            let lanes = (0..b).map(|k| if (k + n) % 2 == 0 { -32767 } else { 32767 }).collect();
             beats.push(LaneBeat { lanes, aux: vec![], last: n == 4 });
         }
         for n in 0..4 {
@@ -155,7 +155,7 @@ fn sorter_energy_width_at_t256() {
     let mut blk = block(4, 256, 30);
     blk.rank = vec![3, 2, 1, 0]; // static order opposite to the energy order
     let mk = |n: usize, last: bool| LaneBeat {
-        lanes: vec![-32768, 32767, if n % 2 == 0 { -32768 } else { 32767 }, 0],
+        lanes: vec![-32768, 32767, if n & 1 == 0 { -32768 } else { 32767 }, 0],
         aux: vec![],
         last,
     };
@@ -181,10 +181,11 @@ fn full_rate<D: SorterDut>(dut: D, blk: &BlockPolicy, beats: Vec<LaneBeat>, t: u
     (st.run.beats, span, st.run.input_blocked_cycles)
 }
 
-/// No stalls: one vector per cycle for tiles of T and of any one length
-/// >= 2 with a partial final tile; within 10 % of it for random lengths
-/// 2..=T; one vector per two cycles for 1-vector tiles; latency of the map and of the
-/// first replayed vector after the tile-end transfer = stages + 3 / + 4.
+/// No stalls: one vector per cycle for tiles of T and of any one length of
+/// at least 2 with a partial final tile; within 10 % of it for random
+/// lengths 2..=T; one vector per two cycles for 1-vector tiles; latency of
+/// the map and of the first replayed vector after the tile-end transfer =
+/// stages + 3 / + 4.
 #[test]
 fn sorter_full_rate_and_latency() {
     let mut rng = StdRng::seed_from_u64(50);
