@@ -59,6 +59,10 @@ enum Command {
     Verilog(commands::verilog::Args),
     /// Simulate a tensor through the rust-hdl top levels and check them bit-exact against the golden model.
     Sim(commands::sim::Args),
+    /// Lint the emitted Verilog with `verilator --lint-only -Wall` and the checked-in waivers (lint/verilator.vlt).
+    Lint(commands::lint::Args),
+    /// Synthesise the emitted Verilog with yosys for an FPGA target; report LUT/FF/carry/BRAM/DSP, fit and (iCE40, --pnr) Fmax.
+    Synth(commands::synth::Args),
 }
 
 fn main() {
@@ -72,6 +76,8 @@ fn main() {
         Command::Eval(a) => commands::eval::run(a),
         Command::Verilog(a) => commands::verilog::run(a),
         Command::Sim(a) => commands::sim::run(a),
+        Command::Lint(a) => commands::lint::run(a),
+        Command::Synth(a) => commands::synth::run(a),
     };
     if let Err(e) = res {
         eprintln!("error: {e:#}");

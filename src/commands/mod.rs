@@ -7,3 +7,5 @@ pub mod eval;
 pub mod report;
 pub mod sim;
 pub mod verilog;
+pub mod lint;
+pub mod synth;

@@ -1,0 +1,443 @@
+//! `actcomp synth`: yosys synthesis of the emitted compressor and
+//! decompressor top levels for an FPGA family (or generic 4-LUTs), with
+//! the cell counts (LUT, FF, carry, BRAM, DSP), a fit check against the
+//! device, and failure on latches, `check` problems and yosys warnings.
+//! For iCE40 targets `--pnr` runs nextpnr-ice40 and reports Fmax.
+
+use actcomp_hdl::Multipliers;
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::lint::{emit_into, out_dir, require_tool, TOPS};
+use super::verilog::MultArg;
+
+/// Synthesis target.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Lattice iCE40 HX8K (synth_ice40; 7680 LUT4, 32 BRAM, no DSP).
+    #[value(name = "ice40-hx8k")]
+    Ice40Hx8k,
+    /// Lattice iCE40 UltraPlus UP5K (synth_ice40 -dsp; 5280 LUT4, 30 BRAM, 8 SB_MAC16).
+    #[value(name = "ice40-up5k")]
+    Ice40Up5k,
+    /// Lattice ECP5 LFE5U-85F (synth_ecp5; 83640 LUT4, 208 BRAM, 156 MULT18X18D).
+    #[value(name = "ecp5-85k")]
+    Ecp5_85k,
+    /// Xilinx 7-series (synth_xilinx; no device limits checked).
+    Xilinx,
+    /// Technology-independent 4-LUT mapping (synth -lut 4; no device limits).
+    Generic,
+}
+
+/// Units to synthesise.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    Compressor,
+    Decompressor,
+    Both,
+}
+
+/// Resources of a device.
+#[derive(Clone, Copy, Debug)]
+pub struct Device {
+    pub name: &'static str,
+    pub luts: u64,
+    pub brams: u64,
+    pub dsps: u64,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Ice40Hx8k => "ice40-hx8k",
+            Target::Ice40Up5k => "ice40-up5k",
+            Target::Ecp5_85k => "ecp5-85k",
+            Target::Xilinx => "xilinx",
+            Target::Generic => "generic",
+        }
+    }
+    fn device(self) -> Option<Device> {
+        match self {
+            Target::Ice40Hx8k => Some(Device { name: "iCE40-HX8K", luts: 7680, brams: 32, dsps: 0 }),
+            Target::Ice40Up5k => Some(Device { name: "iCE40-UP5K", luts: 5280, brams: 30, dsps: 8 }),
+            Target::Ecp5_85k => Some(Device { name: "ECP5-85K", luts: 83640, brams: 208, dsps: 156 }),
+            Target::Xilinx | Target::Generic => None,
+        }
+    }
+    fn synth_cmd(self, top: &str, json_out: Option<&str>) -> String {
+        let j = json_out.map(|p| format!(" -json {p}")).unwrap_or_default();
+        match self {
+            Target::Ice40Hx8k => format!("synth_ice40 -top {top}{j}"),
+            Target::Ice40Up5k => format!("synth_ice40 -dsp -top {top}{j}"),
+            Target::Ecp5_85k => format!("synth_ecp5 -top {top}{j}"),
+            Target::Xilinx => format!("synth_xilinx -flatten -top {top}"),
+            Target::Generic => format!("synth -flatten -lut 4 -top {top}"),
+        }
+    }
+}
+
+/// `actcomp synth` arguments.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Policy JSON (static grouping, B = 4 or 8).
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// FPGA family / device.
+    #[arg(long, value_enum)]
+    pub target: Target,
+    /// Multiplier budget of the compressor's forward transforms.
+    #[arg(long, value_enum, default_value_t = MultArg::Full)]
+    pub multipliers: MultArg,
+    /// Which top level(s) to synthesise.
+    #[arg(long, value_enum, default_value_t = Unit::Both)]
+    pub unit: Unit,
+    /// Output directory for the Verilog, yosys logs and netlists (default: a temporary directory).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// iCE40 targets: place and route with nextpnr-ice40 and report Fmax.
+    #[arg(long)]
+    pub pnr: bool,
+    /// Clock constraint for --pnr, MHz.
+    #[arg(long, default_value_t = 12.0)]
+    pub freq: f64,
+    /// Exit non-zero when the design does not fit the device (default: report it only).
+    #[arg(long)]
+    pub require_fit: bool,
+    /// Machine-readable report on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Cell counts of one synthesised top level, by category.
+#[derive(Clone, Debug, Default)]
+pub struct Usage {
+    pub luts: u64,
+    pub ffs: u64,
+    pub carry: u64,
+    pub brams: u64,
+    pub dsps: u64,
+    pub latches: u64,
+    pub cells: BTreeMap<String, u64>,
+}
+
+fn classify(cell: &str) -> Option<&'static str> {
+    let c = cell;
+    if c.contains("DLATCH") || c == "SB_LATCH" || c.starts_with("LDCE") || c.starts_with("LDPE") || c == "$dlatch" {
+        return Some("latch");
+    }
+    if c == "SB_LUT4" || c == "LUT4" || c == "$lut" || (c.starts_with("LUT") && c.len() == 4 && c.as_bytes()[3].is_ascii_digit()) {
+        return Some("lut");
+    }
+    if c.starts_with("SB_DFF") || c == "TRELLIS_FF" || c.starts_with("FD") || c.starts_with("$_DFF") || c.starts_with("$_SDFF") || c.starts_with("$_DFFE") || c.starts_with("$_ALDFF") || c.starts_with("$_DFFSR") {
+        return Some("ff");
+    }
+    if c == "SB_CARRY" || c == "CCU2C" || c == "CARRY4" || c == "CARRY8" {
+        return Some("carry");
+    }
+    if c == "SB_RAM40_4K" || c == "DP16KD" || c == "PDPW16KD" || c.starts_with("RAMB18") || c.starts_with("RAMB36") || c == "SB_SPRAM256KA" {
+        return Some("bram");
+    }
+    if c == "SB_MAC16" || c.starts_with("MULT18X18") || c.starts_with("MULT9X9") || c == "ALU54B" || c.starts_with("DSP48") || c == "$mul" || c == "$__MUL16X16" {
+        return Some("dsp");
+    }
+    None
+}
+
+/// Parses the last `stat` section of a yosys log (flattened design).
+pub fn parse_stat(log: &str) -> Usage {
+    let start = log.rfind("Printing statistics.").unwrap_or(0);
+    let sect = &log[start..];
+    let mut u = Usage::default();
+    let mut in_cells = false;
+    for l in sect.lines() {
+        let t = l.trim();
+        if t.starts_with("Number of cells:") {
+            in_cells = true;
+            continue;
+        }
+        if in_cells {
+            let mut it = t.split_whitespace();
+            match (it.next(), it.next(), it.next()) {
+                (Some(name), Some(n), None) => {
+                    if let Ok(n) = n.parse::<u64>() {
+                        *u.cells.entry(name.to_string()).or_default() += n;
+                        match classify(name) {
+                            Some("lut") => u.luts += n,
+                            Some("ff") => u.ffs += n,
+                            Some("carry") => u.carry += n,
+                            Some("bram") => u.brams += n,
+                            Some("dsp") => u.dsps += n,
+                            Some("latch") => u.latches += n,
+                            _ => {}
+                        }
+                        continue;
+                    }
+                    in_cells = false;
+                }
+                _ => in_cells = false,
+            }
+        }
+    }
+    u
+}
+
+/// Yosys warnings about the design (`Warning: ...` lines; ABC's internal
+/// "network is combinational" notes are not about the design).
+fn design_warnings(log: &str) -> Vec<String> {
+    log.lines().filter(|l| l.starts_with("Warning:")).map(str::to_string).collect()
+}
+
+/// `check` problem counts (`Found and reported N problems.`).
+fn check_problems(log: &str) -> u64 {
+    log.lines()
+        .filter_map(|l| l.trim().strip_prefix("Found and reported ").and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse::<u64>().ok()))
+        .sum()
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let v: Vec<&str> = text.lines().collect();
+    v[v.len().saturating_sub(n)..].join("\n")
+}
+
+struct SynthOut {
+    top: &'static str,
+    usage: Usage,
+    warnings: Vec<String>,
+    problems: u64,
+    log: PathBuf,
+    netlist: Option<PathBuf>,
+    seconds: f64,
+}
+
+fn run_yosys(yosys: &Path, dir: &Path, target: Target, top: &'static str, want_json: bool) -> Result<SynthOut> {
+    let log = dir.join(format!("yosys_{}_{top}.log", target.name()));
+    let netlist = want_json.then(|| format!("{top}_{}.json", target.name()));
+    let script = format!("read_verilog {top}.v; {}; check; stat", target.synth_cmd(top, netlist.as_deref()));
+    std::fs::write(dir.join(format!("yosys_{}_{top}.ys", target.name())), script.replace("; ", "\n") + "\n")?;
+    let t0 = std::time::Instant::now();
+    let o = Command::new(yosys)
+        .current_dir(dir)
+        .args(["-q", "-l"])
+        .arg(&log)
+        .args(["-p", &script])
+        .output()
+        .context("cannot run yosys")?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    if !o.status.success() {
+        let err = String::from_utf8_lossy(&o.stderr);
+        let errs: Vec<&str> = text.lines().chain(err.lines()).filter(|l| l.starts_with("ERROR") || l.contains("ERROR:")).collect();
+        bail!(
+            "yosys failed on {top}.v ({}):\n{}",
+            log.display(),
+            if errs.is_empty() { last_lines(&format!("{text}\n{err}"), 20) } else { errs.join("\n") }
+        );
+    }
+    Ok(SynthOut {
+        top,
+        usage: parse_stat(&text),
+        warnings: design_warnings(&text),
+        problems: check_problems(&text),
+        log,
+        netlist: netlist.map(|n| dir.join(n)),
+        seconds,
+    })
+}
+
+/// nextpnr-ice40 on a synthesised netlist: Fmax (MHz) of the clock, or an error with nextpnr's lines.
+fn run_nextpnr(dir: &Path, target: Target, top: &str, netlist: &Path, freq: f64) -> Result<(f64, PathBuf)> {
+    let nextpnr = require_tool("nextpnr-ice40", "nextpnr-ice40")?;
+    let (dev, pkg) = match target {
+        Target::Ice40Hx8k => ("--hx8k", "ct256"),
+        Target::Ice40Up5k => ("--up5k", "sg48"),
+        _ => bail!("--pnr is available for the iCE40 targets only"),
+    };
+    let log = dir.join(format!("nextpnr_{}_{top}.log", target.name()));
+    let o = Command::new(nextpnr)
+        .current_dir(dir)
+        .args([dev, "--package", pkg, "--json"])
+        .arg(netlist)
+        .args(["--freq", &format!("{freq}"), "--pcf-allow-unconstrained", "--log"])
+        .arg(&log)
+        .arg("--asc")
+        .arg(dir.join(format!("{top}_{}.asc", target.name())))
+        .output()
+        .context("cannot run nextpnr-ice40")?;
+    let text = std::fs::read_to_string(&log).unwrap_or_else(|_| String::from_utf8_lossy(&o.stderr).into_owned());
+    if !o.status.success() {
+        let errs: Vec<&str> = text.lines().filter(|l| l.starts_with("ERROR")).collect();
+        bail!(
+            "nextpnr-ice40 failed on {top} ({}):\n{}",
+            log.display(),
+            if errs.is_empty() { last_lines(&text, 15) } else { errs.join("\n") }
+        );
+    }
+    // "Info: Max frequency for clock 'clock$SB_IO_IN_$glb_clk': 57.12 MHz (PASS at 12.00 MHz)" — the last one is post-route.
+    let fmax = text
+        .lines()
+        .filter(|l| l.contains("Max frequency for clock"))
+        .filter_map(|l| l.split("': ").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|x| x.parse::<f64>().ok()))
+        .last()
+        .with_context(|| format!("no Fmax line in {}", log.display()))?;
+    Ok((fmax, log))
+}
+
+/// `actcomp synth`.
+pub fn run(a: Args) -> Result<()> {
+    let yosys = require_tool("yosys", "yosys")?;
+    if a.pnr && !matches!(a.target, Target::Ice40Hx8k | Target::Ice40Up5k) {
+        bail!("--pnr is available for ice40-hx8k and ice40-up5k (nextpnr-ice40); target {} has no place-and-route flow here", a.target.name());
+    }
+    if a.pnr {
+        require_tool("nextpnr-ice40", "nextpnr-ice40")?;
+    }
+    let dir = out_dir(&a.output, "synth")?;
+    let mult: Multipliers = a.multipliers.into();
+    let policy = emit_into(&a.policy, mult, &dir)?;
+    let tops: Vec<&'static str> = match a.unit {
+        Unit::Compressor => vec![TOPS[0]],
+        Unit::Decompressor => vec![TOPS[1]],
+        Unit::Both => TOPS.to_vec(),
+    };
+    // The two top levels are independent: synthesise them in parallel.
+    let results: Vec<Result<SynthOut>> = std::thread::scope(|s| {
+        let hs: Vec<_> = tops.iter().map(|&top| {
+            let (yosys, dir) = (&yosys, &dir);
+            s.spawn(move || run_yosys(yosys, dir, a.target, top, a.pnr))
+        }).collect();
+        hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("yosys thread panicked")))).collect()
+    });
+    let mut outs = Vec::new();
+    for r in results {
+        outs.push(r?);
+    }
+
+    let dev = a.target.device();
+    let mut failures: Vec<String> = Vec::new();
+    let mut misfits: Vec<String> = Vec::new();
+    let mut units = Vec::new();
+    let mut text = format!(
+        "yosys {} (C={} B={} W={} multipliers={}) in {}\n",
+        a.target.synth_cmd("<top>", None),
+        policy.channels,
+        policy.block_size,
+        policy.word_bits,
+        mult.name(),
+        dir.display()
+    );
+    let mut total = Usage::default();
+    for o in &outs {
+        let u = &o.usage;
+        total.luts += u.luts;
+        total.brams += u.brams;
+        total.dsps += u.dsps;
+        text += &format!(
+            "  {:<21} LUT {:>6}  FF {:>5}  carry {:>5}  BRAM {:>3}  DSP/mult {:>3}  latches {}  ({:.1} s)\n",
+            o.top, u.luts, u.ffs, u.carry, u.brams, u.dsps, u.latches, o.seconds
+        );
+        if u.latches > 0 {
+            let cells: Vec<String> = u.cells.iter().filter(|(c, _)| classify(c) == Some("latch")).map(|(c, n)| format!("{n} x {c}")).collect();
+            failures.push(format!("{}: {} latch cell(s) inferred: {}", o.top, u.latches, cells.join(", ")));
+        }
+        if o.problems > 0 {
+            failures.push(format!("{}: yosys `check` reported {} problem(s) (see {})", o.top, o.problems, o.log.display()));
+        }
+        if !o.warnings.is_empty() {
+            failures.push(format!("{}: {} yosys warning(s):\n{}", o.top, o.warnings.len(), o.warnings.join("\n")));
+        }
+        if u.luts == 0 {
+            failures.push(format!("{}: no LUTs in the synthesised netlist (see {})", o.top, o.log.display()));
+        }
+        let mut fit = Value::Null;
+        if let Some(d) = dev {
+            let over: Vec<String> = [("LUT4", u.luts, d.luts), ("BRAM", u.brams, d.brams), ("DSP", u.dsps, d.dsps)]
+                .iter()
+                .filter(|(_, need, have)| need > have)
+                .map(|(what, need, have)| format!("{what} {need} needed > {have} available"))
+                .collect();
+            fit = json!({"fits": over.is_empty(), "over": over});
+            if !over.is_empty() {
+                let hint = if mult == Multipliers::Full && o.top == TOPS[0] { "; try --multipliers serial (B multipliers per block instead of B*B)" } else { "" };
+                misfits.push(format!("{}: DOES NOT FIT {}: {}{hint}", o.top, d.name, over.join(", ")));
+            }
+        }
+        units.push(json!({
+            "module": o.top,
+            "luts": u.luts, "ffs": u.ffs, "carry": u.carry, "brams": u.brams, "dsps": u.dsps, "latches": u.latches,
+            "cells": u.cells,
+            "check_problems": o.problems,
+            "warnings": o.warnings,
+            "fit": fit,
+            "log": o.log.display().to_string(),
+            "seconds": o.seconds,
+        }));
+    }
+    if let Some(d) = dev {
+        let pct = |n: u64, of: u64| if of == 0 { if n == 0 { "0%".to_string() } else { "n/a".to_string() } } else { format!("{:.1}%", 100.0 * n as f64 / of as f64) };
+        text += &format!(
+            "  {} available: LUT4 {}  BRAM {}  DSP {} — this design uses LUT4 {} ({}), BRAM {} ({}), DSP {} ({})\n",
+            d.name, d.luts, d.brams, d.dsps, total.luts, pct(total.luts, d.luts), total.brams, pct(total.brams, d.brams), total.dsps, pct(total.dsps, d.dsps)
+        );
+        if outs.len() == 2 && (total.luts > d.luts || total.brams > d.brams || total.dsps > d.dsps) {
+            misfits.push(format!(
+                "compressor + decompressor together DO NOT FIT one {}: LUT4 {} needed / {} available, BRAM {}/{}, DSP {}/{}",
+                d.name, total.luts, d.luts, total.brams, d.brams, total.dsps, d.dsps
+            ));
+        }
+    }
+
+    for m in &misfits {
+        text += &format!("  {m}\n");
+    }
+    if misfits.is_empty() {
+        if let Some(d) = dev {
+            text += &format!("  fits {}\n", d.name);
+        }
+    }
+    if a.require_fit {
+        failures.extend(misfits.iter().cloned());
+    }
+
+    // Place and route (only when synthesis is clean).
+    let mut pnr = Vec::new();
+    if a.pnr && failures.is_empty() {
+        for o in &outs {
+            let nl = o.netlist.as_ref().expect("netlist written with --pnr");
+            match run_nextpnr(&dir, a.target, o.top, nl, a.freq) {
+                Ok((fmax, log)) => {
+                    text += &format!("  {:<21} Fmax {:.2} MHz after place and route (nextpnr-ice40, constraint {} MHz){}\n", o.top, fmax, a.freq, if fmax < a.freq { " — FAILS the constraint" } else { "" });
+                    pnr.push(json!({"module": o.top, "fmax_mhz": fmax, "constraint_mhz": a.freq, "log": log.display().to_string()}));
+                }
+                Err(e) => failures.push(format!("{e:#}")),
+            }
+        }
+    }
+
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "target": a.target.name(),
+                "device": dev.map(|d| json!({"name": d.name, "luts": d.luts, "brams": d.brams, "dsps": d.dsps})),
+                "policy": {"C": policy.channels, "B": policy.block_size, "W": policy.word_bits, "T": policy.tile},
+                "multipliers": mult.name(),
+                "output": dir.display().to_string(),
+                "units": units,
+                "pnr": pnr,
+                "fits": dev.map(|_| misfits.is_empty()),
+                "misfits": misfits,
+                "ok": failures.is_empty(),
+                "failures": failures,
+            }))?
+        );
+    } else {
+        print!("{text}");
+    }
+    if !failures.is_empty() {
+        bail!("synthesis for {} failed:\n{}", a.target.name(), failures.join("\n"));
+    }
+    Ok(())
+}

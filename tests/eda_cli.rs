@@ -1,0 +1,132 @@
+//! `actcomp lint` and `actcomp synth` end to end on a small static policy
+//! (C = 8 in blocks of 4, serial multipliers): verilator lint is clean with
+//! the checked-in waivers (and the waivers are precise: a new width
+//! mismatch still fails), yosys reports non-zero LUTs and no latches for
+//! the generic and iCE40-UP5K flows. Without the tools the tests skip
+//! loudly, except with CI=true (then they fail).
+
+use actcomp_golden::policy::{Dtype, Grouping, Policy};
+use actcomp_golden::testkit::{random_policy, PolicySpec};
+use actcomp_sim::vtb::require_tool;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("eda_cli").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn actcomp(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_actcomp")).args(args).output().expect("run actcomp")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = actcomp(args);
+    assert!(o.status.success(), "actcomp {args:?} failed:\n{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// A small static int8 policy: C = 8 in blocks of 4, T = 3, W = 32.
+fn small_policy(dir: &Path) -> PathBuf {
+    let mut rng = StdRng::seed_from_u64(11);
+    let spec = PolicySpec {
+        grouping: Some(Grouping::Static),
+        channels: Some(8),
+        block_size: Some(4),
+        word_bits: Some(32),
+        dtype: Some(Dtype::I8),
+        tile: Some(3),
+        ..Default::default()
+    };
+    let p: Policy = random_policy(&mut rng, &spec);
+    let pp = dir.join("policy.json");
+    p.save(&pp).unwrap();
+    pp
+}
+
+#[test]
+fn lint_is_clean_with_the_waivers_and_the_waivers_are_precise() {
+    let Some(verilator) = require_tool("verilator", "verilator") else { return };
+    let d = tmpdir("lint");
+    let p = small_policy(&d);
+    for mult in ["full", "serial"] {
+        let out = d.join(mult);
+        let v: serde_json::Value = serde_json::from_str(&ok(&["lint", "--policy", p.to_str().unwrap(), "--multipliers", mult, "-o", out.to_str().unwrap(), "--json"])).unwrap();
+        assert_eq!(v["clean"], true, "{v}");
+        assert_eq!(v["results"].as_array().unwrap().len(), 2, "{v}");
+        assert!(out.join("actcomp_compressor.v").exists() && out.join("verilator.vlt").exists());
+    }
+    // Without the waivers the same Verilog fails, printing verilator's own lines.
+    let o = actcomp(&["lint", "--policy", p.to_str().unwrap(), "--multipliers", "serial", "-o", d.join("nw").to_str().unwrap(), "--no-waivers"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("%Warning-WIDTH") && err.contains("lint failed"), "{err}");
+    // A width mismatch that is not one of rust-hdl's idioms is not waived.
+    let dir = d.join("serial");
+    let f = dir.join("actcomp_decompressor.v");
+    let text = std::fs::read_to_string(&f).unwrap();
+    let i = text.find("// Local signals").unwrap();
+    std::fs::write(&f, format!("{}wire [3:0] not_waived = 5'h1f;\n{}", &text[..i], &text[i..])).unwrap();
+    let o = Command::new(verilator)
+        .current_dir(&dir)
+        .args(["--lint-only", "-Wall", "verilator.vlt", "--top-module", "actcomp_decompressor", "actcomp_decompressor.v"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("%Warning-WIDTH") && err.contains("5'h1f"), "{err}");
+    assert!(err.contains("not_waived") && err.matches("%Warning").count() == 2, "only the injected line warns: {err}");
+}
+
+fn synth(target: &str, name: &str) -> serde_json::Value {
+    let d = tmpdir(name);
+    let p = small_policy(&d);
+    let out = d.join("out");
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "synth", "--policy", p.to_str().unwrap(), "--target", target, "--multipliers", "serial", "--unit", "compressor", "-o", out.to_str().unwrap(), "--json",
+    ]))
+    .unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    let u = &v["units"][0];
+    assert_eq!(u["module"], "actcomp_compressor");
+    assert!(u["luts"].as_u64().unwrap() > 0, "{v}");
+    assert!(u["ffs"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(u["latches"], 0, "{v}");
+    assert_eq!(u["check_problems"], 0, "{v}");
+    assert_eq!(u["warnings"].as_array().unwrap().len(), 0, "{v}");
+    assert!(out.join(format!("yosys_{target}_actcomp_compressor.log")).exists());
+    v
+}
+
+#[test]
+fn synth_generic_reports_luts_and_no_latches() {
+    if require_tool("yosys", "yosys").is_none() {
+        return;
+    }
+    let v = synth("generic", "generic");
+    assert_eq!(v["device"], serde_json::Value::Null);
+}
+
+#[test]
+fn synth_ice40_up5k_reports_luts_dsps_and_the_fit() {
+    if require_tool("yosys", "yosys").is_none() {
+        return;
+    }
+    let v = synth("ice40-up5k", "up5k");
+    let u = &v["units"][0];
+    assert_eq!(v["device"]["dsps"], 8);
+    let dsps = u["dsps"].as_u64().unwrap();
+    assert!(dsps > 0, "synth_ice40 -dsp maps multipliers to SB_MAC16: {v}");
+    assert!(u["carry"].as_u64().unwrap() > 0, "{v}");
+    // The fit verdict agrees with the figures.
+    let fits = u["luts"].as_u64().unwrap() <= 5280 && u["brams"].as_u64().unwrap() <= 30 && dsps <= 8;
+    assert_eq!(u["fit"]["fits"], fits, "{v}");
+    assert_eq!(v["fits"], fits, "{v}");
+    if !fits {
+        assert!(v["misfits"][0].as_str().unwrap().contains("DOES NOT FIT iCE40-UP5K"), "{v}");
+    }
+}
