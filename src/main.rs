@@ -55,7 +55,7 @@ enum Command {
     Demo(commands::demo::Args),
     /// Top-1 accuracy of an ONNX CNN with named activation tensors compressed in the loop.
     Eval(commands::eval::Args),
-    /// Emit the static-grouping compressor and decompressor top levels as Verilog plus manifest.json.
+    /// Emit the compressor and decompressor top levels (static or dynamic grouping) as Verilog plus manifest.json.
     Verilog(commands::verilog::Args),
     /// Simulate a tensor through the rust-hdl top levels and check them bit-exact against the golden model.
     Sim(commands::sim::Args),

@@ -1,6 +1,7 @@
 //! `actcomp verilog` and `actcomp sim` end to end: deterministic Verilog
 //! with the right module names and a manifest, a bit-exact simulation
-//! report in JSON, and clear errors (dynamic policy, unsupported B, missing
+//! report in JSON for static and dynamic grouping, and clear errors (a
+//! dynamic tile beyond the sorter buffer, unsupported B, missing
 //! files) with a non-zero exit.
 
 use actcomp_golden::policy::{Dtype, Grouping, Policy};
@@ -97,8 +98,14 @@ fn verilog_is_deterministic_with_named_modules_and_manifest() {
 
 #[test]
 fn sim_reports_bit_exact_in_json() {
-    let d = tmpdir("sim");
-    let (p, x) = small_case(&d, Grouping::Static, 4);
+    for grouping in [Grouping::Static, Grouping::Dynamic] {
+        sim_case(grouping);
+    }
+}
+
+fn sim_case(grouping: Grouping) {
+    let d = tmpdir(&format!("sim_{grouping:?}"));
+    let (p, x) = small_case(&d, grouping, 4);
     let out = ok(&["sim", "--policy", p.to_str().unwrap(), "--activations", x.to_str().unwrap(), "--stall-prob", "0.3", "--seed", "5", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["bit_exact"], true, "{v}");
@@ -124,7 +131,11 @@ fn dynamic_policy_unsupported_b_and_missing_files_are_clear_errors() {
     let (ps, xs) = (p.to_str().unwrap(), x.to_str().unwrap());
     let out = d.join("out");
     let os = out.to_str().unwrap();
-    let msg = "dynamic grouping hardware (the importance sorter) is not available yet";
+    // dynamic grouping is built, but the sorter's tile buffer holds T <= 256
+    let mut big: Policy = Policy::load(&p).unwrap();
+    big.tile = 300;
+    big.save(&p).unwrap();
+    let msg = "dynamic grouping with tile T = 300 is not supported";
     fails(&["verilog", "--policy", ps, "-o", os], &[msg]);
     fails(&["sim", "--policy", ps, "--activations", xs], &[msg]);
     let d2 = tmpdir("errors_b2");

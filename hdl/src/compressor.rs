@@ -1,5 +1,5 @@
-//! Compressor top level for STATIC grouping (`actcomp_compressor`): pixel
-//! vectors in, payload words out, bit-exact with
+//! Compressor top level (`actcomp_compressor`), static or dynamic grouping:
+//! pixel vectors in, payload words out, bit-exact with
 //! [`actcomp_golden::codec::Codec::compress`].
 //!
 //! # Ports (AXI4-Stream style)
@@ -10,17 +10,20 @@
 //! | `reset` | in | 1 | synchronous, active high; empties every pipeline and zeroes the block / vector counters; while high `s_axis_tready` and `m_axis_tvalid` are low |
 //! | `s_axis_tdata` | in | `9*B` | one block of one pixel vector: lane `i` = code of channel `j*B + i` (9-bit two's complement, so int8 and uint8 codes both fit) in `[9i+8:9i]` |
 //! | `s_axis_tvalid` / `s_axis_tready` | in / out | 1 | input handshake; `s_axis_tready` depends on registered state and `reset` only |
-//! | `s_axis_tlast` | in | 1 | optional early tile end: the tile closes after this beat (must be a beat of the last block `NB-1`) |
+//! | `s_axis_tlast` | in | 1 | optional early tile end: set it on **every** beat (all NB blocks) of the last vector of a partial tile; the tile closes after that vector |
 //! | `m_axis_tdata` | out | `W` | payload word |
 //! | `m_axis_tvalid` / `m_axis_tready` | out / in | 1 | output handshake; `m_axis_tvalid` is a register |
 //! | `m_axis_tlast` | out | 1 | last word of a tile |
 //!
 //! Beats come in payload order: vector-major, then block `0..NB` (NB = C/B).
 //! The unit counts blocks and vectors itself: a tile ends after the last
-//! block of every `T`-th vector, or earlier after a beat with
-//! `s_axis_tlast` (use it on the last beat of the tensor to close a final
-//! partial tile; setting it on every tile end is also correct). Both
-//! counters restart after every tile end.
+//! block of every `T`-th vector, or earlier after a vector whose beats
+//! carry `s_axis_tlast` (use it on the last vector of the tensor to close a
+//! final partial tile; setting it on the last vector of every tile is also
+//! correct). Both counters restart after every tile end. Each block's
+//! pipeline sees the tile end on its own beat of the last vector, so with
+//! dynamic grouping `tlast` must be on all NB beats of that vector (static
+//! grouping only looks at the last block's beat).
 //!
 //! # Micro-architecture
 //!
@@ -32,9 +35,21 @@
 //! block count is not a type parameter). Input beats are routed
 //! round-robin by a registered block counter (`bsel`); outputs are merged
 //! in the same order by a second counter (`osel`) into one
-//! [`VarWidthPacker`] of `B` lanes. The quantizers' group inputs are
-//! per-block constants (the static group map). Selections are
-//! constant-compare loops, no dynamic indexing.
+//! [`VarWidthPacker`] of `B` lanes. Selections are constant-compare loops,
+//! no dynamic indexing.
+//!
+//! * Static grouping: the quantizers' group inputs are per-block constants
+//!   (the static group map) and the transforms feed the quantizers directly.
+//! * Dynamic grouping: a [`GroupSorter`] per block sits between transform
+//!   and quantizer; it buffers the block's tile (2T entries), ranks the
+//!   components by tile energy and replays the tile with each lane's group
+//!   on `tuser`. The merge runs in two phases per tile: first the NB group
+//!   maps (one packer beat per block, lane `k` = group index of component
+//!   `k` in `ceil(log2 G_j)` bits, via [`MapWiden`]), then the tile's code
+//!   beats; the quantizer beat of block NB-1 with `tlast` switches back to
+//!   the map phase. The sorters add about `T + stages + 3` cycles of
+//!   latency (a tile is ranked only once it has fully arrived) but no
+//!   throughput loss beyond the NB map beats per tile.
 //!
 //! With NB blocks, each transform sees one beat every NB cycles, so a
 //! serial transform (one beat per B cycles) keeps the top at full rate
@@ -44,6 +59,8 @@ use actcomp_golden::grouping::static_group_map;
 use actcomp_golden::policy::{Grouping, Policy};
 use rust_hdl::prelude::*;
 
+use crate::group_map::{map_widths_word, MapWiden};
+use crate::grouping::{GroupSorter, SORTER_MAX_TILE};
 use crate::packer::VarWidthPacker;
 use crate::quantizer::Quantizer;
 use crate::transform::{TransformFull, TransformSerial};
@@ -102,14 +119,35 @@ pub const TOP_BLOCK_SIZES: [usize; 2] = [4, 8];
 /// Largest number of blocks (8-bit block counters).
 pub const TOP_MAX_BLOCKS: usize = 255;
 
-/// Checks that `policy` can be built as a top level: valid, static grouping,
-/// B in [`TOP_BLOCK_SIZES`], at most [`TOP_MAX_BLOCKS`] blocks.
+/// The `AW` parameter a policy's compressor is built with: the sorter
+/// buffer size for dynamic grouping, 5 (unused) for static grouping.
+pub fn compressor_addr_bits(policy: &Policy) -> usize {
+    match policy.grouping {
+        Grouping::Dynamic => sorter_addr_bits(policy.tile).unwrap_or(0),
+        Grouping::Static => 5,
+    }
+}
+
+/// Tile-buffer address bits of the dynamic-grouping sorters for tile `t`:
+/// 5 (T <= 16) or 9 (T <= 256); `None` when larger.
+pub fn sorter_addr_bits(tile: usize) -> Option<usize> {
+    match tile {
+        0..=16 => Some(5),
+        17..=SORTER_MAX_TILE => Some(9),
+        _ => None,
+    }
+}
+
+/// Checks that `policy` can be built as a top level: valid, B in
+/// [`TOP_BLOCK_SIZES`], at most [`TOP_MAX_BLOCKS`] blocks, and with dynamic
+/// grouping a tile of at most 256 vectors.
 pub fn check_top_policy(policy: &Policy) -> Result<(), TopError> {
     policy.validate().map_err(|e| TopError(format!("invalid policy: {e}")))?;
-    if policy.grouping == Grouping::Dynamic {
-        return Err(TopError(
-            "dynamic grouping hardware (the importance sorter) is not available yet; the top levels support static grouping only".into(),
-        ));
+    if policy.grouping == Grouping::Dynamic && sorter_addr_bits(policy.tile).is_none() {
+        return Err(TopError(format!(
+            "dynamic grouping with tile T = {} is not supported by the top levels (the sorter's tile buffer holds T <= {SORTER_MAX_TILE})",
+            policy.tile
+        )));
     }
     let b = policy.block_size;
     if !TOP_BLOCK_SIZES.contains(&b) {
@@ -139,8 +177,9 @@ pub fn static_widths_word(policy: &Policy, j: usize) -> u64 {
 /// The compressor top level (see the module documentation). Const
 /// parameters: `B` lanes, `XW = 9B`, `YW = 16B`, `KB = log2 B`, `GW = 3B`,
 /// `DW = 8B`, `UW = 4B`, `W` word bits, `A` packer accumulator bits
-/// ([`crate::packer_acc_bits`]); use the aliases [`Compressor4x32`],
-/// [`Compressor4x64`], [`Compressor8x32`], [`Compressor8x64`].
+/// ([`crate::packer_acc_bits`]), `RW = YW + 1` and `AW` (sorter tile
+/// buffer of `2^AW = 2T` vectors, see [`sorter_addr_bits`]); use the
+/// aliases such as [`Compressor4x32`] (T <= 16) and [`Compressor4x32T256`].
 #[derive(LogicBlock)]
 pub struct Compressor<
     const B: usize,
@@ -152,6 +191,8 @@ pub struct Compressor<
     const UW: usize,
     const W: usize,
     const A: usize,
+    const RW: usize,
+    const AW: usize,
 > {
     /// Rising-edge clock.
     pub clock: Signal<In, Clock>,
@@ -163,7 +204,7 @@ pub struct Compressor<
     pub s_axis_tvalid: Signal<In, Bit>,
     /// Unit takes a beat (registered state and reset only).
     pub s_axis_tready: Signal<Out, Bit>,
-    /// Early tile end after this beat (last beat of a partial tile).
+    /// Early tile end: this beat belongs to the last vector of a partial tile.
     pub s_axis_tlast: Signal<In, Bit>,
     /// Payload word.
     pub m_axis_tdata: Signal<Out, Bits<W>>,
@@ -177,35 +218,65 @@ pub struct Compressor<
     pub full: Vec<TransformFull<B, XW, YW>>,
     /// Time-multiplexed transforms, one per block (empty for the full budget).
     pub serial: Vec<TransformSerial<B, XW, YW, KB>>,
+    /// Group importance sorters, one per block (empty for static grouping).
+    pub sorter: Vec<GroupSorter<B, YW, GW, RW, AW>>,
     /// Quantizers, one per block.
     pub quant: Vec<Quantizer<B, YW, GW, DW, UW>>,
+    /// Group map (3-bit lanes) to packer lanes (8-bit).
+    pub widen: MapWiden<B, GW, DW>,
     /// The packer.
     pub packer: VarWidthPacker<B, DW, UW, W, A>,
     c_idx: Vec<Constant<Bits<8>>>,
     c_groups: Vec<Constant<Bits<GW>>>,
+    c_mapw: Vec<Constant<Bits<UW>>>,
+    c_dyn: Constant<Bit>,
     c_last_blk: Constant<Bits<8>>,
     c_last_vec: Constant<Bits<16>>,
     bsel: DFF<Bits<8>>,
     vcnt: DFF<Bits<16>>,
     osel: DFF<Bits<8>>,
+    code_phase: DFF<Bit>,
+    t_data: Vec<Signal<Local, Bits<YW>>>,
+    t_valid: Vec<Signal<Local, Bit>>,
+    t_last: Vec<Signal<Local, Bit>>,
+    t_ready: Vec<Signal<Local, Bit>>,
     in_ready: Signal<Local, Bit>,
     accept: Signal<Local, Bit>,
-    tile_end: Signal<Local, Bit>,
+    beat_end: Signal<Local, Bit>,
+    map_phase: Signal<Local, Bit>,
+    osel_last: Signal<Local, Bit>,
     mg_valid: Signal<Local, Bit>,
     mg_data: Signal<Local, Bits<DW>>,
     mg_user: Signal<Local, Bits<UW>>,
     mg_last: Signal<Local, Bit>,
     mg_take: Signal<Local, Bit>,
+    mp_groups: Signal<Local, Bits<GW>>,
 }
 
-/// B = 4, W = 32.
-pub type Compressor4x32 = Compressor<4, 36, 64, 2, 12, 32, 16, 32, 64>;
-/// B = 4, W = 64.
-pub type Compressor4x64 = Compressor<4, 36, 64, 2, 12, 32, 16, 64, 128>;
-/// B = 8, W = 32 (a beat of more than 32 bits stalls the packer).
-pub type Compressor8x32 = Compressor<8, 72, 128, 3, 24, 64, 32, 32, 96>;
-/// B = 8, W = 64.
-pub type Compressor8x64 = Compressor<8, 72, 128, 3, 24, 64, 32, 64, 128>;
+/// Declares a compressor alias.
+macro_rules! compressor_alias {
+    ($(#[$m:meta])* $name:ident = $b:literal, $w:literal, $a:literal, $aw:literal) => {
+        $(#[$m])*
+        pub type $name = Compressor<$b, { 9 * $b }, { 16 * $b }, { ($b as usize).trailing_zeros() as usize }, { 3 * $b }, { 8 * $b }, { 4 * $b }, $w, $a, { 16 * $b + 1 }, $aw>;
+    };
+}
+
+compressor_alias!(/// B = 4, W = 32, dynamic tile T <= 16.
+    Compressor4x32 = 4, 32, 64, 5);
+compressor_alias!(/// B = 4, W = 64, dynamic tile T <= 16.
+    Compressor4x64 = 4, 64, 128, 5);
+compressor_alias!(/// B = 8, W = 32 (a beat of more than 32 bits stalls the packer), dynamic tile T <= 16.
+    Compressor8x32 = 8, 32, 96, 5);
+compressor_alias!(/// B = 8, W = 64, dynamic tile T <= 16.
+    Compressor8x64 = 8, 64, 128, 5);
+compressor_alias!(/// B = 4, W = 32, dynamic tile T <= 256.
+    Compressor4x32T256 = 4, 32, 64, 9);
+compressor_alias!(/// B = 4, W = 64, dynamic tile T <= 256.
+    Compressor4x64T256 = 4, 64, 128, 9);
+compressor_alias!(/// B = 8, W = 32, dynamic tile T <= 256.
+    Compressor8x32T256 = 8, 32, 96, 9);
+compressor_alias!(/// B = 8, W = 64, dynamic tile T <= 256.
+    Compressor8x64T256 = 8, 64, 128, 9);
 
 impl<
         const B: usize,
@@ -217,11 +288,13 @@ impl<
         const UW: usize,
         const W: usize,
         const A: usize,
-    > Compressor<B, XW, YW, KB, GW, DW, UW, W, A>
+        const RW: usize,
+        const AW: usize,
+    > Compressor<B, XW, YW, KB, GW, DW, UW, W, A, RW, AW>
 {
-    /// Builds the top level of a static policy with the given multiplier
-    /// budget. Errors on dynamic policies, a block size other than `B`, a
-    /// word size other than `W` or too many blocks.
+    /// Builds the top level of a policy with the given multiplier budget.
+    /// Errors on a block size other than `B`, a word size other than `W`,
+    /// too many blocks, or (dynamic grouping) a tile larger than `2^(AW-1)`.
     pub fn new(policy: &Policy, mult: Multipliers) -> Result<Self, TopError> {
         check_top_policy(policy)?;
         if policy.block_size != B || policy.word_bits as usize != W {
@@ -229,6 +302,10 @@ impl<
                 "policy has B = {}, W = {}; this unit is B = {B}, W = {W}",
                 policy.block_size, policy.word_bits
             )));
+        }
+        let dynamic = policy.grouping == Grouping::Dynamic;
+        if dynamic && policy.tile > (1 << (AW - 1)) {
+            return Err(TopError(format!("tile T = {} does not fit this unit's sorter buffer (T <= {})", policy.tile, 1 << (AW - 1))));
         }
         let nb = policy.num_blocks();
         Ok(Self {
@@ -250,23 +327,43 @@ impl<
                 Multipliers::Serial => policy.blocks.iter().map(TransformSerial::new).collect(),
                 Multipliers::Full => vec![],
             },
+            sorter: if dynamic { policy.blocks.iter().map(GroupSorter::new).collect() } else { vec![] },
             quant: policy.blocks.iter().map(Quantizer::new).collect(),
+            widen: Default::default(),
             packer: VarWidthPacker::new(),
             c_idx: (0..nb).map(|j| Constant::new((j as u64).into())).collect(),
-            c_groups: (0..nb).map(|j| Constant::new(static_groups_word(policy, j).into())).collect(),
+            c_groups: if dynamic {
+                vec![]
+            } else {
+                (0..nb).map(|j| Constant::new(static_groups_word(policy, j).into())).collect()
+            },
+            c_mapw: if dynamic {
+                policy.blocks.iter().map(|blk| Constant::new(map_widths_word(blk).into())).collect()
+            } else {
+                vec![]
+            },
+            c_dyn: Constant::new(dynamic),
             c_last_blk: Constant::new(((nb - 1) as u64).into()),
             c_last_vec: Constant::new(((policy.tile - 1) as u64).into()),
             bsel: Default::default(),
             vcnt: Default::default(),
             osel: Default::default(),
+            code_phase: Default::default(),
+            t_data: (0..nb).map(|_| Default::default()).collect(),
+            t_valid: (0..nb).map(|_| Default::default()).collect(),
+            t_last: (0..nb).map(|_| Default::default()).collect(),
+            t_ready: (0..nb).map(|_| Default::default()).collect(),
             in_ready: Default::default(),
             accept: Default::default(),
-            tile_end: Default::default(),
+            beat_end: Default::default(),
+            map_phase: Default::default(),
+            osel_last: Default::default(),
             mg_valid: Default::default(),
             mg_data: Default::default(),
             mg_user: Default::default(),
             mg_last: Default::default(),
             mg_take: Default::default(),
+            mp_groups: Default::default(),
         })
     }
 
@@ -286,76 +383,116 @@ impl<
         const UW: usize,
         const W: usize,
         const A: usize,
-    > Logic for Compressor<B, XW, YW, KB, GW, DW, UW, W, A>
+        const RW: usize,
+        const AW: usize,
+    > Logic for Compressor<B, XW, YW, KB, GW, DW, UW, W, A, RW, AW>
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, bsel, vcnt, osel);
-        // Input side: the beat goes to the pipeline of block `bsel`; the
-        // tile ends after the last block of vector T-1 or on `s_axis_tlast`.
-        self.tile_end.next = self.s_axis_tlast.val()
-            | ((self.vcnt.q.val() == self.c_last_vec.val()) & (self.bsel.q.val() == self.c_last_blk.val()));
+        dff_setup!(self, clock, bsel, vcnt, osel, code_phase);
+        // Input side: the beat goes to the pipeline of block `bsel`; it ends
+        // the tile when it belongs to vector T-1 or carries `s_axis_tlast`.
+        self.beat_end.next = self.s_axis_tlast.val() | (self.vcnt.q.val() == self.c_last_vec.val());
         self.in_ready.next = false;
         for j in 0..self.full.len() {
             self.full[j].clock.next = self.clock.val();
             self.full[j].reset.next = self.reset.val();
             self.full[j].s_axis_tdata.next = self.s_axis_tdata.val();
-            self.full[j].s_axis_tlast.next = self.tile_end.val();
+            self.full[j].s_axis_tlast.next = self.beat_end.val();
             self.full[j].s_axis_tvalid.next = false;
             if self.bsel.q.val() == self.c_idx[j].val() {
                 self.in_ready.next = self.full[j].s_axis_tready.val();
                 self.full[j].s_axis_tvalid.next = self.s_axis_tvalid.val();
             }
-            self.quant[j].s_axis_tdata.next = self.full[j].m_axis_tdata.val();
-            self.quant[j].s_axis_tvalid.next = self.full[j].m_axis_tvalid.val();
-            self.quant[j].s_axis_tlast.next = self.full[j].m_axis_tlast.val();
-            self.full[j].m_axis_tready.next = self.quant[j].s_axis_tready.val();
+            self.t_data[j].next = self.full[j].m_axis_tdata.val();
+            self.t_valid[j].next = self.full[j].m_axis_tvalid.val();
+            self.t_last[j].next = self.full[j].m_axis_tlast.val();
+            self.full[j].m_axis_tready.next = self.t_ready[j].val();
         }
         for j in 0..self.serial.len() {
             self.serial[j].clock.next = self.clock.val();
             self.serial[j].reset.next = self.reset.val();
             self.serial[j].s_axis_tdata.next = self.s_axis_tdata.val();
-            self.serial[j].s_axis_tlast.next = self.tile_end.val();
+            self.serial[j].s_axis_tlast.next = self.beat_end.val();
             self.serial[j].s_axis_tvalid.next = false;
             if self.bsel.q.val() == self.c_idx[j].val() {
                 self.in_ready.next = self.serial[j].s_axis_tready.val();
                 self.serial[j].s_axis_tvalid.next = self.s_axis_tvalid.val();
             }
-            self.quant[j].s_axis_tdata.next = self.serial[j].m_axis_tdata.val();
-            self.quant[j].s_axis_tvalid.next = self.serial[j].m_axis_tvalid.val();
-            self.quant[j].s_axis_tlast.next = self.serial[j].m_axis_tlast.val();
-            self.serial[j].m_axis_tready.next = self.quant[j].s_axis_tready.val();
+            self.t_data[j].next = self.serial[j].m_axis_tdata.val();
+            self.t_valid[j].next = self.serial[j].m_axis_tvalid.val();
+            self.t_last[j].next = self.serial[j].m_axis_tlast.val();
+            self.serial[j].m_axis_tready.next = self.t_ready[j].val();
         }
         self.s_axis_tready.next = self.in_ready.val() & !self.reset.val();
         self.accept.next = self.s_axis_tvalid.val() & self.s_axis_tready.val();
         if self.accept.val() {
-            if self.tile_end.val() {
-                self.bsel.d.next = 0.into();
-                self.vcnt.d.next = 0.into();
-            } else if self.bsel.q.val() == self.c_last_blk.val() {
+            if self.bsel.q.val() == self.c_last_blk.val() {
                 self.bsel.d.next = 0.into();
                 self.vcnt.d.next = self.vcnt.q.val() + 1;
+                if self.beat_end.val() {
+                    self.vcnt.d.next = 0.into();
+                }
             } else {
                 self.bsel.d.next = self.bsel.q.val() + 1;
             }
         }
-        // Merge: quantizer outputs in block order into the packer.
+        // Static grouping: transform -> quantizer, constant group map
+        // (`c_groups` is empty with dynamic grouping).
+        for j in 0..self.c_groups.len() {
+            self.quant[j].s_axis_tdata.next = self.t_data[j].val();
+            self.quant[j].s_axis_tvalid.next = self.t_valid[j].val();
+            self.quant[j].s_axis_tlast.next = self.t_last[j].val();
+            self.quant[j].s_axis_tuser.next = self.c_groups[j].val();
+            self.t_ready[j].next = self.quant[j].s_axis_tready.val();
+        }
+        // Dynamic grouping: transform -> sorter -> quantizer.
+        for j in 0..self.sorter.len() {
+            self.sorter[j].clock.next = self.clock.val();
+            self.sorter[j].reset.next = self.reset.val();
+            self.sorter[j].s_axis_tdata.next = self.t_data[j].val();
+            self.sorter[j].s_axis_tvalid.next = self.t_valid[j].val();
+            self.sorter[j].s_axis_tlast.next = self.t_last[j].val();
+            self.t_ready[j].next = self.sorter[j].s_axis_tready.val();
+            self.quant[j].s_axis_tdata.next = self.sorter[j].m_axis_tdata.val();
+            self.quant[j].s_axis_tvalid.next = self.sorter[j].m_axis_tvalid.val();
+            self.quant[j].s_axis_tlast.next = self.sorter[j].m_axis_tlast.val();
+            self.quant[j].s_axis_tuser.next = self.sorter[j].m_axis_tuser.val();
+            self.sorter[j].m_axis_tready.next = self.quant[j].s_axis_tready.val();
+        }
+        // Merge in block order into the packer: with dynamic grouping each
+        // tile starts with the NB group maps (map phase), then its codes.
+        self.map_phase.next = self.c_dyn.val() & !self.code_phase.q.val();
+        self.osel_last.next = self.osel.q.val() == self.c_last_blk.val();
         self.mg_valid.next = false;
         self.mg_data.next = 0.into();
         self.mg_user.next = 0.into();
         self.mg_last.next = false;
+        self.mp_groups.next = 0.into();
         for j in 0..self.quant.len() {
             self.quant[j].clock.next = self.clock.val();
             self.quant[j].reset.next = self.reset.val();
-            self.quant[j].s_axis_tuser.next = self.c_groups[j].val();
             self.quant[j].m_axis_tready.next = false;
-            if self.osel.q.val() == self.c_idx[j].val() {
+            if (self.osel.q.val() == self.c_idx[j].val()) & !self.map_phase.val() {
                 self.mg_valid.next = self.quant[j].m_axis_tvalid.val();
                 self.mg_data.next = self.quant[j].m_axis_tdata.val();
                 self.mg_user.next = self.quant[j].m_axis_tuser.val();
-                self.mg_last.next = self.quant[j].m_axis_tlast.val();
+                self.mg_last.next = self.quant[j].m_axis_tlast.val() & self.osel_last.val();
                 self.quant[j].m_axis_tready.next = self.packer.s_axis_tready.val();
             }
+        }
+        for j in 0..self.sorter.len() {
+            self.sorter[j].m_map_tready.next = false;
+            if (self.osel.q.val() == self.c_idx[j].val()) & self.map_phase.val() {
+                self.mg_valid.next = self.sorter[j].m_map_tvalid.val();
+                self.mp_groups.next = self.sorter[j].m_map_tdata.val();
+                self.mg_user.next = self.c_mapw[j].val();
+                self.sorter[j].m_map_tready.next = self.packer.s_axis_tready.val();
+            }
+        }
+        self.widen.groups.next = self.mp_groups.val();
+        if self.map_phase.val() {
+            self.mg_data.next = self.widen.lanes.val();
         }
         self.packer.clock.next = self.clock.val();
         self.packer.reset.next = self.reset.val();
@@ -365,8 +502,14 @@ impl<
         self.packer.s_axis_tvalid.next = self.mg_valid.val();
         self.mg_take.next = self.mg_valid.val() & self.packer.s_axis_tready.val();
         if self.mg_take.val() {
-            if self.mg_last.val() | (self.osel.q.val() == self.c_last_blk.val()) {
+            if self.osel_last.val() {
                 self.osel.d.next = 0.into();
+                if self.map_phase.val() {
+                    self.code_phase.d.next = true;
+                }
+                if self.mg_last.val() {
+                    self.code_phase.d.next = false;
+                }
             } else {
                 self.osel.d.next = self.osel.q.val() + 1;
             }
@@ -375,6 +518,7 @@ impl<
             self.bsel.d.next = 0.into();
             self.vcnt.d.next = 0.into();
             self.osel.d.next = 0.into();
+            self.code_phase.d.next = false;
         }
         self.packer.m_axis_tready.next = self.m_axis_tready.val();
         self.m_axis_tdata.next = self.packer.m_axis_tdata.val();
@@ -396,12 +540,16 @@ pub fn compressor_verilog(policy: &Policy, mult: Multipliers) -> Result<String, 
         }
         Ok(v)
     }
-    match (policy.block_size, policy.word_bits) {
-        (4, 32) => emit(Compressor4x32::new(policy, mult)?),
-        (4, 64) => emit(Compressor4x64::new(policy, mult)?),
-        (8, 32) => emit(Compressor8x32::new(policy, mult)?),
-        (8, 64) => emit(Compressor8x64::new(policy, mult)?),
-        (b, w) => Err(TopError(format!("no compressor configuration for B = {b}, W = {w}"))),
+    match (policy.block_size, policy.word_bits, compressor_addr_bits(policy)) {
+        (4, 32, 5) => emit(Compressor4x32::new(policy, mult)?),
+        (4, 64, 5) => emit(Compressor4x64::new(policy, mult)?),
+        (8, 32, 5) => emit(Compressor8x32::new(policy, mult)?),
+        (8, 64, 5) => emit(Compressor8x64::new(policy, mult)?),
+        (4, 32, 9) => emit(Compressor4x32T256::new(policy, mult)?),
+        (4, 64, 9) => emit(Compressor4x64T256::new(policy, mult)?),
+        (8, 32, 9) => emit(Compressor8x32T256::new(policy, mult)?),
+        (8, 64, 9) => emit(Compressor8x64T256::new(policy, mult)?),
+        (b, w, _) => Err(TopError(format!("no compressor configuration for B = {b}, W = {w}"))),
     }
 }
 
@@ -417,16 +565,26 @@ pub fn compressor_latency(b: usize, mult: Multipliers) -> u64 {
 }
 
 /// Expected compressor throughput in input values per cycle with the
-/// source always valid and the sink always ready: B values per beat, one
-/// beat per cycle unless the serial transforms (NB beats per B cycles) or
-/// the packer's one word per cycle (`W` bits) limit it.
+/// source always valid and the sink always ready, per tile of T vectors:
+/// the input takes one beat per cycle (full transforms) or NB beats per B
+/// cycles (serial transforms); the packer takes one beat per cycle and
+/// emits one `W`-bit word per cycle, and with dynamic grouping it also
+/// takes the NB group-map beats of every tile.
 pub fn compressor_throughput(policy: &Policy, mult: Multipliers) -> f64 {
-    let (b, nb) = (policy.block_size as f64, policy.num_blocks() as f64);
+    let (b, nb, t) = (policy.block_size as f64, policy.num_blocks() as f64, policy.tile as f64);
     let xf = match mult {
         Multipliers::Full => 1.0,
         Multipliers::Serial => (nb / b).min(1.0),
     };
-    let bits_per_beat = policy.bits_per_vector() as f64 / nb;
-    let pk = if bits_per_beat > 0.0 { (policy.word_bits as f64 / bits_per_beat).min(1.0) } else { 1.0 };
-    b * xf.min(pk)
+    let input_cycles = t * nb / xf;
+    let w = policy.word_bits as f64;
+    let code_bits = policy.bits_per_vector() as f64 / nb;
+    let mut packer_cycles = t * nb * (code_bits / w).max(1.0);
+    if policy.grouping == Grouping::Dynamic {
+        for blk in &policy.blocks {
+            let map_bits = (actcomp_golden::policy::group_index_bits(blk.groups.len()) as usize * blk.rank.len()) as f64;
+            packer_cycles += (map_bits / w).max(1.0);
+        }
+    }
+    b * nb * t / input_cycles.max(packer_cycles)
 }

@@ -1,5 +1,5 @@
-//! Decompressor top level for STATIC grouping (`actcomp_decompressor`):
-//! payload words in, reconstructed codes out, bit-exact with
+//! Decompressor top level (`actcomp_decompressor`), static or dynamic
+//! grouping: payload words in, reconstructed codes out, bit-exact with
 //! [`actcomp_golden::codec::Codec::reconstruct`] (= `decompress` of the
 //! golden payload).
 //!
@@ -27,12 +27,24 @@
 //! `num_vectors - 1`. Unpacked beats are routed round-robin (`dsel`) to one
 //! [`Dequantizer`] (constant static group map) + [`InverseTransform`] per
 //! block, whose outputs are merged in block order (`osel`).
+//!
+//! With dynamic grouping every tile starts with NB group-map beats. The
+//! sequencer first requests them (per-block constant widths
+//! `ceil(log2 G_j)` per lane), the router captures each into that block's
+//! [`MapDecoder`] (group word for the dequantizer, width word for the
+//! sequencer), and only then requests the tile's code beats with the widths
+//! of the captured map. A tile parity bit on each side (`wtile`, `dtile`)
+//! keeps the sequencer from using a map before the router has captured it.
+//! Cost: NB map beats plus about 2 bubble cycles per tile. The hardware
+//! does not validate maps (the golden decoder does).
 
 use actcomp_golden::policy::Policy;
 use rust_hdl::prelude::*;
 
 use crate::compressor::{check_top_policy, static_groups_word, static_widths_word, TopError};
 use crate::dequantizer::Dequantizer;
+use crate::group_map::{map_widths_word, MapDecoder};
+use actcomp_golden::policy::Grouping;
 use crate::inverse::InverseTransform;
 use crate::unpacker::VarWidthUnpacker;
 
@@ -77,7 +89,18 @@ pub struct Decompressor<
     pub deq: Vec<Dequantizer<B, CW, GW, YW>>,
     /// Inverse transforms, one per block.
     pub inv: Vec<InverseTransform<B, YW, CW>>,
+    /// Group-map registers, one per block (empty for static grouping).
+    pub mapdec: Vec<MapDecoder<B, CW, GW, UW>>,
     c_idx: Vec<Constant<Bits<8>>>,
+    c_mapw: Vec<Constant<Bits<UW>>>,
+    c_dyn: Constant<Bit>,
+    wcode: DFF<Bit>,
+    wtile: DFF<Bit>,
+    dcode: DFF<Bit>,
+    dtile: DFF<Bit>,
+    w_code: Signal<Local, Bit>,
+    w_ok: Signal<Local, Bit>,
+    d_code: Signal<Local, Bit>,
     c_widths: Vec<Constant<Bits<UW>>>,
     c_groups: Vec<Constant<Bits<GW>>>,
     c_last_blk: Constant<Bits<8>>,
@@ -111,8 +134,8 @@ pub type Decompressor8x64 = Decompressor<8, 64, 24, 128, 32, 64, 128>;
 impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW: usize, const W: usize, const A: usize>
     Decompressor<B, CW, GW, YW, UW, W, A>
 {
-    /// Builds the top level of a static policy. Errors on dynamic policies,
-    /// a block size other than `B`, a word size other than `W` or too many blocks.
+    /// Builds the top level of a policy. Errors on a block size other than
+    /// `B`, a word size other than `W` or too many blocks.
     pub fn new(policy: &Policy) -> Result<Self, TopError> {
         check_top_policy(policy)?;
         if policy.block_size != B || policy.word_bits as usize != W {
@@ -123,6 +146,7 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
         }
         let nb = policy.num_blocks();
         let range = policy.input.code_range;
+        let dynamic = policy.grouping == Grouping::Dynamic;
         Ok(Self {
             clock: Default::default(),
             reset: Default::default(),
@@ -138,8 +162,30 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
             deq: policy.blocks.iter().map(Dequantizer::new).collect(),
             inv: policy.blocks.iter().map(|b| InverseTransform::new(b, range)).collect(),
             c_idx: (0..nb).map(|j| Constant::new((j as u64).into())).collect(),
-            c_widths: (0..nb).map(|j| Constant::new(static_widths_word(policy, j).into())).collect(),
-            c_groups: (0..nb).map(|j| Constant::new(static_groups_word(policy, j).into())).collect(),
+            mapdec: if dynamic { policy.blocks.iter().map(MapDecoder::new).collect() } else { vec![] },
+            c_widths: if dynamic {
+                vec![]
+            } else {
+                (0..nb).map(|j| Constant::new(static_widths_word(policy, j).into())).collect()
+            },
+            c_groups: if dynamic {
+                vec![]
+            } else {
+                (0..nb).map(|j| Constant::new(static_groups_word(policy, j).into())).collect()
+            },
+            c_mapw: if dynamic {
+                policy.blocks.iter().map(|blk| Constant::new(map_widths_word(blk).into())).collect()
+            } else {
+                vec![]
+            },
+            c_dyn: Constant::new(dynamic),
+            wcode: Default::default(),
+            wtile: Default::default(),
+            dcode: Default::default(),
+            dtile: Default::default(),
+            w_code: Default::default(),
+            w_ok: Default::default(),
+            d_code: Default::default(),
             c_last_blk: Constant::new(((nb - 1) as u64).into()),
             c_last_vec: Constant::new(((policy.tile - 1) as u64).into()),
             wsel: Default::default(),
@@ -171,15 +217,27 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, wsel, wt, wv, dsel, osel);
-        // Widths sequencer: static widths of block `wsel`, tile ends.
+        dff_setup!(self, clock, wsel, wt, wv, dsel, osel, wcode, wtile, dcode, dtile);
+        // Widths sequencer: (dynamic) NB map beats, then the tile's code
+        // beats once the router holds this tile's maps; tile ends.
+        self.w_code.next = !self.c_dyn.val() | self.wcode.q.val();
+        self.w_ok.next = !self.c_dyn.val() | (self.dcode.q.val() & (self.dtile.q.val() == self.wtile.q.val()));
         self.w_more.next = self.wv.q.val() < self.num_vectors.val();
-        self.w_end.next = (self.wsel.q.val() == self.c_last_blk.val())
+        self.w_end.next = self.w_code.val()
+            & (self.wsel.q.val() == self.c_last_blk.val())
             & ((self.wt.q.val() == self.c_last_vec.val()) | ((self.wv.q.val() + 1) == self.num_vectors.val()));
         self.w_data.next = 0.into();
         for j in 0..self.c_widths.len() {
             if self.wsel.q.val() == self.c_idx[j].val() {
                 self.w_data.next = self.c_widths[j].val();
+            }
+        }
+        for j in 0..self.mapdec.len() {
+            if self.wsel.q.val() == self.c_idx[j].val() {
+                self.w_data.next = self.c_mapw[j].val();
+                if self.w_code.val() {
+                    self.w_data.next = self.mapdec[j].widths.val();
+                }
             }
         }
         self.unpacker.clock.next = self.clock.val();
@@ -189,31 +247,39 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
         self.s_axis_tready.next = self.unpacker.s_axis_tready.val();
         self.unpacker.s_widths_tdata.next = self.w_data.val();
         self.unpacker.s_widths_tlast.next = self.w_end.val();
-        self.unpacker.s_widths_tvalid.next = self.w_more.val() & !self.reset.val();
-        self.w_fire.next = self.w_more.val() & self.unpacker.s_widths_tready.val();
+        self.unpacker.s_widths_tvalid.next =
+            self.w_more.val() & !self.reset.val() & (!self.w_code.val() | self.w_ok.val());
+        self.w_fire.next = self.unpacker.s_widths_tvalid.val() & self.unpacker.s_widths_tready.val();
         if self.w_fire.val() {
             if self.wsel.q.val() == self.c_last_blk.val() {
                 self.wsel.d.next = 0.into();
-                self.wv.d.next = self.wv.q.val() + 1;
-                if self.w_end.val() {
-                    self.wt.d.next = 0.into();
+                if self.w_code.val() {
+                    self.wv.d.next = self.wv.q.val() + 1;
+                    if self.w_end.val() {
+                        self.wt.d.next = 0.into();
+                        self.wcode.d.next = false;
+                        self.wtile.d.next = !self.wtile.q.val();
+                    } else {
+                        self.wt.d.next = self.wt.q.val() + 1;
+                    }
                 } else {
-                    self.wt.d.next = self.wt.q.val() + 1;
+                    self.wcode.d.next = true;
                 }
             } else {
                 self.wsel.d.next = self.wsel.q.val() + 1;
             }
         }
-        // Route unpacked beats to block `dsel`'s dequantizer.
-        self.d_ready.next = false;
+        // Route unpacked beats: map beats to block `dsel`'s map register,
+        // code beats to block `dsel`'s dequantizer.
+        self.d_code.next = !self.c_dyn.val() | self.dcode.q.val();
+        self.d_ready.next = !self.d_code.val();
         for j in 0..self.deq.len() {
             self.deq[j].clock.next = self.clock.val();
             self.deq[j].reset.next = self.reset.val();
             self.deq[j].s_axis_tdata.next = self.unpacker.m_axis_tdata.val();
-            self.deq[j].s_axis_tuser.next = self.c_groups[j].val();
             self.deq[j].s_axis_tlast.next = self.unpacker.m_axis_tlast.val();
             self.deq[j].s_axis_tvalid.next = false;
-            if self.dsel.q.val() == self.c_idx[j].val() {
+            if (self.dsel.q.val() == self.c_idx[j].val()) & self.d_code.val() {
                 self.d_ready.next = self.deq[j].s_axis_tready.val();
                 self.deq[j].s_axis_tvalid.next = self.unpacker.m_axis_tvalid.val();
             }
@@ -224,11 +290,29 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
             self.inv[j].s_axis_tlast.next = self.deq[j].m_axis_tlast.val();
             self.deq[j].m_axis_tready.next = self.inv[j].s_axis_tready.val();
         }
+        for j in 0..self.c_groups.len() {
+            self.deq[j].s_axis_tuser.next = self.c_groups[j].val();
+        }
+        for j in 0..self.mapdec.len() {
+            self.mapdec[j].clock.next = self.clock.val();
+            self.mapdec[j].lanes.next = self.unpacker.m_axis_tdata.val();
+            self.mapdec[j].load.next =
+                self.unpacker.m_axis_tvalid.val() & !self.d_code.val() & (self.dsel.q.val() == self.c_idx[j].val());
+            self.deq[j].s_axis_tuser.next = self.mapdec[j].groups.val();
+        }
         self.unpacker.m_axis_tready.next = self.d_ready.val();
         self.d_take.next = self.unpacker.m_axis_tvalid.val() & self.d_ready.val();
         if self.d_take.val() {
-            if self.unpacker.m_axis_tlast.val() | (self.dsel.q.val() == self.c_last_blk.val()) {
+            if self.dsel.q.val() == self.c_last_blk.val() {
                 self.dsel.d.next = 0.into();
+                if self.d_code.val() {
+                    if self.unpacker.m_axis_tlast.val() {
+                        self.dcode.d.next = false;
+                        self.dtile.d.next = !self.dtile.q.val();
+                    }
+                } else {
+                    self.dcode.d.next = true;
+                }
             } else {
                 self.dsel.d.next = self.dsel.q.val() + 1;
             }
@@ -260,6 +344,10 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
             self.wv.d.next = 0.into();
             self.dsel.d.next = 0.into();
             self.osel.d.next = 0.into();
+            self.wcode.d.next = false;
+            self.wtile.d.next = false;
+            self.dcode.d.next = false;
+            self.dtile.d.next = false;
         }
         self.m_axis_tdata.next = self.o_data.val();
         self.m_axis_tvalid.next = self.o_valid.val() & !self.reset.val();
@@ -294,11 +382,16 @@ pub fn decompressor_verilog(policy: &Policy) -> Result<String, TopError> {
 pub const DECOMPRESSOR_LATENCY: u64 = 1 + 1 + 3;
 
 /// Expected decompressor throughput in output values per cycle (words
-/// always valid, sink always ready): one block of B values per cycle unless
-/// the unpacker's one word per cycle (`W` bits) limits it.
+/// always valid, sink always ready), per tile of T vectors: one block of B
+/// values per cycle unless the unpacker's one word per cycle (`W` bits)
+/// limits it; with dynamic grouping each tile also spends NB cycles on its
+/// group maps and about 2 cycles waiting for the last map to be captured.
 pub fn decompressor_throughput(policy: &Policy) -> f64 {
-    let (b, nb) = (policy.block_size as f64, policy.num_blocks() as f64);
+    let (b, nb, t) = (policy.block_size as f64, policy.num_blocks() as f64, policy.tile as f64);
     let bits_per_beat = policy.bits_per_vector() as f64 / nb;
-    let pk = if bits_per_beat > 0.0 { (policy.word_bits as f64 / bits_per_beat).min(1.0) } else { 1.0 };
-    b * pk
+    let mut cycles = t * nb * (bits_per_beat / policy.word_bits as f64).max(1.0);
+    if policy.grouping == Grouping::Dynamic {
+        cycles += nb + 2.0;
+    }
+    b * nb * t / cycles
 }

@@ -196,7 +196,7 @@ pub struct GroupSorter<const B: usize, const YW: usize, const GW: usize, const R
     s8: [DFF<Bits<28>>; B],
     s9: [DFF<Bits<28>>; B],
     s10: [DFF<Bits<28>>; B],
-    fin: [Signal<Local, Bits<28>>; B],
+    fin: [Signal<Local, Bits<4>>; B],
     vfin: Signal<Local, Bit>,
     map: Signal<Local, Bits<GW>>,
     pend_map: DFF<Bits<GW>>,
@@ -715,12 +715,12 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
             self.vfin.next = self.v[5].q.val();
         }
         for r in 0..B {
-            self.fin[r].next = self.s10[r].q.val();
+            self.fin[r].next = self.s10[r].q.val().get_bits::<4>(0);
             if self.c_is4.val() {
-                self.fin[r].next = self.s3[r].q.val();
+                self.fin[r].next = self.s3[r].q.val().get_bits::<4>(0);
             }
             if self.c_is8.val() {
-                self.fin[r].next = self.s6[r].q.val();
+                self.fin[r].next = self.s6[r].q.val().get_bits::<4>(0);
             }
         }
         // group assignment: component k gets the group of the sorted
@@ -728,7 +728,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
         self.map.next = 0.into();
         for k in 0..B {
             for r in 0..B {
-                if self.fin[r].val().get_bits::<4>(0) == self.c_npos4[k].val() {
+                if self.fin[r].val() == self.c_npos4[k].val() {
                     self.map.next = self.map.val() | (self.c_gval[r].val() << self.c_off[k].val());
                 }
             }

@@ -15,6 +15,7 @@
 pub mod compressor;
 pub mod decompressor;
 pub mod dequantizer;
+pub mod group_map;
 pub mod grouping;
 pub mod inverse;
 pub mod packer;
@@ -36,9 +37,11 @@ pub use transform::{
     TransformSerial8,
 };
 pub use compressor::{
-    check_top_policy, compressor_latency, compressor_throughput, compressor_verilog, Compressor, Compressor4x32,
-    Compressor4x64, Compressor8x32, Compressor8x64, Multipliers, TopError,
+    check_top_policy, compressor_addr_bits, compressor_latency, compressor_throughput, compressor_verilog,
+    sorter_addr_bits, Compressor, Compressor4x32, Compressor4x32T256, Compressor4x64, Compressor4x64T256, Compressor8x32,
+    Compressor8x32T256, Compressor8x64, Compressor8x64T256, Multipliers, TopError,
 };
+pub use group_map::{map_widths_word, FieldPlace, MapDecoder, MapWiden};
 pub use decompressor::{
     decompressor_throughput, decompressor_verilog, Decompressor, Decompressor4x32, Decompressor4x64, Decompressor8x32,
     Decompressor8x64, DECOMPRESSOR_LATENCY,

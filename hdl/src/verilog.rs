@@ -90,6 +90,9 @@ pub fn check_emitted(verilog: &str) -> Vec<String> {
     let mut problems = Vec::new();
     let mut current: Option<String> = None;
     let mut declared: std::collections::BTreeSet<String> = Default::default();
+    // memories (`reg[W:0] mem[D:0];`, as rust-hdl's RAM/ROM widgets declare
+    // them): indexing these by a signal is legitimate
+    let mut arrays: std::collections::BTreeSet<String> = Default::default();
     let mut uses: Vec<(usize, String)> = Vec::new();
     for (lineno, raw) in verilog.lines().enumerate() {
         let line = raw.split("//").next().unwrap_or("").trim();
@@ -100,6 +103,7 @@ pub fn check_emitted(verilog: &str) -> Vec<String> {
             let name = rest.split(['(', ' ']).next().unwrap_or("").to_string();
             current = Some(name);
             declared.clear();
+            arrays.clear();
             uses.clear();
             continue;
         }
@@ -119,10 +123,19 @@ pub fn check_emitted(verilog: &str) -> Vec<String> {
             problems.push(format!("line {}: leftover Rust path: {line}", lineno + 1));
         }
         let first = line.split_whitespace().next().unwrap_or("");
-        if ["input", "output", "inout", "wire", "reg", "localparam", "integer"].contains(&first) {
+        let kind = first.split('[').next().unwrap_or("");
+        if ["input", "output", "inout", "wire", "reg", "localparam", "integer"].contains(&kind) {
             let decl = line.split(['=', ';']).next().unwrap_or("");
             if let Some(name) = decl.split_whitespace().last() {
-                declared.insert(name.to_string());
+                match name.split_once('[') {
+                    Some((base, _)) if kind == "reg" && decl.split_whitespace().count() >= 2 => {
+                        arrays.insert(base.to_string());
+                        declared.insert(base.to_string());
+                    }
+                    _ => {
+                        declared.insert(name.to_string());
+                    }
+                }
             }
             if first != "localparam" {
                 continue;
@@ -136,6 +149,8 @@ pub fn check_emitted(verilog: &str) -> Vec<String> {
                 if !SYSTEM_OK.contains(&tok.as_str()) {
                     problems.push(format!("line {}: system name `${sys}` (dynamic-indexing leftover?): {line}", lineno + 1));
                 }
+            } else if let Some(base) = tok.strip_suffix('[').filter(|b| arrays.contains(*b)) {
+                uses.push((lineno, base.to_string()));
             } else if tok.contains('[') {
                 problems.push(format!("line {}: unsubstituted index `{tok}`: {line}", lineno + 1));
             } else if !after_dot && !KEYWORDS.contains(&tok.as_str()) {

@@ -62,6 +62,12 @@ fn checker_flags_known_pitfall_output() {
     assert!(!check_emitted(bad_loop).is_empty());
     let good = "module m(a,b);\n    input wire [7:0] a;\n    output reg [3:0] b;\n    localparam k = 8'h4;\n    always @(*) begin\n        b = a[(32'h8 * 0)+:(4)] + k;\n    end\nendmodule\n";
     assert_eq!(check_emitted(good), Vec::<String>::new());
+    // a memory declared as rust-hdl's RAM widget does is not a loop leftover,
+    // but an undeclared array still is
+    let mem = "module m(a,d,q);\n    input wire [4:0] a;\n    input wire [7:0] d;\n    output reg [7:0] q;\n    reg[7:0] mem[31:0];\n    always @(*) begin\n        q = mem[a];\n        mem[a] = d;\n    end\nendmodule\n";
+    assert_eq!(check_emitted(mem), Vec::<String>::new());
+    let no_mem = mem.replace("    reg[7:0] mem[31:0];\n", "");
+    assert!(check_emitted(&no_mem).iter().any(|m| m.contains("mem[")), "{:?}", check_emitted(&no_mem));
     // and on real output: drop one declaration, its uses must be flagged
     let v = emit_verilog(&mut Packer4x32::new(), "actcomp_packer").unwrap();
     let cut = v.replace("    reg  [7:0] raw;\n", "");

@@ -15,10 +15,12 @@
 use std::time::Instant;
 
 use actcomp_golden::codec::Codec;
+use actcomp_golden::bitstream::BitReader;
 use actcomp_golden::grouping::static_group_map;
-use actcomp_golden::policy::Policy;
+use actcomp_golden::policy::{group_index_bits, Grouping, Policy};
 use actcomp_hdl::{
-    check_top_policy, Compressor, Compressor4x32, Compressor4x64, Compressor8x32, Compressor8x64, Decompressor,
+    check_top_policy, compressor_addr_bits, Compressor, Compressor4x32, Compressor4x32T256, Compressor4x64,
+    Compressor4x64T256, Compressor8x32, Compressor8x32T256, Compressor8x64, Compressor8x64T256, Decompressor,
     Decompressor4x32, Decompressor4x64, Decompressor8x32, Decompressor8x64, Multipliers, TopError,
 };
 use rust_hdl::prelude::*;
@@ -38,7 +40,9 @@ impl<
         const UW: usize,
         const W: usize,
         const A: usize,
-    > AxisDut for Compressor<B, XW, YW, KB, GW, DW, UW, W, A>
+        const RW: usize,
+        const AW: usize,
+    > AxisDut for Compressor<B, XW, YW, KB, GW, DW, UW, W, A, RW, AW>
 {
     type Beat = LaneBeat;
     fn set_clock(&mut self, high: bool) {
@@ -114,12 +118,13 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
     }
 }
 
-/// Where the compressor's `s_axis_tlast` is set.
+/// Where the compressor's `s_axis_tlast` is set (always on every block
+/// beat of the marked vector).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlastMode {
-    /// Only on the last beat of the tensor (the unit counts T vectors).
+    /// Only on the last vector of the tensor (the unit counts T vectors).
     TensorEnd,
-    /// On the last beat of every tile.
+    /// On the last vector of every tile.
     EveryTile,
 }
 
@@ -146,7 +151,8 @@ fn vectors_of(shape: &[usize]) -> usize {
     shape[0] * shape[2..].iter().product::<usize>()
 }
 
-/// Compressor input beats: vector-major, then block; lanes = 9-bit codes.
+/// Compressor input beats: vector-major, then block; lanes = 9-bit codes;
+/// `last` on all NB beats of each vector `mode` marks.
 pub fn compressor_beats(policy: &Policy, codes: &[i16], shape: &[usize], mode: TlastMode) -> Vec<LaneBeat> {
     let (c, b, t) = (policy.channels, policy.block_size, policy.tile);
     let s: usize = shape[2..].iter().product();
@@ -157,11 +163,10 @@ pub fn compressor_beats(policy: &Policy, codes: &[i16], shape: &[usize], mode: T
         let (n, sp) = (p / s, p % s);
         for j in 0..nb {
             let lanes = (0..b).map(|i| codes[(n * c + j * b + i) * s + sp] as i64).collect();
-            let last = j + 1 == nb
-                && match mode {
-                    TlastMode::TensorEnd => p + 1 == v,
-                    TlastMode::EveryTile => p + 1 == v || p % t == t - 1,
-                };
+            let last = match mode {
+                TlastMode::TensorEnd => p + 1 == v,
+                TlastMode::EveryTile => p + 1 == v || p % t == t - 1,
+            };
             beats.push(LaneBeat { lanes, aux: vec![], last });
         }
     }
@@ -189,30 +194,68 @@ pub fn compressor_expected(policy: &Policy, codes: &[i16], shape: &[usize]) -> R
     Ok(out)
 }
 
-/// Where a payload bit lies: `(tile, vector, block, lane)` of the field
-/// holding bit `bit` of word `index` (None for a padding bit).
-pub fn locate_payload_bit(policy: &Policy, vectors: usize, index: usize, bit: u32) -> (usize, Option<(usize, usize, usize)>) {
+/// The payload field that holds one bit (see [`locate_payload_bit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadField {
+    /// A group-map field (dynamic grouping): the group index of `lane` of `block`.
+    Map { tile: usize, block: usize, lane: usize },
+    /// The code of `lane` of `block` of pixel vector `vector`.
+    Code { tile: usize, vector: usize, block: usize, lane: usize },
+    /// Tile padding (or beyond the payload).
+    Padding { tile: usize },
+}
+
+impl std::fmt::Display for PayloadField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            PayloadField::Map { tile, block, lane } => write!(f, "tile {tile}, group map of block {block}, lane {lane}"),
+            PayloadField::Code { tile, vector, block, lane } => write!(f, "tile {tile}, vector {vector}, block {block}, lane {lane}"),
+            PayloadField::Padding { tile } => write!(f, "tile {tile}, padding"),
+        }
+    }
+}
+
+/// Where bit `bit` of word `index` of the (golden) payload `words` of a
+/// tensor of `vectors` pixel vectors lies. With dynamic grouping the
+/// tile's code widths come from the group maps stored in `words`.
+pub fn locate_payload_bit(policy: &Policy, vectors: usize, words: &[u64], index: usize, bit: u32) -> PayloadField {
     let bpv = policy.bits_per_vector() as usize;
     let w = policy.word_bits as usize;
+    let b = policy.block_size;
     let wpt = policy.words_per_tile(policy.tile) as usize;
     let tile = if wpt == 0 { 0 } else { index / wpt };
-    let pos = (index - tile * wpt) * w + bit as usize;
+    let mut pos = (index - tile * wpt) * w + bit as usize;
     let count = policy.tile.min(vectors.saturating_sub(tile * policy.tile));
+    let dynamic = policy.grouping == Grouping::Dynamic;
+    // The tile's group maps: read from the payload (dynamic) or static.
+    let mut maps: Vec<Vec<u8>> = policy.blocks.iter().map(static_group_map).collect();
+    if dynamic {
+        let mut rd = BitReader::new(words.get(tile * wpt..).unwrap_or(&[]), policy.word_bits);
+        for (j, blk) in policy.blocks.iter().enumerate() {
+            let gb = group_index_bits(blk.groups.len());
+            for i in 0..b {
+                if pos < gb as usize {
+                    return PayloadField::Map { tile, block: j, lane: i };
+                }
+                pos -= gb as usize;
+                maps[j][i] = rd.read(gb).unwrap_or(0) as u8;
+            }
+        }
+    }
     if bpv == 0 || pos >= count * bpv {
-        return (tile, None);
+        return PayloadField::Padding { tile };
     }
     let (vin, mut rem) = (pos / bpv, pos % bpv);
     for (j, blk) in policy.blocks.iter().enumerate() {
-        let map = static_group_map(blk);
-        for (i, &g) in map.iter().enumerate() {
-            let wdt = blk.groups[g as usize].bits as usize;
+        for (i, &g) in maps[j].iter().enumerate() {
+            let wdt = blk.groups.get(g as usize).map_or(0, |gr| gr.bits as usize);
             if rem < wdt {
-                return (tile, Some((tile * policy.tile + vin, j, i)));
+                return PayloadField::Code { tile, vector: tile * policy.tile + vin, block: j, lane: i };
             }
             rem -= wdt;
         }
     }
-    (tile, None)
+    PayloadField::Padding { tile }
 }
 
 /// Decompressor input: the payload words.
@@ -296,14 +339,18 @@ impl Default for TopSimOptions {
     }
 }
 
-fn describe_compressor_failure(policy: &Policy, vectors: usize, e: &SimFailure) -> String {
+/// Describes a compressor scoreboard failure, locating the first differing
+/// bit of a mismatching word in the golden payload `words`.
+pub fn describe_compressor_failure(policy: &Policy, vectors: usize, words: &[u64], e: &SimFailure) -> String {
     match e {
         SimFailure::Mismatch { index, expected, got, expected_last, got_last, .. } => {
             let place = if expected != got {
                 let bit = (expected ^ got).trailing_zeros();
-                match locate_payload_bit(policy, vectors, *index, bit) {
-                    (_, Some((v, j, i))) => format!(" (first differing bit {bit}: vector {v}, block {j}, lane {i}, channel {})", j * policy.block_size + i),
-                    (_, None) => format!(" (first differing bit {bit}: padding)"),
+                match locate_payload_bit(policy, vectors, words, *index, bit) {
+                    f @ PayloadField::Code { block, lane, .. } => {
+                        format!(" (first differing bit {bit}: {f}, channel {})", block * policy.block_size + lane)
+                    }
+                    f => format!(" (first differing bit {bit}: {f})"),
                 }
             } else {
                 format!(" (tlast differs: expected {expected_last}, got {got_last})")
@@ -359,7 +406,8 @@ pub fn compressor_run<D: AxisDut<Beat = LaneBeat>>(
     bench.load(beats.iter().cloned(), Scoreboard::new(expected.to_vec(), policy.word_bits));
     let max = 200 * (beats.len() as u64 + n_exp as u64) + 1000;
     let mut first_out = None;
-    let fail = |e: SimFailure| describe_compressor_failure(policy, vectors, &e);
+    let golden: Vec<u64> = expected.iter().map(|w| w.data).collect();
+    let fail = |e: SimFailure| describe_compressor_failure(policy, vectors, &golden, &e);
     while bench.beats_pending() > 0 || bench.stats().words < n_exp {
         if bench.stats().cycles >= max {
             return Err(format!("timeout after {max} cycles: {}/{} beats accepted, {}/{n_exp} words", bench.stats().beats, beats.len(), bench.stats().words));
@@ -456,12 +504,16 @@ pub fn simulate_compressor(policy: &Policy, codes: &[i16], shape: &[usize], opts
         TopReport { unit: "actcomp_compressor".into(), bit_exact: mismatch.is_none(), mismatch, runs }
     }
     let m = opts.multipliers;
-    Ok(match (policy.block_size, policy.word_bits) {
-        (4, 32) => go(Compressor4x32::new(policy, m)?, policy, &beats, &expected, v, opts),
-        (4, 64) => go(Compressor4x64::new(policy, m)?, policy, &beats, &expected, v, opts),
-        (8, 32) => go(Compressor8x32::new(policy, m)?, policy, &beats, &expected, v, opts),
-        (8, 64) => go(Compressor8x64::new(policy, m)?, policy, &beats, &expected, v, opts),
-        (b, w) => return Err(TopError(format!("no top-level configuration for B = {b}, W = {w}"))),
+    Ok(match (policy.block_size, policy.word_bits, compressor_addr_bits(policy)) {
+        (4, 32, 5) => go(Compressor4x32::new(policy, m)?, policy, &beats, &expected, v, opts),
+        (4, 64, 5) => go(Compressor4x64::new(policy, m)?, policy, &beats, &expected, v, opts),
+        (8, 32, 5) => go(Compressor8x32::new(policy, m)?, policy, &beats, &expected, v, opts),
+        (8, 64, 5) => go(Compressor8x64::new(policy, m)?, policy, &beats, &expected, v, opts),
+        (4, 32, 9) => go(Compressor4x32T256::new(policy, m)?, policy, &beats, &expected, v, opts),
+        (4, 64, 9) => go(Compressor4x64T256::new(policy, m)?, policy, &beats, &expected, v, opts),
+        (8, 32, 9) => go(Compressor8x32T256::new(policy, m)?, policy, &beats, &expected, v, opts),
+        (8, 64, 9) => go(Compressor8x64T256::new(policy, m)?, policy, &beats, &expected, v, opts),
+        (b, w, _) => return Err(TopError(format!("no top-level configuration for B = {b}, W = {w}"))),
     })
 }
 

@@ -1,5 +1,6 @@
 //! The compressor top level (`actcomp_compressor`) in rust-hdl's simulator
-//! against `Codec::compress`: random static policies (testkit) with 1, 2, 4
+//! against `Codec::compress`: random static and dynamic-grouping policies
+//! (testkit, tiles 1..=32) with 1, 2, 4
 //! blocks of B = 4, 8, W = 32, 64, full and serial multiplier budgets, both
 //! `tlast` conventions; random code tensors plus an extremes tensor; every
 //! case runs with stalls, is cut mid-stream by a reset with words in
@@ -8,7 +9,10 @@
 
 use actcomp_golden::policy::{Grouping, Policy};
 use actcomp_golden::testkit::{random_codes, random_policy, PolicySpec};
-use actcomp_hdl::{compressor_latency, Compressor4x32, Compressor4x64, Compressor8x32, Compressor8x64, Multipliers};
+use actcomp_hdl::{
+    compressor_addr_bits, compressor_latency, Compressor4x32, Compressor4x32T256, Compressor4x64, Compressor4x64T256,
+    Compressor8x32, Compressor8x32T256, Compressor8x64, Compressor8x64T256, Multipliers,
+};
 use actcomp_sim::top::{compressor_beats, compressor_expected, compressor_run, first_vectors, TlastMode};
 use actcomp_sim::transform::LaneBeat;
 use actcomp_sim::{AxisBench, AxisDut, Scoreboard, StallConfig};
@@ -16,9 +20,13 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
 
-fn static_policy(rng: &mut StdRng, b: usize, nb: usize, w: u32) -> Policy {
-    let spec = PolicySpec { grouping: Some(Grouping::Static), channels: Some(b * nb), block_size: Some(b), word_bits: Some(w), ..Default::default() };
+fn policy_with(rng: &mut StdRng, b: usize, nb: usize, w: u32, grouping: Grouping) -> Policy {
+    let spec = PolicySpec { grouping: Some(grouping), channels: Some(b * nb), block_size: Some(b), word_bits: Some(w), ..Default::default() };
     random_policy(rng, &spec)
+}
+
+fn static_policy(rng: &mut StdRng, b: usize, nb: usize, w: u32) -> Policy {
+    policy_with(rng, b, nb, w, Grouping::Static)
 }
 
 /// A tensor of extreme vectors: all min, all max, alternating, zeros, one-hot.
@@ -78,36 +86,49 @@ fn run_case<D: AxisDut<Beat = LaneBeat>>(make: &dyn Fn() -> D, policy: &Policy, 
 macro_rules! dispatch {
     ($policy:expr, $mult:expr, $f:ident, $($arg:expr),*) => {{
         let p: &Policy = $policy;
-        match (p.block_size, p.word_bits) {
-            (4, 32) => $f(&|| Compressor4x32::new(p, $mult).unwrap(), p, $($arg),*),
-            (4, 64) => $f(&|| Compressor4x64::new(p, $mult).unwrap(), p, $($arg),*),
-            (8, 32) => $f(&|| Compressor8x32::new(p, $mult).unwrap(), p, $($arg),*),
-            (8, 64) => $f(&|| Compressor8x64::new(p, $mult).unwrap(), p, $($arg),*),
+        match (p.block_size, p.word_bits, compressor_addr_bits(p)) {
+            (4, 32, 5) => $f(&|| Compressor4x32::new(p, $mult).unwrap(), p, $($arg),*),
+            (4, 64, 5) => $f(&|| Compressor4x64::new(p, $mult).unwrap(), p, $($arg),*),
+            (8, 32, 5) => $f(&|| Compressor8x32::new(p, $mult).unwrap(), p, $($arg),*),
+            (8, 64, 5) => $f(&|| Compressor8x64::new(p, $mult).unwrap(), p, $($arg),*),
+            (4, 32, 9) => $f(&|| Compressor4x32T256::new(p, $mult).unwrap(), p, $($arg),*),
+            (4, 64, 9) => $f(&|| Compressor4x64T256::new(p, $mult).unwrap(), p, $($arg),*),
+            (8, 32, 9) => $f(&|| Compressor8x32T256::new(p, $mult).unwrap(), p, $($arg),*),
+            (8, 64, 9) => $f(&|| Compressor8x64T256::new(p, $mult).unwrap(), p, $($arg),*),
             _ => unreachable!(),
         }
     }};
 }
 
-#[test]
-fn compressor_matches_golden_random_static_policies_with_stalls_and_reset() {
+fn random_policies_with_stalls_and_reset(grouping: Grouping, seed: u64) {
     let t0 = Instant::now();
-    let mut rng = StdRng::seed_from_u64(2024);
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut cycles = 0;
     let mut k = 0u64;
     for b in [4, 8] {
         for nb in [1, 2, 4] {
             for w in [32u32, 64] {
-                let p = static_policy(&mut rng, b, nb, w);
+                let p = policy_with(&mut rng, b, nb, w, grouping);
                 let mult = if k % 2 == 0 { Multipliers::Full } else { Multipliers::Serial };
                 let mode = if k % 3 == 0 { TlastMode::EveryTile } else { TlastMode::TensorEnd };
                 let stalls = [StallConfig::both(0.3), StallConfig { in_stall: 0.0, out_stall: 0.5 }, StallConfig { in_stall: 0.5, out_stall: 0.1 }][k as usize % 3];
-                let what = format!("B={b} NB={nb} W={w} T={} {mult:?} {mode:?} {stalls:?}", p.tile);
+                let what = format!("{grouping:?} B={b} NB={nb} W={w} T={} {mult:?} {mode:?} {stalls:?}", p.tile);
                 cycles += dispatch!(&p, mult, run_case, &mut rng, stalls, mode, k, &what);
                 k += 1;
             }
         }
     }
-    println!("{k} policies, {cycles} cycles in {:.1}s", t0.elapsed().as_secs_f64());
+    println!("{grouping:?}: {k} policies, {cycles} cycles in {:.1}s", t0.elapsed().as_secs_f64());
+}
+
+#[test]
+fn compressor_matches_golden_random_static_policies_with_stalls_and_reset() {
+    random_policies_with_stalls_and_reset(Grouping::Static, 2024);
+}
+
+#[test]
+fn compressor_matches_golden_random_dynamic_policies_with_stalls_and_reset() {
+    random_policies_with_stalls_and_reset(Grouping::Dynamic, 4048);
 }
 
 fn latency_case<D: AxisDut<Beat = LaneBeat>>(make: &dyn Fn() -> D, policy: &Policy, rng: &mut StdRng) -> (u64, f64) {

@@ -1,6 +1,6 @@
 //! The decompressor top level (`actcomp_decompressor`) in rust-hdl's
 //! simulator against `Codec::reconstruct` on golden payloads: random static
-//! policies with 1, 2, 4 blocks of B = 4, 8, W = 32, 64; random and extreme
+//! and dynamic-grouping policies with 1, 2, 4 blocks of B = 4, 8, W = 32, 64; random and extreme
 //! tensors; stalls, a reset mid-stream with beats in flight, a clean run
 //! after it; latency and full rate; the first-mismatch report.
 
@@ -14,9 +14,13 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
 
-fn static_policy(rng: &mut StdRng, b: usize, nb: usize, w: u32) -> Policy {
-    let spec = PolicySpec { grouping: Some(Grouping::Static), channels: Some(b * nb), block_size: Some(b), word_bits: Some(w), ..Default::default() };
+fn policy_with(rng: &mut StdRng, b: usize, nb: usize, w: u32, grouping: Grouping) -> Policy {
+    let spec = PolicySpec { grouping: Some(grouping), channels: Some(b * nb), block_size: Some(b), word_bits: Some(w), ..Default::default() };
     random_policy(rng, &spec)
+}
+
+fn static_policy(rng: &mut StdRng, b: usize, nb: usize, w: u32) -> Policy {
+    policy_with(rng, b, nb, w, Grouping::Static)
 }
 
 fn tensor(rng: &mut StdRng, policy: &Policy, extremes: bool) -> (Vec<usize>, Vec<i16>, Vec<u64>, usize) {
@@ -72,23 +76,32 @@ macro_rules! dispatch {
     }};
 }
 
-#[test]
-fn decompressor_matches_golden_random_static_policies_with_stalls_and_reset() {
+fn random_policies_with_stalls_and_reset(grouping: Grouping, seed: u64) {
     let t0 = Instant::now();
-    let mut rng = StdRng::seed_from_u64(4048);
+    let mut rng = StdRng::seed_from_u64(seed);
     let (mut cycles, mut k) = (0, 0u64);
     for b in [4, 8] {
         for nb in [1, 2, 4] {
             for w in [32u32, 64] {
-                let p = static_policy(&mut rng, b, nb, w);
+                let p = policy_with(&mut rng, b, nb, w, grouping);
                 let stall = [0.3, 0.5, 0.1][k as usize % 3];
-                let what = format!("B={b} NB={nb} W={w} T={} stall {stall}", p.tile);
+                let what = format!("{grouping:?} B={b} NB={nb} W={w} T={} stall {stall}", p.tile);
                 cycles += dispatch!(&p, run_case, &mut rng, stall, k, &what);
                 k += 1;
             }
         }
     }
-    println!("{k} policies, {cycles} cycles in {:.1}s", t0.elapsed().as_secs_f64());
+    println!("{grouping:?}: {k} policies, {cycles} cycles in {:.1}s", t0.elapsed().as_secs_f64());
+}
+
+#[test]
+fn decompressor_matches_golden_random_static_policies_with_stalls_and_reset() {
+    random_policies_with_stalls_and_reset(Grouping::Static, 4048);
+}
+
+#[test]
+fn decompressor_matches_golden_random_dynamic_policies_with_stalls_and_reset() {
+    random_policies_with_stalls_and_reset(Grouping::Dynamic, 8096);
 }
 
 fn rate_case<D: BeatDut + NumVectors>(make: &dyn Fn() -> D, policy: &Policy, rng: &mut StdRng, corrupt: bool) -> Result<(u64, f64), String> {

@@ -38,3 +38,27 @@ fn mnist_conv2_static_b8_bit_exact_through_both_top_levels() {
     }
     println!("total {:.1}s", t0.elapsed().as_secs_f64());
 }
+
+/// Dynamic grouping on real data: the default calibration of conv1 (32
+/// channels, B = 8: 4 blocks, the importance sorters in the loop), 240
+/// pixel vectors = 15 tiles, serial multiplier budget.
+#[test]
+fn mnist_conv1_dynamic_b8_bit_exact_through_both_top_levels() {
+    let t0 = Instant::now();
+    let calib = Tensor::load_npy(&fixture("mnist_conv1_relu_calib.npy")).unwrap();
+    let opts = CalibrateOptions { block_size: Some(8), grouping: Grouping::Dynamic, try_groupings: vec![], ..Default::default() };
+    let policy = calibrate(&[&calib], &opts, &|_, _| {}).unwrap().policy;
+    assert_eq!((policy.channels, policy.grouping, policy.num_blocks()), (32, Grouping::Dynamic, 4));
+    let test = Tensor::load_npy(&fixture("mnist_conv1_relu_test.npy")).unwrap();
+    let codes = to_codes(&test, &policy.input, "test").unwrap();
+    let (shape, codes) = first_vectors(&codes, &test.shape, 240);
+    let o = TopSimOptions { stall_prob: 0.25, seed: 11, multipliers: Multipliers::Serial, tlast: TlastMode::TensorEnd };
+    let c = simulate_compressor(&policy, &codes, &shape, &o).unwrap();
+    assert!(c.bit_exact, "compressor: {}", c.mismatch.unwrap());
+    let d = simulate_decompressor(&policy, &codes, &shape, &o).unwrap();
+    assert!(d.bit_exact, "decompressor: {}", d.mismatch.unwrap());
+    for r in c.runs.iter().chain(&d.runs) {
+        println!("{r:?}");
+    }
+    println!("total {:.1}s", t0.elapsed().as_secs_f64());
+}

@@ -1,5 +1,6 @@
 //! The emitted top-level Verilog (`actcomp_compressor`,
-//! `actcomp_decompressor`) of multi-block static policies under Icarus
+//! `actcomp_decompressor`) of multi-block static and dynamic-grouping
+//! policies under Icarus
 //! Verilog: plain-Verilog testbenches replay hex stimulus with random
 //! stalls and compare every payload word / reconstructed block with the
 //! golden codec. A corrupted expectation must be reported as a FAIL.
@@ -32,8 +33,12 @@ fn tools() -> bool {
 }
 
 fn policy(seed: u64, b: usize, nb: usize, w: u32, tile: usize) -> (Policy, Vec<usize>, Vec<i16>) {
+    policy_with(seed, b, nb, w, tile, Grouping::Static)
+}
+
+fn policy_with(seed: u64, b: usize, nb: usize, w: u32, tile: usize, grouping: Grouping) -> (Policy, Vec<usize>, Vec<i16>) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let spec = PolicySpec { grouping: Some(Grouping::Static), channels: Some(b * nb), block_size: Some(b), word_bits: Some(w), tile: Some(tile), ..Default::default() };
+    let spec = PolicySpec { grouping: Some(grouping), channels: Some(b * nb), block_size: Some(b), word_bits: Some(w), tile: Some(tile), ..Default::default() };
     let p = random_policy(&mut rng, &spec);
     let mut best = random_codes(&mut rng, &p);
     for _ in 0..4 {
@@ -111,16 +116,20 @@ fn top_levels_under_icarus_match_golden() {
         return;
     }
     let t0 = std::time::Instant::now();
-    // (seed, B, NB, W, T, multipliers, stall, tlast)
+    // (seed, B, NB, W, T, multipliers, stall, tlast, grouping)
+    let (st, dy) = (Grouping::Static, Grouping::Dynamic);
     let cases = [
-        (1u64, 4, 4, 32u32, 5, Multipliers::Full, 0.3, TlastMode::TensorEnd),
-        (2, 8, 2, 64, 3, Multipliers::Serial, 0.2, TlastMode::EveryTile),
-        (3, 4, 2, 64, 16, Multipliers::Serial, 0.0, TlastMode::TensorEnd),
-        (4, 8, 2, 32, 7, Multipliers::Full, 0.4, TlastMode::TensorEnd),
+        (1u64, 4, 4, 32u32, 5, Multipliers::Full, 0.3, TlastMode::TensorEnd, st),
+        (2, 8, 2, 64, 3, Multipliers::Serial, 0.2, TlastMode::EveryTile, st),
+        (3, 4, 2, 64, 16, Multipliers::Serial, 0.0, TlastMode::TensorEnd, st),
+        (4, 8, 2, 32, 7, Multipliers::Full, 0.4, TlastMode::TensorEnd, st),
+        (5, 4, 3, 32, 6, Multipliers::Full, 0.3, TlastMode::TensorEnd, dy),
+        (6, 8, 2, 64, 32, Multipliers::Serial, 0.2, TlastMode::EveryTile, dy),
+        (7, 8, 1, 32, 4, Multipliers::Full, 0.0, TlastMode::TensorEnd, dy),
     ];
-    for (seed, b, nb, w, t, mult, stall, mode) in cases {
-        let (p, shape, codes) = policy(seed, b, nb, w, t);
-        let what = format!("B={b} NB={nb} W={w} T={t} {mult:?} stall {stall} {mode:?} shape {shape:?}");
+    for (seed, b, nb, w, t, mult, stall, mode, grouping) in cases {
+        let (p, shape, codes) = policy_with(seed, b, nb, w, t, grouping);
+        let what = format!("{grouping:?} B={b} NB={nb} W={w} T={t} {mult:?} stall {stall} {mode:?} shape {shape:?}");
         let dir = work_dir(&format!("comp{seed}"));
         let out = compressor_case(&dir, &p, &shape, &codes, mult, stall, mode, false);
         assert!(out.contains("PASS"), "compressor {what}:\n{out}");

@@ -1,5 +1,5 @@
 //! `actcomp lint`: emits the compressor and decompressor top levels of a
-//! static policy (the same code path as `actcomp verilog`) and runs
+//! policy (the same code path as `actcomp verilog`) and runs
 //! `verilator --lint-only -Wall` on each with the checked-in waiver file
 //! `lint/verilator.vlt` (compiled into the binary and written next to the
 //! Verilog). Any warning that survives the waivers fails the command and
@@ -24,7 +24,7 @@ pub(crate) const TOPS: [&str; 2] = ["actcomp_compressor", "actcomp_decompressor"
 /// `actcomp lint` arguments.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Policy JSON (static grouping, B = 4 or 8).
+    /// Policy JSON (B = 4 or 8; static or dynamic grouping).
     #[arg(long)]
     pub policy: PathBuf,
     /// Output directory for the Verilog, manifest and waiver file (default: a temporary directory).

@@ -16,7 +16,7 @@ use super::verilog::MultArg;
 /// `actcomp sim` arguments.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Policy JSON (static grouping, B = 4 or 8).
+    /// Policy JSON (B = 4 or 8; static or dynamic grouping).
     #[arg(long)]
     pub policy: PathBuf,
     /// Activation tensor (.npy, the policy's source dtype, N x C x ...).

@@ -82,7 +82,7 @@ impl Target {
 /// `actcomp synth` arguments.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Policy JSON (static grouping, B = 4 or 8).
+    /// Policy JSON (B = 4 or 8; static or dynamic grouping).
     #[arg(long)]
     pub policy: PathBuf,
     /// FPGA family / device.

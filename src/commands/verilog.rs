@@ -1,12 +1,12 @@
 //! `actcomp verilog`: the compressor and decompressor top levels of a
-//! static policy as Verilog (`actcomp_compressor.v`,
+//! policy (static or dynamic grouping) as Verilog (`actcomp_compressor.v`,
 //! `actcomp_decompressor.v`) plus `manifest.json` (ports, parameters,
 //! latency, expected throughput). Same policy and options: byte-identical files.
 
-use actcomp_golden::policy::Policy;
+use actcomp_golden::policy::{Grouping, Policy};
 use actcomp_hdl::{
-    check_top_policy, compressor_latency, compressor_throughput, compressor_verilog, decompressor_throughput,
-    decompressor_verilog, Multipliers, DECOMPRESSOR_LATENCY,
+    check_top_policy, compressor_addr_bits, compressor_latency, compressor_throughput, compressor_verilog,
+    decompressor_throughput, decompressor_verilog, sorter_stages, Multipliers, DECOMPRESSOR_LATENCY,
 };
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -33,7 +33,7 @@ impl From<MultArg> for Multipliers {
 /// `actcomp verilog` arguments.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Policy JSON (static grouping, B = 4 or 8).
+    /// Policy JSON (B = 4 or 8; dynamic grouping needs T <= 256).
     #[arg(long)]
     pub policy: PathBuf,
     /// Output directory (created if missing).
@@ -59,7 +59,7 @@ pub fn compressor_ports(b: usize, w: usize) -> Vec<Value> {
         port("s_axis_tdata", "in", 9 * b, "one block of one pixel vector: lane i = 9-bit two's complement code of channel j*B+i in [9i+8:9i]"),
         port("s_axis_tvalid", "in", 1, "input beat valid"),
         port("s_axis_tready", "out", 1, "input beat accepted (registered state only)"),
-        port("s_axis_tlast", "in", 1, "optional early tile end (last beat of a partial tile); tiles of T vectors are counted internally"),
+        port("s_axis_tlast", "in", 1, "optional early tile end: set on every block beat of the last vector of a partial tile; tiles of T vectors are counted internally"),
         port("m_axis_tdata", "out", w, "payload word"),
         port("m_axis_tvalid", "out", 1, "word valid (register)"),
         port("m_axis_tready", "in", 1, "sink takes the word"),
@@ -87,6 +87,17 @@ pub fn decompressor_ports(b: usize, w: usize) -> Vec<Value> {
 pub fn manifest(policy: &Policy, mult: Multipliers) -> Value {
     let (b, w, nb) = (policy.block_size, policy.word_bits as usize, policy.num_blocks());
     let groups: Vec<usize> = policy.blocks.iter().map(|blk| blk.groups.len()).collect();
+    let dynamic = policy.grouping == Grouping::Dynamic;
+    let (latency, latency_note) = if dynamic {
+        (Value::Null, "dynamic grouping: each tile is ranked once its last vector has arrived, so the first word of a tile follows that tile's last input beat by about the sorter depth plus quantizer and packer; `actcomp sim` measures it")
+    } else {
+        (json!(compressor_latency(b, mult)), "from the input beat that completes a word to that word on m_axis")
+    };
+    let sorter = if dynamic {
+        json!({"tile_buffer_vectors": 1usize << compressor_addr_bits(policy), "sort_stages": sorter_stages(b), "per_block": 1})
+    } else {
+        Value::Null
+    };
     json!({
         "format": "actcomp-hardware-manifest",
         "version": 1,
@@ -104,13 +115,16 @@ pub fn manifest(policy: &Policy, mult: Multipliers) -> Value {
             "bits_per_vector": policy.bits_per_vector(),
             "words_per_tile": policy.words_per_tile(policy.tile),
             "multipliers": mult.name(),
+            "grouping": if dynamic { "dynamic" } else { "static" },
         },
         "compressor": {
             "module": "actcomp_compressor",
             "file": "actcomp_compressor.v",
             "ports": compressor_ports(b, w),
             "forward_multipliers": nb * mult.per_block(b),
-            "latency_cycles": compressor_latency(b, mult),
+            "importance_sorter": sorter,
+            "latency_cycles": latency,
+            "latency_note": latency_note,
             "throughput_values_per_cycle": compressor_throughput(policy, mult),
         },
         "decompressor": {
