@@ -118,6 +118,13 @@ fn sim_case(grouping: Grouping) {
         assert!(runs[0]["latency_cycles"].as_u64().unwrap() > 0);
         assert!(runs[0]["simulated_cycles_per_s"].as_f64().unwrap() > 0.0);
     }
+    // --vcd: one waveform per top level with the AXI ports in it
+    let w = d.join("w.vcd");
+    ok(&["sim", "--policy", p.to_str().unwrap(), "--activations", x.to_str().unwrap(), "--max-vectors", "4", "--vcd", w.to_str().unwrap()]);
+    for unit in ["compressor", "decompressor"] {
+        let v = std::fs::read_to_string(d.join(format!("w.{unit}.vcd"))).unwrap();
+        assert!(v.contains("$enddefinitions") && v.contains("s_axis_tvalid") && v.contains("#5000"), "{unit} VCD");
+    }
     // --max-vectors and the serial budget, text output
     let out = ok(&["sim", "--policy", p.to_str().unwrap(), "--activations", x.to_str().unwrap(), "--max-vectors", "7", "--multipliers", "serial"]);
     assert!(out.contains("7 of 20 pixel vectors"), "{out}");

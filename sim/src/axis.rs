@@ -101,6 +101,7 @@ pub struct AxisBench<D: AxisDut> {
     held: Option<OutWord>,
     stats: RunStats,
     total_cycles: u64,
+    vcd: Option<crate::vcd::VcdTrace>,
 }
 
 impl<D: AxisDut> AxisBench<D> {
@@ -124,6 +125,7 @@ impl<D: AxisDut> AxisBench<D> {
             held: None,
             stats: RunStats::default(),
             total_cycles: 0,
+            vcd: None,
         }
     }
 
@@ -155,8 +157,18 @@ impl<D: AxisDut> AxisBench<D> {
         self.queue.len()
     }
 
+    /// Writes a VCD waveform of every signal of the device to `path` from
+    /// now on (sampled after each clock edge).
+    pub fn trace_vcd(&mut self, path: &std::path::Path) -> std::io::Result<()> {
+        self.vcd = Some(crate::vcd::VcdTrace::create(path, &self.dut)?);
+        Ok(())
+    }
+
     fn settle(&mut self) -> Result<(), SimFailure> {
         if simulate(&mut self.dut, SETTLE_ITERS) {
+            if let Some(t) = self.vcd.as_mut() {
+                t.sample(&self.dut);
+            }
             Ok(())
         } else {
             Err(SimFailure::NoConvergence { cycle: self.total_cycles })

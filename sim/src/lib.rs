@@ -24,6 +24,7 @@ pub mod scoreboard;
 pub mod top;
 pub mod transform;
 pub mod unpacker;
+pub mod vcd;
 pub mod vtb;
 
 pub use axis::{AxisBench, AxisDut, OutWord, RunStats, StallConfig};

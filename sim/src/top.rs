@@ -470,6 +470,18 @@ pub fn decompressor_run<D: BeatDut + NumVectors>(
 /// always valid, sink always ready), a reset, then a run with random
 /// stalls of probability `opts.stall_prob` on both sides.
 pub fn simulate_compressor(policy: &Policy, codes: &[i16], shape: &[usize], opts: &TopSimOptions) -> Result<TopReport, TopError> {
+    simulate_compressor_traced(policy, codes, shape, opts, None)
+}
+
+/// [`simulate_compressor`], writing a VCD waveform of all its runs to
+/// `vcd` when given.
+pub fn simulate_compressor_traced(
+    policy: &Policy,
+    codes: &[i16],
+    shape: &[usize],
+    opts: &TopSimOptions,
+    vcd: Option<&std::path::Path>,
+) -> Result<TopReport, TopError> {
     check_top_policy(policy)?;
     let expected = compressor_expected(policy, codes, shape).map_err(TopError)?;
     let beats = compressor_beats(policy, codes, shape, opts.tlast);
@@ -481,8 +493,12 @@ pub fn simulate_compressor(policy: &Policy, codes: &[i16], shape: &[usize], opts
         expected: &[ExpectedWord],
         v: usize,
         opts: &TopSimOptions,
-    ) -> TopReport {
+        vcd: Option<&std::path::Path>,
+    ) -> Result<TopReport, TopError> {
         let mut bench = AxisBench::new(dut, opts.seed, StallConfig::NONE);
+        if let Some(p) = vcd {
+            bench.trace_vcd(p).map_err(|e| TopError(format!("cannot write VCD {}: {e}", p.display())))?;
+        }
         let mut runs = Vec::new();
         let mut mismatch = None;
         match compressor_run(&mut bench, policy, beats, expected, v, 0.0, "full rate") {
@@ -501,18 +517,18 @@ pub fn simulate_compressor(policy: &Policy, codes: &[i16], shape: &[usize], opts
                 Err(e) => mismatch = Some(format!("stalled run: {e}")),
             }
         }
-        TopReport { unit: "actcomp_compressor".into(), bit_exact: mismatch.is_none(), mismatch, runs }
+        Ok(TopReport { unit: "actcomp_compressor".into(), bit_exact: mismatch.is_none(), mismatch, runs })
     }
     let m = opts.multipliers;
     Ok(match (policy.block_size, policy.word_bits, compressor_addr_bits(policy)) {
-        (4, 32, 5) => go(Compressor4x32::new(policy, m)?, policy, &beats, &expected, v, opts),
-        (4, 64, 5) => go(Compressor4x64::new(policy, m)?, policy, &beats, &expected, v, opts),
-        (8, 32, 5) => go(Compressor8x32::new(policy, m)?, policy, &beats, &expected, v, opts),
-        (8, 64, 5) => go(Compressor8x64::new(policy, m)?, policy, &beats, &expected, v, opts),
-        (4, 32, 9) => go(Compressor4x32T256::new(policy, m)?, policy, &beats, &expected, v, opts),
-        (4, 64, 9) => go(Compressor4x64T256::new(policy, m)?, policy, &beats, &expected, v, opts),
-        (8, 32, 9) => go(Compressor8x32T256::new(policy, m)?, policy, &beats, &expected, v, opts),
-        (8, 64, 9) => go(Compressor8x64T256::new(policy, m)?, policy, &beats, &expected, v, opts),
+        (4, 32, 5) => go(Compressor4x32::new(policy, m)?, policy, &beats, &expected, v, opts, vcd)?,
+        (4, 64, 5) => go(Compressor4x64::new(policy, m)?, policy, &beats, &expected, v, opts, vcd)?,
+        (8, 32, 5) => go(Compressor8x32::new(policy, m)?, policy, &beats, &expected, v, opts, vcd)?,
+        (8, 64, 5) => go(Compressor8x64::new(policy, m)?, policy, &beats, &expected, v, opts, vcd)?,
+        (4, 32, 9) => go(Compressor4x32T256::new(policy, m)?, policy, &beats, &expected, v, opts, vcd)?,
+        (4, 64, 9) => go(Compressor4x64T256::new(policy, m)?, policy, &beats, &expected, v, opts, vcd)?,
+        (8, 32, 9) => go(Compressor8x32T256::new(policy, m)?, policy, &beats, &expected, v, opts, vcd)?,
+        (8, 64, 9) => go(Compressor8x64T256::new(policy, m)?, policy, &beats, &expected, v, opts, vcd)?,
         (b, w, _) => return Err(TopError(format!("no top-level configuration for B = {b}, W = {w}"))),
     })
 }
@@ -520,12 +536,35 @@ pub fn simulate_compressor(policy: &Policy, codes: &[i16], shape: &[usize], opts
 /// Runs the decompressor of `policy` on the golden payload of the tensor:
 /// a full-rate run, a reset, then a run with random stalls.
 pub fn simulate_decompressor(policy: &Policy, codes: &[i16], shape: &[usize], opts: &TopSimOptions) -> Result<TopReport, TopError> {
+    simulate_decompressor_traced(policy, codes, shape, opts, None)
+}
+
+/// [`simulate_decompressor`], writing a VCD waveform of all its runs to
+/// `vcd` when given.
+pub fn simulate_decompressor_traced(
+    policy: &Policy,
+    codes: &[i16],
+    shape: &[usize],
+    opts: &TopSimOptions,
+    vcd: Option<&std::path::Path>,
+) -> Result<TopReport, TopError> {
     check_top_policy(policy)?;
     let words = Codec::new(policy).map_err(|e| TopError(e.to_string()))?.compress(codes, shape).map_err(|e| TopError(e.to_string()))?;
     let expected = decompressor_expected(policy, codes, shape).map_err(TopError)?;
     let v = vectors_of(shape);
-    fn go<D: BeatDut + NumVectors>(dut: D, policy: &Policy, words: &[u64], expected: &[OutBeat], v: usize, opts: &TopSimOptions) -> TopReport {
+    fn go<D: BeatDut + NumVectors>(
+        dut: D,
+        policy: &Policy,
+        words: &[u64],
+        expected: &[OutBeat],
+        v: usize,
+        opts: &TopSimOptions,
+        vcd: Option<&std::path::Path>,
+    ) -> Result<TopReport, TopError> {
         let mut bench = BeatBench::new(dut, opts.seed, Stalls::none(), 8, policy.block_size);
+        if let Some(p) = vcd {
+            bench.trace_vcd(p).map_err(|e| TopError(format!("cannot write VCD {}: {e}", p.display())))?;
+        }
         let mut runs = Vec::new();
         let mut mismatch = None;
         match decompressor_run(&mut bench, policy, words, expected, v, 0.0, "full rate") {
@@ -544,13 +583,13 @@ pub fn simulate_decompressor(policy: &Policy, codes: &[i16], shape: &[usize], op
                 Err(e) => mismatch = Some(format!("stalled run: {e}")),
             }
         }
-        TopReport { unit: "actcomp_decompressor".into(), bit_exact: mismatch.is_none(), mismatch, runs }
+        Ok(TopReport { unit: "actcomp_decompressor".into(), bit_exact: mismatch.is_none(), mismatch, runs })
     }
     Ok(match (policy.block_size, policy.word_bits) {
-        (4, 32) => go(Decompressor4x32::new(policy)?, policy, &words, &expected, v, opts),
-        (4, 64) => go(Decompressor4x64::new(policy)?, policy, &words, &expected, v, opts),
-        (8, 32) => go(Decompressor8x32::new(policy)?, policy, &words, &expected, v, opts),
-        (8, 64) => go(Decompressor8x64::new(policy)?, policy, &words, &expected, v, opts),
+        (4, 32) => go(Decompressor4x32::new(policy)?, policy, &words, &expected, v, opts, vcd)?,
+        (4, 64) => go(Decompressor4x64::new(policy)?, policy, &words, &expected, v, opts, vcd)?,
+        (8, 32) => go(Decompressor8x32::new(policy)?, policy, &words, &expected, v, opts, vcd)?,
+        (8, 64) => go(Decompressor8x64::new(policy)?, policy, &words, &expected, v, opts, vcd)?,
         (b, w) => return Err(TopError(format!("no top-level configuration for B = {b}, W = {w}"))),
     })
 }

@@ -191,6 +191,7 @@ pub struct BeatBench<D: BeatDut> {
     total_cycles: u64,
     lane_bits: u32,
     lanes: usize,
+    vcd: Option<crate::vcd::VcdTrace>,
 }
 
 impl<D: BeatDut> BeatBench<D> {
@@ -219,6 +220,7 @@ impl<D: BeatDut> BeatBench<D> {
             held: None,
             stats: BeatStats { accepted: vec![0; n], ..Default::default() },
             total_cycles: 0,
+            vcd: None,
             lane_bits,
             lanes,
         }
@@ -251,8 +253,18 @@ impl<D: BeatDut> BeatBench<D> {
         self.total_cycles
     }
 
+    /// Writes a VCD waveform of every signal of the device to `path` from
+    /// now on (sampled after each clock edge).
+    pub fn trace_vcd(&mut self, path: &std::path::Path) -> std::io::Result<()> {
+        self.vcd = Some(crate::vcd::VcdTrace::create(path, &self.dut)?);
+        Ok(())
+    }
+
     fn settle(&mut self) -> Result<(), BeatFailure> {
         if simulate(&mut self.dut, SETTLE_ITERS) {
+            if let Some(t) = self.vcd.as_mut() {
+                t.sample(&self.dut);
+            }
             Ok(())
         } else {
             Err(BeatFailure::NoConvergence { cycle: self.total_cycles })

@@ -6,7 +6,9 @@ use actcomp_golden::input_map::to_codes;
 use actcomp_golden::policy::Policy;
 use actcomp_golden::tensor::Tensor;
 use actcomp_hdl::check_top_policy;
-use actcomp_sim::top::{first_vectors, simulate_compressor, simulate_decompressor, RunReport, TlastMode, TopReport, TopSimOptions};
+use actcomp_sim::top::{
+    first_vectors, simulate_compressor_traced, simulate_decompressor_traced, RunReport, TlastMode, TopReport, TopSimOptions,
+};
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -34,9 +36,19 @@ pub struct Args {
     /// Multiplier budget of the compressor's forward transforms.
     #[arg(long, value_enum, default_value_t = MultArg::Full)]
     pub multipliers: MultArg,
+    /// Write VCD waveforms of every signal: `<stem>.compressor.vcd` and
+    /// `<stem>.decompressor.vcd` next to the given path (e.g. waves.vcd).
+    #[arg(long)]
+    pub vcd: Option<PathBuf>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The VCD file of one top level for `--vcd path`: `<stem>.<unit>.vcd`.
+pub fn vcd_path(given: &std::path::Path, unit: &str) -> PathBuf {
+    let stem = given.file_stem().map_or_else(|| "waves".into(), |s| s.to_string_lossy().into_owned());
+    given.with_file_name(format!("{stem}.{unit}.vcd"))
 }
 
 fn run_json(r: &RunReport) -> Value {
@@ -81,11 +93,15 @@ pub fn run(a: Args) -> Result<()> {
             opts.multipliers.name()
         );
     }
-    let c = simulate_compressor(&policy, &codes, &shape, &opts)?;
+    let vcd = a.vcd.as_ref().map(|p| (vcd_path(p, "compressor"), vcd_path(p, "decompressor")));
+    let c = simulate_compressor_traced(&policy, &codes, &shape, &opts, vcd.as_ref().map(|v| v.0.as_path()))?;
     if !a.json {
         print_report(&c);
     }
-    let d = simulate_decompressor(&policy, &codes, &shape, &opts)?;
+    let d = simulate_decompressor_traced(&policy, &codes, &shape, &opts, vcd.as_ref().map(|v| v.1.as_path()))?;
+    if let (Some((vc, vd)), false) = (&vcd, a.json) {
+        println!("waveforms: {} and {}", vc.display(), vd.display());
+    }
     if !a.json {
         print_report(&d);
     }
@@ -95,6 +111,7 @@ pub fn run(a: Args) -> Result<()> {
             "{}",
             json!({"bit_exact": exact, "vectors": used, "values": used * policy.channels, "multipliers": opts.multipliers.name(),
                    "stall_prob": a.stall_prob, "seed": a.seed,
+                   "vcd": vcd.as_ref().map(|(c, d)| vec![c.display().to_string(), d.display().to_string()]),
                    "compressor": report_json(&c), "decompressor": report_json(&d)})
         );
     }
