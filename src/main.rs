@@ -63,6 +63,8 @@ enum Command {
     Lint(commands::lint::Args),
     /// Synthesise the emitted Verilog with yosys for an FPGA target; report LUT/FF/carry/BRAM/DSP, fit and (iCE40, --pnr) Fmax.
     Synth(commands::synth::Args),
+    /// Design-space table: calibrate, synthesise and place-and-route the compressor for several B / multiplier / W configurations.
+    Dse(commands::dse::Args),
 }
 
 fn main() {
@@ -78,6 +80,7 @@ fn main() {
         Command::Sim(a) => commands::sim::run(a),
         Command::Lint(a) => commands::lint::run(a),
         Command::Synth(a) => commands::synth::run(a),
+        Command::Dse(a) => commands::dse::run(a),
     };
     if let Err(e) = res {
         eprintln!("error: {e:#}");

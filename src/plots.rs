@@ -31,7 +31,7 @@ static FONT_ONCE: Once = Once::new();
 static FONT_OK: AtomicBool = AtomicBool::new(false);
 
 /// Registers the embedded font under the generic family names, once per process.
-fn register_fonts() -> Result<()> {
+pub(crate) fn register_fonts() -> Result<()> {
     FONT_ONCE.call_once(|| {
         let ok = ["sans-serif", "serif", "monospace"]
             .iter()

@@ -32,10 +32,14 @@ fn ok(args: &[&str]) -> String {
 
 /// A small static int8 policy: C = 8 in blocks of 4, T = 3, W = 32.
 fn small_policy(dir: &Path) -> PathBuf {
+    policy_with_channels(dir, 8)
+}
+
+fn policy_with_channels(dir: &Path, channels: usize) -> PathBuf {
     let mut rng = StdRng::seed_from_u64(11);
     let spec = PolicySpec {
         grouping: Some(Grouping::Static),
-        channels: Some(8),
+        channels: Some(channels),
         block_size: Some(4),
         word_bits: Some(32),
         dtype: Some(Dtype::I8),
@@ -129,4 +133,70 @@ fn synth_ice40_up5k_reports_luts_dsps_and_the_fit() {
     if !fits {
         assert!(v["misfits"][0].as_str().unwrap().contains("DOES NOT FIT iCE40-UP5K"), "{v}");
     }
+}
+
+/// nextpnr end to end: a C = 4, B = 4 serial compressor synthesised for
+/// the iCE40-HX8K, placed and routed with the breakout board's pins (clock
+/// on J3, every port bit on a user I/O) — Fmax reported from the post-route
+/// timing.
+#[test]
+fn synth_ice40_hx8k_place_and_route_with_board_pins() {
+    if require_tool("yosys", "yosys").is_none() || require_tool("nextpnr-ice40", "nextpnr-ice40").is_none() {
+        return;
+    }
+    let d = tmpdir("hx8k_pnr");
+    let p = policy_with_channels(&d, 4);
+    let out = d.join("out");
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "synth", "--policy", p.to_str().unwrap(), "--target", "ice40-hx8k", "--multipliers", "serial", "--unit", "compressor", "--pnr", "-o",
+        out.to_str().unwrap(), "--json",
+    ]))
+    .unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["fits"], true, "{v}");
+    let pnr = &v["pnr"][0];
+    let fmax = pnr["fmax_mhz"].as_f64().unwrap();
+    assert!(fmax > 1.0 && fmax < 1000.0, "{v}");
+    let pcf = std::fs::read_to_string(pnr["pcf"].as_str().unwrap()).unwrap();
+    assert!(pcf.contains("set_io clock J3"), "{pcf}");
+    // 36 input data bits + 32 output data bits + 6 control bits + reset on pins
+    assert_eq!(pcf.lines().filter(|l| l.starts_with("set_io")).count(), 1 + 1 + 36 + 3 + 32 + 3, "{pcf}");
+    let log = std::fs::read_to_string(pnr["log"].as_str().unwrap()).unwrap();
+    assert!(log.contains("Max frequency for clock"), "nextpnr log without timing");
+}
+
+/// `actcomp dse` with two tiny configurations: a table row, a plot and JSON
+/// per configuration, with Fmax from place and route.
+#[test]
+fn dse_writes_table_plot_and_json() {
+    if require_tool("yosys", "yosys").is_none() || require_tool("nextpnr-ice40", "nextpnr-ice40").is_none() {
+        return;
+    }
+    let d = tmpdir("dse");
+    let act = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/activations/mnist_conv1_relu_calib.npy");
+    let out = d.join("out");
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "dse", "--activations", act.to_str().unwrap(), "--channels", "4", "--configs", "4:serial:32,4:full:32:dynamic", "--target", "ice40-hx8k",
+        "-o", out.to_str().unwrap(), "--json",
+    ]))
+    .unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{v}");
+    for r in rows {
+        assert!(r["luts"].as_u64().unwrap() > 0 && r["values_per_cycle"].as_f64().unwrap() > 0.0, "{r}");
+        if r["fits"] == true {
+            assert!(r["fmax_mhz"].as_f64().unwrap() > 1.0, "{r}");
+        }
+    }
+    // dynamic grouping adds the sorter: more LUTs than the static design
+    assert!(rows[1]["luts"].as_u64() > rows[0]["luts"].as_u64(), "{v}");
+    let md = std::fs::read_to_string(out.join("dse.md")).unwrap();
+    assert!(md.contains("| B=4 serial W=32 static |") && md.contains("Fmax MHz"), "{md}");
+    for f in ["dse.svg", "dse.png", "dse.json"] {
+        assert!(std::fs::metadata(out.join(f)).unwrap().len() > 0, "{f}");
+    }
+    // a malformed configuration is a clear error
+    let o = actcomp(&["dse", "--activations", act.to_str().unwrap(), "--configs", "4:fast:32", "-o", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown multiplier budget `fast`"));
 }

@@ -9,3 +9,5 @@ pub mod sim;
 pub mod verilog;
 pub mod lint;
 pub mod synth;
+pub mod pcf;
+pub mod dse;

