@@ -1,0 +1,482 @@
+//! The codec's fast tile engine: the same payload as the plain path in
+//! [`crate::codec`], bit for bit, computed with
+//!
+//! * a *rest vector* shortcut: a block whose input codes all equal the
+//!   input zero point (a pixel after ReLU that is zero in every channel of
+//!   the block — most of a post-ReLU map) has a known transform output, so
+//!   its codes, and their bit string under the tile's group map, are worked
+//!   out once per tile; the decoder recognises that bit string and copies
+//!   the known reconstruction;
+//! * only the lanes of groups with more than 0 bits quantized, packed and unpacked;
+//! * 32-bit quantizer arithmetic (`|y·qmul| < 2^30`, so exact), code tables
+//!   that hold the packed field and level tables indexed by the raw field;
+//! * a 64-bit accumulator bit packer and a branch-free reader ([`crate::bitpack`]);
+//! * optionally AVX2 dense transforms ([`crate::kernels`]) where the block's
+//!   bounds prove 32-bit accumulation exact.
+
+use crate::bitpack::{BitSink, BitSource};
+use crate::error::{GoldenError, Result};
+use crate::grouping::dynamic_group_map_keys;
+use crate::kernels::PairMatrix;
+use crate::policy::{group_index_bits, BlockPolicy, Grouping, Policy, QUANT_SHIFT};
+use crate::transform::{round_shift, sat16, BlockMatrices};
+
+/// Where pixel vectors sit in an N x C x spatial tensor, and tile-sized
+/// copies between that layout and vector-major rows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout {
+    /// Channels C.
+    pub channels: usize,
+    /// Product of the spatial axes.
+    pub spatial: usize,
+    /// Pixel vectors N x spatial.
+    pub vectors: usize,
+}
+
+impl Layout {
+    /// Runs of consecutive vectors `first..first+count` within one image: (vector offset, run length, flat base).
+    fn runs(&self, first: usize, count: usize, mut f: impl FnMut(usize, usize, usize)) {
+        let (c, s) = (self.channels, self.spatial);
+        let mut t = 0;
+        while t < count {
+            let p = first + t;
+            let (n, sp) = (p / s, p % s);
+            let run = (s - sp).min(count - t);
+            f(t, run, n * c * s + sp);
+            t += run;
+        }
+    }
+
+    /// Vectors `first..first+count` of `codes` (C order) into rows of `out` (`count x C`).
+    pub fn gather(&self, codes: &[i16], first: usize, count: usize, out: &mut [i16]) {
+        let (c, s) = (self.channels, self.spatial);
+        self.runs(first, count, |t, run, base| {
+            for ch in 0..c {
+                let src = &codes[base + ch * s..base + ch * s + run];
+                for (j, &v) in src.iter().enumerate() {
+                    out[(t + j) * c + ch] = v;
+                }
+            }
+        });
+    }
+
+    /// Rows of `vecs` (`count x C`) into vectors `first..first+count` of `codes` (C order).
+    pub fn scatter(&self, vecs: &[i16], first: usize, count: usize, codes: &mut [i16]) {
+        let (c, s) = (self.channels, self.spatial);
+        self.runs(first, count, |t, run, base| {
+            for ch in 0..c {
+                let dst = &mut codes[base + ch * s..base + ch * s + run];
+                for (j, v) in dst.iter_mut().enumerate() {
+                    *v = vecs[(t + j) * c + ch];
+                }
+            }
+        });
+    }
+}
+
+/// One block of the policy in the engine's form.
+#[derive(Debug, Clone)]
+struct FastBlock {
+    b: usize,
+    index_bits: u32,
+    sizes: Vec<usize>,
+    static_map: Vec<u8>,
+    positions: Vec<usize>,
+    /// Bits of each group.
+    bits: Vec<u32>,
+    /// Fine multiplier of each group (0 for 0-bit groups).
+    qmul: Vec<i32>,
+    /// `[g·256 + fine + 128]`: the code as its packed field (low `bits` bits).
+    fields: Vec<u8>,
+    /// `[g·256 + field]`: the level of the code packed as `field`.
+    levels: Vec<i16>,
+    /// The rest vector: every channel at the input zero point.
+    rest_x: Vec<i16>,
+    /// Its transform output.
+    rest_y: Vec<i32>,
+    /// Dense forward matrix for 32-bit accumulation, when exact and SIMD is on.
+    forward: Option<PairMatrix>,
+    /// `-Σ_i F[k][i]·mean_i` (fits i32 whenever `forward` is set).
+    bias: Vec<i32>,
+    /// Dense inverse matrix for 32-bit accumulation, when exact and SIMD is on.
+    inverse: Option<PairMatrix>,
+}
+
+impl FastBlock {
+    fn new(blk: &BlockPolicy, m: &BlockMatrices, policy: &Policy, simd: bool) -> Self {
+        let b = blk.mean.len();
+        let (lo, hi) = (policy.input.code_range.min(), policy.input.code_range.max());
+        let ng = blk.groups.len();
+        let mut fields = vec![0u8; ng * 256];
+        let mut levels = vec![0i16; ng * 256];
+        for (g, grp) in blk.groups.iter().enumerate() {
+            if grp.bits == 0 {
+                continue;
+            }
+            let mask = (1u32 << grp.bits) - 1;
+            for (f, &code) in grp.encode.iter().enumerate() {
+                fields[g * 256 + f] = (code as u32 & mask) as u8;
+            }
+            for field in 0..=mask {
+                let code = crate::bitstream::sign_extend(field, grp.bits);
+                // levels fit 16 bits (validated)
+                levels[g * 256 + field as usize] = grp.levels[(code + (1 << (grp.bits - 1))) as usize] as i16;
+            }
+        }
+        let rest_x = vec![policy.input.zero_point.clamp(lo, hi) as i16; b];
+        let mut rest_y = vec![0; b];
+        m.forward(&rest_x, &mut rest_y);
+        let flat_fwd: Vec<i32> = blk.forward.iter().flatten().copied().collect();
+        let bias64: Vec<i64> = (0..b).map(|k| -(0..b).map(|i| flat_fwd[k * b + i] as i64 * blk.mean[i] as i64).sum::<i64>()).collect();
+        let x_max = vec![lo.unsigned_abs().max(hi.unsigned_abs()) as i64; b];
+        let bias_bound: Vec<i64> = bias64.iter().map(|v| v.abs()).collect();
+        let forward = if simd { PairMatrix::new(&flat_fwd, b, b, &x_max, &bias_bound) } else { None };
+        let level_max = blk.groups.iter().flat_map(|g| g.levels.iter()).map(|l| l.unsigned_abs() as i64).max().unwrap_or(0);
+        let flat_inv: Vec<i32> = blk.inverse.iter().flatten().copied().collect();
+        let inverse = if simd { PairMatrix::new(&flat_inv, b, b, &vec![level_max; b], &vec![0; b]) } else { None };
+        FastBlock {
+            b,
+            index_bits: group_index_bits(ng),
+            sizes: blk.groups.iter().map(|g| g.size).collect(),
+            static_map: crate::grouping::static_group_map(blk),
+            positions: crate::grouping::rank_positions(&blk.rank),
+            bits: blk.groups.iter().map(|g| g.bits).collect(),
+            qmul: blk.groups.iter().map(|g| if g.bits == 0 { 0 } else { g.qmul as i32 }).collect(),
+            fields,
+            levels,
+            rest_x,
+            rest_y,
+            bias: if forward.is_some() { bias64.iter().map(|&v| v as i32).collect() } else { Vec::new() },
+            forward,
+            inverse,
+        }
+    }
+
+    /// The packed field of transform output `y` in group `g` (bits > 0).
+    #[inline(always)]
+    fn field(&self, g: usize, y: i32) -> u64 {
+        // |y| <= 2^15 and qmul < 2^15: the product and the rounding term fit i32
+        let f = ((y * self.qmul[g] + (1 << (QUANT_SHIFT - 1))) >> QUANT_SHIFT).clamp(-128, 127);
+        self.fields[g * 256 + (f + 128) as usize] as u64
+    }
+}
+
+/// A lane of a tile's block that carries bits: component, width, table offset (`g·256`).
+#[derive(Debug, Clone, Copy)]
+struct Lane {
+    k: u16,
+    bits: u8,
+    table: u16,
+    group: u8,
+}
+
+/// A block's tile plan: its group map, its coded lanes and the rest vector's bit string.
+#[derive(Debug, Clone, Default)]
+struct TilePlan {
+    map: Vec<u8>,
+    lanes: Vec<Lane>,
+    /// Column pairs of the inverse with at least one coded lane.
+    pairs: Vec<u16>,
+    rest_bits: u32,
+    rest_pattern: Vec<u64>,
+    /// Reconstruction of the rest codes (decoder), once needed in the tile.
+    rest_out: Option<Vec<i16>>,
+}
+
+impl TilePlan {
+    fn plan(&mut self, blk: &FastBlock) {
+        self.lanes.clear();
+        for (k, &g) in self.map.iter().enumerate() {
+            let bits = blk.bits[g as usize];
+            if bits > 0 {
+                self.lanes.push(Lane { k: k as u16, bits: bits as u8, table: (g as u16) * 256, group: g });
+            }
+        }
+        self.pairs.clear();
+        for l in &self.lanes {
+            let p = l.k / 2;
+            if self.pairs.last() != Some(&p) {
+                self.pairs.push(p);
+            }
+        }
+        let mut sink = BitSink::with_capacity_bits(8 * blk.b);
+        for l in &self.lanes {
+            sink.push(blk.field(l.group as usize, blk.rest_y[l.k as usize]), l.bits as u32);
+        }
+        self.rest_bits = sink.bit_len() as u32;
+        sink.align(64);
+        self.rest_pattern = sink.into_words(64);
+        self.rest_out = None;
+    }
+}
+
+/// The fast engine for one policy.
+#[derive(Debug, Clone)]
+pub(crate) struct FastEngine {
+    blocks: Vec<FastBlock>,
+    matrices: Vec<BlockMatrices>,
+    channels: usize,
+    tile: usize,
+    word_bits: u32,
+    grouping: Grouping,
+    lo: i32,
+    hi: i32,
+}
+
+/// Per-range working buffers.
+struct Work {
+    x: Vec<i16>,
+    y: Vec<i32>,
+    rest: Vec<bool>,
+    energy: Vec<u64>,
+    keys: Vec<u128>,
+    plans: Vec<TilePlan>,
+    pad: Vec<i16>,
+    acc: Vec<i32>,
+    yhat: Vec<i32>,
+    yhat16: Vec<i16>,
+    counts: Vec<usize>,
+}
+
+impl FastEngine {
+    /// The engine for a validated policy (`simd`: AVX2 was detected).
+    pub fn new(policy: &Policy, matrices: &[BlockMatrices], simd: bool) -> Self {
+        FastEngine {
+            blocks: policy.blocks.iter().zip(matrices).map(|(blk, m)| FastBlock::new(blk, m, policy, simd)).collect(),
+            matrices: matrices.to_vec(),
+            channels: policy.channels,
+            tile: policy.tile,
+            word_bits: policy.word_bits,
+            grouping: policy.grouping,
+            lo: policy.input.code_range.min(),
+            hi: policy.input.code_range.max(),
+        }
+    }
+
+    fn work(&self) -> Work {
+        let (t, c) = (self.tile, self.channels);
+        let b = self.blocks[0].b;
+        let bp = b.div_ceil(8) * 8 + 8;
+        Work {
+            x: vec![0; t * c],
+            y: vec![0; t * c],
+            rest: vec![false; t * self.blocks.len()],
+            energy: vec![0; b],
+            keys: Vec::with_capacity(b),
+            plans: self.blocks.iter().map(|blk| TilePlan { map: vec![0; blk.b], ..TilePlan::default() }).collect(),
+            pad: vec![0; bp],
+            acc: vec![0; bp],
+            yhat: vec![0; b],
+            yhat16: vec![0; bp],
+            counts: vec![0; crate::policy::MAX_GROUPS],
+        }
+    }
+
+    /// Forward transform of one block of input codes.
+    #[inline]
+    fn forward(&self, bi: usize, x: &[i16], y: &mut [i32], w_pad: &mut [i16], w_acc: &mut [i32]) {
+        let blk = &self.blocks[bi];
+        let m = &self.matrices[bi];
+        let Some(pm) = &blk.forward else {
+            m.forward(x, y);
+            return;
+        };
+        let b = blk.b;
+        let v: &[i16] = if b % 2 == 0 {
+            x
+        } else {
+            w_pad[..b].copy_from_slice(x);
+            w_pad[b] = 0;
+            &w_pad[..b + 1]
+        };
+        let acc = &mut w_acc[..pm.rows_padded()];
+        acc[..b].copy_from_slice(&blk.bias);
+        pm.apply(v, &ALL_PAIRS[..b.div_ceil(2)], acc, true);
+        for k in 0..b {
+            y[k] = sat16(round_shift(acc[k] as i64, m.forward_shift[k]));
+        }
+    }
+
+    /// Payload words of the tiles covering vectors `first..end` (`first` on a tile start).
+    pub fn compress_range(&self, codes: &[i16], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
+        let c = self.channels;
+        let nb = self.blocks.len();
+        let mut w = self.work();
+        let mut sink = BitSink::with_capacity_bits(words_hint * self.word_bits as usize);
+        let mut first = first;
+        while first < end {
+            let count = self.tile.min(end - first);
+            lay.gather(codes, first, count, &mut w.x);
+            for (bi, blk) in self.blocks.iter().enumerate() {
+                let b = blk.b;
+                let mut rests = 0u64;
+                for t in 0..count {
+                    let off = t * c + bi * b;
+                    let is_rest = w.x[off..off + b] == blk.rest_x[..];
+                    w.rest[t * nb + bi] = is_rest;
+                    if is_rest {
+                        rests += 1;
+                    } else {
+                        let (x, y) = (&w.x[off..off + b], &mut w.y[off..off + b]);
+                        self.forward(bi, x, y, &mut w.pad, &mut w.acc);
+                    }
+                }
+                let plan = &mut w.plans[bi];
+                match self.grouping {
+                    Grouping::Static => plan.map.copy_from_slice(&blk.static_map),
+                    Grouping::Dynamic => {
+                        for (e, &y) in w.energy.iter_mut().zip(&blk.rest_y) {
+                            *e = rests * y.unsigned_abs() as u64;
+                        }
+                        for t in 0..count {
+                            if w.rest[t * nb + bi] {
+                                continue;
+                            }
+                            let off = t * c + bi * b;
+                            for (e, &y) in w.energy.iter_mut().zip(&w.y[off..off + b]) {
+                                *e += y.unsigned_abs() as u64;
+                            }
+                        }
+                        dynamic_group_map_keys(&w.energy[..b], &blk.positions, &blk.sizes, &mut w.keys, &mut plan.map);
+                        for &g in plan.map.iter() {
+                            sink.push(g as u64, blk.index_bits);
+                        }
+                    }
+                }
+                plan.plan(blk);
+            }
+            for t in 0..count {
+                for (bi, blk) in self.blocks.iter().enumerate() {
+                    let plan = &w.plans[bi];
+                    if w.rest[t * nb + bi] {
+                        sink.push_bits(&plan.rest_pattern, plan.rest_bits);
+                        continue;
+                    }
+                    let y = &w.y[t * c + bi * blk.b..t * c + (bi + 1) * blk.b];
+                    for l in &plan.lanes {
+                        let field = blk.field(l.group as usize, y[l.k as usize]);
+                        sink.push(field, l.bits as u32);
+                    }
+                }
+            }
+            sink.align(self.word_bits);
+            first += count;
+        }
+        sink.into_words(self.word_bits)
+    }
+
+    /// Decodes the words of the tiles covering vectors `first..end` into
+    /// vector-major codes (`(end - first) x C`). The caller has checked
+    /// that `words` is exactly as long as these tiles need.
+    pub fn decompress_range(&self, words: &[u64], first: usize, end: usize) -> Result<Vec<i16>> {
+        let c = self.channels;
+        let mut w = self.work();
+        let mut out = vec![0i16; (end - first) * c];
+        let mut src = BitSource::from_words(words, self.word_bits);
+        let mut pos = first;
+        let mut tile = first / self.tile;
+        while pos < end {
+            let count = self.tile.min(end - pos);
+            for (bi, blk) in self.blocks.iter().enumerate() {
+                let plan = &mut w.plans[bi];
+                match self.grouping {
+                    Grouping::Static => plan.map.copy_from_slice(&blk.static_map),
+                    Grouping::Dynamic => {
+                        let ng = blk.sizes.len();
+                        w.counts.iter_mut().for_each(|x| *x = 0);
+                        for m in plan.map.iter_mut() {
+                            let g = src.read(blk.index_bits) as usize;
+                            if g >= ng {
+                                return Err(GoldenError::Corrupt(format!(
+                                    "tile {tile}, block {bi}: group index {g} but the block has {ng} groups"
+                                )));
+                            }
+                            w.counts[g] += 1;
+                            *m = g as u8;
+                        }
+                        if w.counts[..ng] != blk.sizes[..] {
+                            return Err(GoldenError::Corrupt(format!(
+                                "tile {tile}, block {bi}: group map has sizes {:?}, the policy says {:?}",
+                                &w.counts[..ng],
+                                blk.sizes
+                            )));
+                        }
+                    }
+                }
+                plan.plan(blk);
+            }
+            let tile_out = &mut out[(pos - first) * c..(pos - first + count) * c];
+            for t in 0..count {
+                for (bi, blk) in self.blocks.iter().enumerate() {
+                    let b = blk.b;
+                    let dst = &mut tile_out[t * c + bi * b..t * c + (bi + 1) * b];
+                    let plan = &mut w.plans[bi];
+                    if src.starts_with(&plan.rest_pattern, plan.rest_bits) {
+                        src.skip(plan.rest_bits as usize);
+                        if plan.rest_out.is_none() {
+                            let mut rest_out = vec![0i16; b];
+                            let mut probe = BitSource::from_words(&plan.rest_pattern, 64);
+                            self.decode_block(bi, &plan.lanes, &plan.pairs, &mut probe, &mut w.yhat, &mut w.yhat16, &mut w.acc, &mut rest_out);
+                            plan.rest_out = Some(rest_out);
+                        }
+                        dst.copy_from_slice(plan.rest_out.as_deref().expect("set above"));
+                    } else {
+                        self.decode_block(bi, &plan.lanes, &plan.pairs, &mut src, &mut w.yhat, &mut w.yhat16, &mut w.acc, dst);
+                    }
+                }
+            }
+            if !src.align(self.word_bits) {
+                return Err(GoldenError::Corrupt(format!(
+                    "tile {tile}: non-zero padding bits before word {}",
+                    src.bit_pos() / self.word_bits as usize
+                )));
+            }
+            pos += count;
+            tile += 1;
+        }
+        Ok(out)
+    }
+
+    /// Reads one block's codes from `src`, dequantizes and inverse-transforms them into `out`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn decode_block(&self, bi: usize, lanes: &[Lane], pairs: &[u16], src: &mut BitSource, yhat: &mut [i32], yhat16: &mut [i16], acc: &mut [i32], out: &mut [i16]) {
+        let blk = &self.blocks[bi];
+        let m = &self.matrices[bi];
+        let b = blk.b;
+        if let Some(pm) = &blk.inverse {
+            let v = &mut yhat16[..b.div_ceil(2) * 2];
+            v.iter_mut().for_each(|x| *x = 0);
+            for l in lanes {
+                let field = src.read(l.bits as u32) as usize;
+                v[l.k as usize] = blk.levels[l.table as usize + field];
+            }
+            let acc = &mut acc[..pm.rows_padded()];
+            acc.iter_mut().for_each(|x| *x = 0);
+            pm.apply(v, pairs, acc, true);
+            for i in 0..b {
+                let x = round_shift(acc[i] as i64, m.inverse_shift) + m.inverse_mean[i] as i64;
+                out[i] = x.clamp(self.lo as i64, self.hi as i64) as i16;
+            }
+        } else {
+            let v = &mut yhat[..b];
+            v.iter_mut().for_each(|x| *x = 0);
+            for l in lanes {
+                let field = src.read(l.bits as u32) as usize;
+                v[l.k as usize] = blk.levels[l.table as usize + field] as i32;
+            }
+            m.inverse(v, self.lo, self.hi, out);
+        }
+    }
+}
+
+/// Pair indices 0, 1, 2, ... for kernels applied to every column pair.
+static ALL_PAIRS: [u16; 4096] = {
+    let mut a = [0u16; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        a[i] = i as u16;
+        i += 1;
+    }
+    a
+};

@@ -1,0 +1,214 @@
+//! Dense matrix-vector kernels for the block transforms on 16-bit operands
+//! with exact 32-bit accumulation (`pmaddwd` on AVX2), used when a block's
+//! bounds prove that no partial sum can leave the i32 range.
+//!
+//! Both kernels compute `acc_r = init_r + Σ_c M[r][c]·v_c` for r < rows with
+//! i16 entries and operands. The matrix is stored as column pairs
+//! interleaved per row, `[(p·R + r)·2 + {0,1}] = M[r][2p], M[r][2p+1]`,
+//! padded with zeros to R = rows rounded up to 8 and an even column count,
+//! so one `pmaddwd` gives 8 rows the sum over one column pair. Every partial
+//! sum is bounded by `|init_r| + Σ_c |M[r][c]|·max|v_c|`, which the
+//! constructor checks against `i32::MAX`, so the integer result equals the
+//! exact one. [`PairMatrix::apply_scalar`] is the portable twin.
+
+/// A matrix in column-pair layout with its exactness bound checked.
+#[derive(Debug, Clone)]
+pub struct PairMatrix {
+    rows: usize,
+    cols: usize,
+    rows_padded: usize,
+    pairs: usize,
+    m: Vec<i16>,
+}
+
+impl PairMatrix {
+    /// From a row-major `rows x cols` matrix of 16-bit entries, if
+    /// `init_bound + Σ_c |M[r][c]|·v_max[c]` stays within i32 for every row r
+    /// (`init_bound[r]` bounds the initial accumulator of row r).
+    pub fn new(m: &[i32], rows: usize, cols: usize, v_max: &[i64], init_bound: &[i64]) -> Option<Self> {
+        debug_assert!(m.len() == rows * cols && v_max.len() == cols && init_bound.len() == rows);
+        for r in 0..rows {
+            let row = &m[r * cols..(r + 1) * cols];
+            if row.iter().any(|&v| i16::try_from(v).is_err()) {
+                return None;
+            }
+            let bound: i64 = init_bound[r] + row.iter().zip(v_max).map(|(&a, &v)| a.unsigned_abs() as i64 * v).sum::<i64>();
+            if bound > i32::MAX as i64 {
+                return None;
+            }
+        }
+        let rows_padded = rows.div_ceil(8) * 8;
+        let pairs = cols.div_ceil(2);
+        let mut p = vec![0i16; pairs * rows_padded * 2];
+        for r in 0..rows {
+            for c in 0..cols {
+                p[((c / 2) * rows_padded + r) * 2 + c % 2] = m[r * cols + c] as i16;
+            }
+        }
+        Some(PairMatrix { rows, cols, rows_padded, pairs, m: p })
+    }
+
+    /// Rows of the matrix.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Accumulator length callers must provide: rows rounded up to 8.
+    pub fn rows_padded(&self) -> usize {
+        self.rows_padded
+    }
+
+    /// `acc[r] += Σ_c M[r][c]·v[c]` over the column pairs `pairs` (indices p:
+    /// columns 2p, 2p+1); `v` has an even length >= 2·pairs (pad with 0).
+    /// Portable evaluation.
+    pub fn apply_scalar(&self, v: &[i16], pairs: &[u16], acc: &mut [i32]) {
+        let rp = self.rows_padded;
+        for &p in pairs {
+            let p = p as usize;
+            let (a, b) = (v[2 * p] as i32, v[2 * p + 1] as i32);
+            let col = &self.m[p * rp * 2..(p + 1) * rp * 2];
+            for (r, x) in acc[..rp].iter_mut().enumerate() {
+                *x += col[2 * r] as i32 * a + col[2 * r + 1] as i32 * b;
+            }
+        }
+    }
+
+    /// All column pairs, for callers that use every column.
+    pub fn all_pairs(&self) -> Vec<u16> {
+        (0..self.pairs as u16).collect()
+    }
+
+    /// Columns of the matrix.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// As [`PairMatrix::apply_scalar`], with AVX2 when `simd` (which the
+    /// caller sets only after `is_x86_feature_detected!("avx2")`).
+    #[inline]
+    pub fn apply(&self, v: &[i16], pairs: &[u16], acc: &mut [i32], simd: bool) {
+        assert!(acc.len() >= self.rows_padded && v.len() >= 2 * self.pairs);
+        #[cfg(target_arch = "x86_64")]
+        if simd {
+            // SAFETY: `simd` is only true when AVX2 was detected at run time
+            // (Codec::new); the bounds were asserted above and pair indices come
+            // from `0..pairs` (checked again inside).
+            unsafe { avx2::apply(self, v, pairs, acc) };
+            return;
+        }
+        let _ = simd;
+        self.apply_scalar(v, pairs, acc)
+    }
+}
+
+/// Whether the AVX2 kernels may run on this machine.
+pub fn avx2_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::PairMatrix;
+    use std::arch::x86_64::*;
+
+    /// Fixed accumulator count N (N·8 rows) keeps the accumulators in registers.
+    #[target_feature(enable = "avx2")]
+    unsafe fn apply_n<const N: usize>(m: &PairMatrix, v: &[i16], pairs: &[u16], acc: &mut [i32]) {
+        let rp = m.rows_padded;
+        let mut a = [_mm256_setzero_si256(); N];
+        for (j, x) in a.iter_mut().enumerate() {
+            *x = _mm256_loadu_si256(acc.as_ptr().add(8 * j) as *const __m256i);
+        }
+        for &p in pairs {
+            let p = p as usize;
+            assert!(p < m.pairs);
+            // the pair (v[2p], v[2p+1]) as one 32-bit lane, broadcast
+            let pair = (v[2 * p] as u16 as u32 | (v[2 * p + 1] as u16 as u32) << 16) as i32;
+            let xv = _mm256_set1_epi32(pair);
+            let col = m.m.as_ptr().add(p * rp * 2);
+            for (j, x) in a.iter_mut().enumerate() {
+                let w = _mm256_loadu_si256(col.add(16 * j) as *const __m256i);
+                *x = _mm256_add_epi32(*x, _mm256_madd_epi16(w, xv));
+            }
+        }
+        for (j, x) in a.iter().enumerate() {
+            _mm256_storeu_si256(acc.as_mut_ptr().add(8 * j) as *mut __m256i, *x);
+        }
+    }
+
+    /// Caller guarantees AVX2 and `acc.len() >= rows_padded`, `v.len() >= 2·pairs`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn apply(m: &PairMatrix, v: &[i16], pairs: &[u16], acc: &mut [i32]) {
+        match m.rows_padded / 8 {
+            1 => apply_n::<1>(m, v, pairs, acc),
+            2 => apply_n::<2>(m, v, pairs, acc),
+            3 => apply_n::<3>(m, v, pairs, acc),
+            4 => apply_n::<4>(m, v, pairs, acc),
+            5 => apply_n::<5>(m, v, pairs, acc),
+            6 => apply_n::<6>(m, v, pairs, acc),
+            7 => apply_n::<7>(m, v, pairs, acc),
+            8 => apply_n::<8>(m, v, pairs, acc),
+            _ => {
+                // wide blocks: eight rows at a time, accumulators in memory
+                let rp = m.rows_padded;
+                for &p in pairs {
+                    let p = p as usize;
+                    assert!(p < m.pairs);
+                    let pair = (v[2 * p] as u16 as u32 | (v[2 * p + 1] as u16 as u32) << 16) as i32;
+                    let xv = _mm256_set1_epi32(pair);
+                    let col = m.m.as_ptr().add(p * rp * 2);
+                    for j in 0..rp / 8 {
+                        let dst = acc.as_mut_ptr().add(8 * j) as *mut __m256i;
+                        let w = _mm256_loadu_si256(col.add(16 * j) as *const __m256i);
+                        _mm256_storeu_si256(dst, _mm256_add_epi32(_mm256_loadu_si256(dst), _mm256_madd_epi16(w, xv)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn simd_and_scalar_match_i64_at_the_bound() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        for case in 0..300 {
+            let rows = rng.gen_range(1..=80);
+            let cols = rng.gen_range(1..=80);
+            let vmax = rng.gen_range(1..=255i64);
+            let extreme = case % 3 == 0;
+            let m: Vec<i32> = (0..rows * cols)
+                .map(|_| if extreme { if rng.gen_bool(0.5) { -32768 } else { 32767 } } else { rng.gen_range(-32768..=32767) })
+                .collect();
+            let vm = vec![vmax; cols];
+            let init: Vec<i32> = (0..rows).map(|_| rng.gen_range(-1000..=1000)).collect();
+            let ib: Vec<i64> = init.iter().map(|&x| (x as i64).abs()).collect();
+            let Some(pm) = PairMatrix::new(&m, rows, cols, &vm, &ib) else {
+                continue;
+            };
+            let mut v: Vec<i16> = (0..cols).map(|_| if extreme { if rng.gen_bool(0.5) { -vmax as i16 } else { vmax as i16 } } else { rng.gen_range(-vmax..=vmax) as i16 }).collect();
+            v.resize(cols.div_ceil(2) * 2, 0);
+            let want: Vec<i64> = (0..rows).map(|r| init[r] as i64 + (0..cols).map(|c| m[r * cols + c] as i64 * v[c] as i64).sum::<i64>()).collect();
+            let mut a = vec![0i32; pm.rows_padded()];
+            a[..rows].copy_from_slice(&init);
+            let mut b = a.clone();
+            pm.apply_scalar(&v, &pm.all_pairs(), &mut a);
+            pm.apply(&v, &pm.all_pairs(), &mut b, avx2_available());
+            for r in 0..rows {
+                assert_eq!(a[r] as i64, want[r], "case {case} row {r}");
+                assert_eq!(b[r] as i64, want[r], "case {case} row {r}");
+            }
+        }
+    }
+}
