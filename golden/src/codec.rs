@@ -178,6 +178,22 @@ impl Codec {
         Ok(Layout { channels: shape[1], spatial, vectors: shape[0] * spatial })
     }
 
+    /// [`Codec::layout`] of input codes, which must lie in the policy's code
+    /// range (every transform bound, and the fast paths, rely on it).
+    fn input_layout(&self, shape: &[usize], codes: &[i16]) -> Result<Layout> {
+        let lay = self.layout(shape, codes.len())?;
+        let (lo, hi) = (self.policy.input.code_range.min(), self.policy.input.code_range.max());
+        let (min, max) = codes.iter().fold((i16::MAX, i16::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        if (min as i32) < lo || (max as i32) > hi {
+            let i = codes.iter().position(|&v| (v as i32) < lo || (v as i32) > hi).expect("found above");
+            return Err(GoldenError::BadInput(format!(
+                "code {} at flat index {i} is outside the policy's code range {lo}..={hi}",
+                codes[i]
+            )));
+        }
+        Ok(lay)
+    }
+
     fn scratch(&self) -> Scratch {
         let (t, c, b) = (self.policy.tile, self.policy.channels, self.policy.block_size);
         Scratch {
@@ -243,8 +259,9 @@ impl Codec {
     }
 
     /// Compresses integer codes (C order, shape N x C x ...) into payload words.
+    /// Errors on a shape that does not fit the policy or codes outside its code range.
     pub fn compress(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<u64>> {
-        let lay = self.layout(shape, codes.len())?;
+        let lay = self.input_layout(shape, codes)?;
         Ok(self.compress_range(codes, &lay, 0, lay.vectors))
     }
 
@@ -252,7 +269,7 @@ impl Codec {
     /// runs of tiles are compressed independently and concatenated.
     pub fn compress_parallel(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<u64>> {
         use rayon::prelude::*;
-        let lay = self.layout(shape, codes.len())?;
+        let lay = self.input_layout(shape, codes)?;
         let chunks = self.chunks(lay.vectors);
         let parts: Vec<Vec<u64>> = chunks.par_iter().map(|&(a, b)| self.compress_range(codes, &lay, a, b)).collect();
         Ok(parts.concat())
@@ -421,7 +438,7 @@ impl Codec {
 
     /// What decompress(compress(codes)) gives, computed without packing.
     pub fn reconstruct(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<i16>> {
-        let lay = self.layout(shape, codes.len())?;
+        let lay = self.input_layout(shape, codes)?;
         let p = &self.policy;
         let mut s = self.scratch();
         let mut out = vec![0i16; codes.len()];
@@ -440,7 +457,7 @@ impl Codec {
     /// The inverse transform's output before the inverse mean and the clamp,
     /// for every value (C order): what calibration needs to learn the inverse mean.
     pub fn inverse_unclamped(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<i64>> {
-        let lay = self.layout(shape, codes.len())?;
+        let lay = self.input_layout(shape, codes)?;
         let p = &self.policy;
         let (c, b) = (p.channels, p.block_size);
         let mut s = self.scratch();
@@ -472,7 +489,7 @@ impl Codec {
     /// Transform outputs y of every pixel vector, `[vector * C + channel-slot]`
     /// (block-major within the vector), for calibration and hardware tests.
     pub fn transform_outputs(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<i32>> {
-        let lay = self.layout(shape, codes.len())?;
+        let lay = self.input_layout(shape, codes)?;
         let (c, b) = (self.policy.channels, self.policy.block_size);
         let mut x = vec![0i16; c];
         let mut y = vec![0i32; lay.vectors * c];

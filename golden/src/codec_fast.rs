@@ -96,10 +96,19 @@ struct FastBlock {
     rest_y: Vec<i32>,
     /// Dense forward matrix for 32-bit accumulation, when exact and SIMD is on.
     forward: Option<PairMatrix>,
-    /// `-Σ_i F[k][i]·mean_i` (fits i32 whenever `forward` is set).
+    /// `-Σ_i F[k][i]·mean_i + 2^(s_k-1)`: mean and rounding folded into the
+    /// initial accumulator (fits i32 whenever `forward` is set).
     bias: Vec<i32>,
     /// Dense inverse matrix for 32-bit accumulation, when exact and SIMD is on.
     inverse: Option<PairMatrix>,
+    /// `2^(r-1)`: the inverse's rounding term as its initial accumulator.
+    inverse_round: i32,
+    /// Forward of a diagonal matrix as a table, `[k·256 + x - code_min]` = y_k.
+    forward_table: Option<Vec<i16>>,
+    /// `V[i][i]` of a diagonal inverse matrix.
+    inverse_diagonal: Option<Vec<i64>>,
+    /// Reconstruction of a component decoded as 0 (diagonal inverse): `clamp(inverse_mean_i)`.
+    inverse_base: Vec<i16>,
 }
 
 impl FastBlock {
@@ -127,13 +136,31 @@ impl FastBlock {
         let mut rest_y = vec![0; b];
         m.forward(&rest_x, &mut rest_y);
         let flat_fwd: Vec<i32> = blk.forward.iter().flatten().copied().collect();
-        let bias64: Vec<i64> = (0..b).map(|k| -(0..b).map(|i| flat_fwd[k * b + i] as i64 * blk.mean[i] as i64).sum::<i64>()).collect();
+        let bias64: Vec<i64> = (0..b)
+            .map(|k| -(0..b).map(|i| flat_fwd[k * b + i] as i64 * blk.mean[i] as i64).sum::<i64>() + (1i64 << (blk.forward_shift[k] - 1)))
+            .collect();
         let x_max = vec![lo.unsigned_abs().max(hi.unsigned_abs()) as i64; b];
         let bias_bound: Vec<i64> = bias64.iter().map(|v| v.abs()).collect();
-        let forward = if simd { PairMatrix::new(&flat_fwd, b, b, &x_max, &bias_bound) } else { None };
+        let shifts_fit = blk.forward_shift.iter().all(|&s| s <= 31);
+        let forward = if simd && shifts_fit { PairMatrix::new(&flat_fwd, b, b, &x_max, &bias_bound) } else { None };
         let level_max = blk.groups.iter().flat_map(|g| g.levels.iter()).map(|l| l.unsigned_abs() as i64).max().unwrap_or(0);
         let flat_inv: Vec<i32> = blk.inverse.iter().flatten().copied().collect();
-        let inverse = if simd { PairMatrix::new(&flat_inv, b, b, &vec![level_max; b], &vec![0; b]) } else { None };
+        let r = blk.inverse_shift;
+        let inverse = if simd && r <= 31 { PairMatrix::new(&flat_inv, b, b, &vec![level_max; b], &vec![1i64 << (r - 1); b]) } else { None };
+        let diagonal = |m: &[i32]| (0..b * b).all(|j| j / b == j % b || m[j] == 0);
+        // a diagonal forward as a table over the code range (at most 256 codes)
+        let forward_table = (diagonal(&flat_fwd) && hi - lo < 256).then(|| {
+            let mut t = vec![0i16; b * 256];
+            for k in 0..b {
+                for x in lo..=hi {
+                    let acc = flat_fwd[k * b + k] as i64 * (x as i64 - blk.mean[k] as i64);
+                    t[k * 256 + (x - lo) as usize] = sat16(round_shift(acc, blk.forward_shift[k])) as i16;
+                }
+            }
+            t
+        });
+        let inverse_diagonal = diagonal(&flat_inv).then(|| (0..b).map(|i| flat_inv[i * b + i] as i64).collect());
+        let inverse_base = blk.inverse_mean.iter().map(|&m| (round_shift(0, r) + m as i64).clamp(lo as i64, hi as i64) as i16).collect();
         FastBlock {
             b,
             index_bits: group_index_bits(ng),
@@ -149,6 +176,10 @@ impl FastBlock {
             bias: if forward.is_some() { bias64.iter().map(|&v| v as i32).collect() } else { Vec::new() },
             forward,
             inverse,
+            inverse_round: if r <= 31 { 1 << (r - 1) } else { 0 },
+            forward_table,
+            inverse_diagonal,
+            inverse_base,
         }
     }
 
@@ -277,6 +308,13 @@ impl FastEngine {
     fn forward(&self, bi: usize, x: &[i16], y: &mut [i32], w_pad: &mut [i16], w_acc: &mut [i32]) {
         let blk = &self.blocks[bi];
         let m = &self.matrices[bi];
+        if let Some(table) = &blk.forward_table {
+            // codes lie in lo..=hi (Codec checks its input)
+            for (k, (y, &x)) in y.iter_mut().zip(x).enumerate() {
+                *y = table[k * 256 + (x as i32 - self.lo) as usize] as i32;
+            }
+            return;
+        }
         let Some(pm) = &blk.forward else {
             m.forward(x, y);
             return;
@@ -292,9 +330,7 @@ impl FastEngine {
         let acc = &mut w_acc[..pm.rows_padded()];
         acc[..b].copy_from_slice(&blk.bias);
         pm.apply(v, &ALL_PAIRS[..b.div_ceil(2)], acc, true);
-        for k in 0..b {
-            y[k] = sat16(round_shift(acc[k] as i64, m.forward_shift[k]));
-        }
+        crate::kernels::finish_forward(&acc[..b], &m.forward_shift, &mut y[..b], true);
     }
 
     /// Payload words of the tiles covering vectors `first..end` (`first` on a tile start).
@@ -444,6 +480,17 @@ impl FastEngine {
         let blk = &self.blocks[bi];
         let m = &self.matrices[bi];
         let b = blk.b;
+        if let Some(diag) = &blk.inverse_diagonal {
+            out.copy_from_slice(&blk.inverse_base);
+            for l in lanes {
+                let field = src.read(l.bits as u32) as usize;
+                let k = l.k as usize;
+                let level = blk.levels[l.table as usize + field] as i64;
+                let x = round_shift(diag[k] * level, m.inverse_shift) + m.inverse_mean[k] as i64;
+                out[k] = x.clamp(self.lo as i64, self.hi as i64) as i16;
+            }
+            return;
+        }
         if let Some(pm) = &blk.inverse {
             let v = &mut yhat16[..b.div_ceil(2) * 2];
             v.iter_mut().for_each(|x| *x = 0);
@@ -452,12 +499,9 @@ impl FastEngine {
                 v[l.k as usize] = blk.levels[l.table as usize + field];
             }
             let acc = &mut acc[..pm.rows_padded()];
-            acc.iter_mut().for_each(|x| *x = 0);
+            acc.iter_mut().for_each(|x| *x = blk.inverse_round);
             pm.apply(v, pairs, acc, true);
-            for i in 0..b {
-                let x = round_shift(acc[i] as i64, m.inverse_shift) + m.inverse_mean[i] as i64;
-                out[i] = x.clamp(self.lo as i64, self.hi as i64) as i16;
-            }
+            crate::kernels::finish_inverse(&acc[..b], m.inverse_shift, &m.inverse_mean, self.lo, self.hi, &mut out[..b], true);
         } else {
             let v = &mut yhat[..b];
             v.iter_mut().for_each(|x| *x = 0);

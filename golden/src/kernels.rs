@@ -113,6 +113,51 @@ pub fn avx2_available() -> bool {
     }
 }
 
+/// `y[k] = clamp(acc[k] >> shift[k], -32768, 32767)`: the forward
+/// transform's rounding shift and saturation, with the rounding term
+/// already in `acc` (shifts 1..=31). AVX2 (variable shifts) when `simd`.
+#[inline]
+pub fn finish_forward(acc: &[i32], shift: &[u32], y: &mut [i32], simd: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: `simd` is only true when AVX2 was detected at run time.
+        unsafe { avx2::finish_forward(acc, shift, y) };
+        return;
+    }
+    let _ = simd;
+    finish_forward_body(acc, shift, y)
+}
+
+#[inline(always)]
+fn finish_forward_body(acc: &[i32], shift: &[u32], y: &mut [i32]) {
+    for ((y, &a), &s) in y.iter_mut().zip(acc).zip(shift) {
+        *y = (a >> s).clamp(-32768, 32767);
+    }
+}
+
+/// `out[i] = clamp((acc[i] >> shift) + mean[i], lo, hi)`: the inverse
+/// transform's rounding shift, mean and clamp, with the rounding term
+/// already in `acc` (shift 1..=31). AVX2 when `simd`.
+#[inline]
+pub fn finish_inverse(acc: &[i32], shift: u32, mean: &[i32], lo: i32, hi: i32, out: &mut [i16], simd: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: `simd` is only true when AVX2 was detected at run time.
+        unsafe { avx2::finish_inverse(acc, shift, mean, lo, hi, out) };
+        return;
+    }
+    let _ = simd;
+    finish_inverse_body(acc, shift, mean, lo, hi, out)
+}
+
+#[inline(always)]
+fn finish_inverse_body(acc: &[i32], shift: u32, mean: &[i32], lo: i32, hi: i32, out: &mut [i16]) {
+    for ((o, &a), &m) in out.iter_mut().zip(acc).zip(mean) {
+        // |a >> shift| < 2^30 and |mean| <= 1023: no overflow
+        *o = ((a >> shift) + m).clamp(lo, hi) as i16;
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::PairMatrix;
@@ -141,6 +186,18 @@ mod avx2 {
         for (j, x) in a.iter().enumerate() {
             _mm256_storeu_si256(acc.as_mut_ptr().add(8 * j) as *mut __m256i, *x);
         }
+    }
+
+    /// The portable loop compiled for AVX2 (the compiler vectorizes it).
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn finish_forward(acc: &[i32], shift: &[u32], y: &mut [i32]) {
+        super::finish_forward_body(acc, shift, y)
+    }
+
+    /// The portable loop compiled for AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn finish_inverse(acc: &[i32], shift: u32, mean: &[i32], lo: i32, hi: i32, out: &mut [i16]) {
+        super::finish_inverse_body(acc, shift, mean, lo, hi, out)
     }
 
     /// Caller guarantees AVX2 and `acc.len() >= rows_padded`, `v.len() >= 2·pairs`.

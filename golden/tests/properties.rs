@@ -358,3 +358,19 @@ fn every_engine_rejects_corrupt_payloads_like_plain() {
         }
     }
 }
+
+#[test]
+fn codes_outside_the_code_range_are_an_error() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(29);
+    for dtype in [Dtype::I8, Dtype::U8] {
+        let p = random_policy(&mut rng, &PolicySpec { dtype: Some(dtype), channels: Some(4), ..Default::default() });
+        let hi = p.input.code_range.max() as i16;
+        for e in [Engine::Plain, Engine::Portable, Engine::Simd] {
+            let codec = Codec::with_engine(&p, e).unwrap();
+            let codes = vec![0, 1, hi + 1, 2];
+            let msg = codec.compress(&codes, &[1, 4, 1]).unwrap_err().to_string();
+            assert!(msg.contains("flat index 2") && msg.contains("code range"), "{msg}");
+            assert!(codec.reconstruct(&[-129, 0, 0, 0], &[1, 4, 1]).is_err());
+        }
+    }
+}
