@@ -125,9 +125,16 @@ impl BitSource {
     /// The next `bits` bits (`bits` <= 57: at most two chunks).
     #[inline(always)]
     pub fn peek(&self, bits: u32) -> u64 {
+        self.peek_at(0, bits)
+    }
+
+    /// The `bits` bits (`bits` <= 57) starting `offset` bits after the read position.
+    #[inline(always)]
+    pub fn peek_at(&self, offset: usize, bits: u32) -> u64 {
         debug_assert!(bits <= 57);
-        let i = self.pos >> 6;
-        let o = (self.pos & 63) as u32;
+        let pos = self.pos + offset;
+        let i = pos >> 6;
+        let o = (pos & 63) as u32;
         let lo = self.chunks[i] >> o;
         // (x << 1) << (63 - o) is x << (64 - o) without the undefined shift by 64 when o = 0
         let hi = (self.chunks[i + 1] << 1) << (63 - o);

@@ -53,8 +53,8 @@ impl Layout {
         self.runs(first, count, |t, run, base| {
             for ch in 0..c {
                 let src = &codes[base + ch * s..base + ch * s + run];
-                for (j, &v) in src.iter().enumerate() {
-                    out[(t + j) * c + ch] = v;
+                for (o, &v) in out[t * c + ch..].iter_mut().step_by(c).zip(src) {
+                    *o = v;
                 }
             }
         });
@@ -66,8 +66,8 @@ impl Layout {
         self.runs(first, count, |t, run, base| {
             for ch in 0..c {
                 let dst = &mut codes[base + ch * s..base + ch * s + run];
-                for (j, v) in dst.iter_mut().enumerate() {
-                    *v = vecs[(t + j) * c + ch];
+                for (d, &v) in dst.iter_mut().zip(vecs[t * c + ch..].iter().step_by(c)) {
+                    *d = v;
                 }
             }
         });
@@ -199,6 +199,8 @@ struct Lane {
     bits: u8,
     table: u16,
     group: u8,
+    /// Bit offset of the lane's field within the block's fields of one vector.
+    offset: u16,
 }
 
 /// A block's tile plan: its group map, its coded lanes and the rest vector's bit string.
@@ -208,6 +210,8 @@ struct TilePlan {
     lanes: Vec<Lane>,
     /// Column pairs of the inverse with at least one coded lane.
     pairs: Vec<u16>,
+    /// Bits of the block's fields in one vector.
+    block_bits: u32,
     rest_bits: u32,
     rest_pattern: Vec<u64>,
     /// Reconstruction of the rest codes (decoder), once needed in the tile.
@@ -217,12 +221,15 @@ struct TilePlan {
 impl TilePlan {
     fn plan(&mut self, blk: &FastBlock) {
         self.lanes.clear();
+        let mut offset = 0;
         for (k, &g) in self.map.iter().enumerate() {
             let bits = blk.bits[g as usize];
             if bits > 0 {
-                self.lanes.push(Lane { k: k as u16, bits: bits as u8, table: (g as u16) * 256, group: g });
+                self.lanes.push(Lane { k: k as u16, bits: bits as u8, table: (g as u16) * 256, group: g, offset });
+                offset += bits as u16;
             }
         }
+        self.block_bits = offset as u32;
         self.pairs.clear();
         for l in &self.lanes {
             let p = l.k / 2;
@@ -451,13 +458,14 @@ impl FastEngine {
                         src.skip(plan.rest_bits as usize);
                         if plan.rest_out.is_none() {
                             let mut rest_out = vec![0i16; b];
-                            let mut probe = BitSource::from_words(&plan.rest_pattern, 64);
-                            self.decode_block(bi, &plan.lanes, &plan.pairs, &mut probe, &mut w.yhat, &mut w.yhat16, &mut w.acc, &mut rest_out);
+                            let probe = BitSource::from_words(&plan.rest_pattern, 64);
+                            self.decode_block(bi, &plan.lanes, &plan.pairs, &probe, &mut w.yhat, &mut w.yhat16, &mut w.acc, &mut rest_out);
                             plan.rest_out = Some(rest_out);
                         }
                         dst.copy_from_slice(plan.rest_out.as_deref().expect("set above"));
                     } else {
-                        self.decode_block(bi, &plan.lanes, &plan.pairs, &mut src, &mut w.yhat, &mut w.yhat16, &mut w.acc, dst);
+                        self.decode_block(bi, &plan.lanes, &plan.pairs, &src, &mut w.yhat, &mut w.yhat16, &mut w.acc, dst);
+                        src.skip(plan.block_bits as usize);
                     }
                 }
             }
@@ -473,17 +481,18 @@ impl FastEngine {
         Ok(out)
     }
 
-    /// Reads one block's codes from `src`, dequantizes and inverse-transforms them into `out`.
+    /// Reads one block's fields at the lanes' offsets from `src` (without
+    /// moving it), dequantizes and inverse-transforms them into `out`.
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    fn decode_block(&self, bi: usize, lanes: &[Lane], pairs: &[u16], src: &mut BitSource, yhat: &mut [i32], yhat16: &mut [i16], acc: &mut [i32], out: &mut [i16]) {
+    fn decode_block(&self, bi: usize, lanes: &[Lane], pairs: &[u16], src: &BitSource, yhat: &mut [i32], yhat16: &mut [i16], acc: &mut [i32], out: &mut [i16]) {
         let blk = &self.blocks[bi];
         let m = &self.matrices[bi];
         let b = blk.b;
         if let Some(diag) = &blk.inverse_diagonal {
             out.copy_from_slice(&blk.inverse_base);
             for l in lanes {
-                let field = src.read(l.bits as u32) as usize;
+                let field = src.peek_at(l.offset as usize, l.bits as u32) as usize;
                 let k = l.k as usize;
                 let level = blk.levels[l.table as usize + field] as i64;
                 let x = round_shift(diag[k] * level, m.inverse_shift) + m.inverse_mean[k] as i64;
@@ -495,7 +504,7 @@ impl FastEngine {
             let v = &mut yhat16[..b.div_ceil(2) * 2];
             v.iter_mut().for_each(|x| *x = 0);
             for l in lanes {
-                let field = src.read(l.bits as u32) as usize;
+                let field = src.peek_at(l.offset as usize, l.bits as u32) as usize;
                 v[l.k as usize] = blk.levels[l.table as usize + field];
             }
             let acc = &mut acc[..pm.rows_padded()];
@@ -506,7 +515,7 @@ impl FastEngine {
             let v = &mut yhat[..b];
             v.iter_mut().for_each(|x| *x = 0);
             for l in lanes {
-                let field = src.read(l.bits as u32) as usize;
+                let field = src.peek_at(l.offset as usize, l.bits as u32) as usize;
                 v[l.k as usize] = blk.levels[l.table as usize + field] as i32;
             }
             m.inverse(v, self.lo, self.hi, out);

@@ -174,9 +174,9 @@ mod avx2 {
         for &p in pairs {
             let p = p as usize;
             assert!(p < m.pairs);
-            // the pair (v[2p], v[2p+1]) as one 32-bit lane, broadcast
-            let pair = (v[2 * p] as u16 as u32 | (v[2 * p + 1] as u16 as u32) << 16) as i32;
-            let xv = _mm256_set1_epi32(pair);
+            // the pair (v[2p], v[2p+1]) as one little-endian 32-bit lane,
+            // broadcast; in bounds as v.len() >= 2·pairs (asserted by the caller)
+            let xv = _mm256_set1_epi32((v.as_ptr().add(2 * p) as *const i32).read_unaligned());
             let col = m.m.as_ptr().add(p * rp * 2);
             for (j, x) in a.iter_mut().enumerate() {
                 let w = _mm256_loadu_si256(col.add(16 * j) as *const __m256i);
@@ -218,8 +218,7 @@ mod avx2 {
                 for &p in pairs {
                     let p = p as usize;
                     assert!(p < m.pairs);
-                    let pair = (v[2 * p] as u16 as u32 | (v[2 * p + 1] as u16 as u32) << 16) as i32;
-                    let xv = _mm256_set1_epi32(pair);
+                    let xv = _mm256_set1_epi32((v.as_ptr().add(2 * p) as *const i32).read_unaligned());
                     let col = m.m.as_ptr().add(p * rp * 2);
                     for j in 0..rp / 8 {
                         let dst = acc.as_mut_ptr().add(8 * j) as *mut __m256i;
