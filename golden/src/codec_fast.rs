@@ -51,10 +51,12 @@ impl Layout {
     pub fn gather(&self, codes: &[i16], first: usize, count: usize, out: &mut [i16]) {
         let (c, s) = (self.channels, self.spatial);
         self.runs(first, count, |t, run, base| {
+            // every index below is < base + (c-1)·s + run, resp. (t + run)·c
+            assert!(base + (c - 1) * s + run <= codes.len() && (t + run) * c <= out.len());
             for ch in 0..c {
-                let src = &codes[base + ch * s..base + ch * s + run];
-                for (o, &v) in out[t * c + ch..].iter_mut().step_by(c).zip(src) {
-                    *o = v;
+                for j in 0..run {
+                    // SAFETY: in bounds by the assert above (j < run, ch < c)
+                    unsafe { *out.get_unchecked_mut((t + j) * c + ch) = *codes.get_unchecked(base + ch * s + j) };
                 }
             }
         });
@@ -64,10 +66,11 @@ impl Layout {
     pub fn scatter(&self, vecs: &[i16], first: usize, count: usize, codes: &mut [i16]) {
         let (c, s) = (self.channels, self.spatial);
         self.runs(first, count, |t, run, base| {
+            assert!(base + (c - 1) * s + run <= codes.len() && (t + run) * c <= vecs.len());
             for ch in 0..c {
-                let dst = &mut codes[base + ch * s..base + ch * s + run];
-                for (d, &v) in dst.iter_mut().zip(vecs[t * c + ch..].iter().step_by(c)) {
-                    *d = v;
+                for j in 0..run {
+                    // SAFETY: in bounds by the assert above (j < run, ch < c)
+                    unsafe { *codes.get_unchecked_mut(base + ch * s + j) = *vecs.get_unchecked((t + j) * c + ch) };
                 }
             }
         });
@@ -219,6 +222,7 @@ struct TilePlan {
 }
 
 impl TilePlan {
+    /// The coded lanes and inverse column pairs under the group map.
     fn plan(&mut self, blk: &FastBlock) {
         self.lanes.clear();
         let mut offset = 0;
@@ -237,6 +241,10 @@ impl TilePlan {
                 self.pairs.push(p);
             }
         }
+    }
+
+    /// The rest vector's fields under the planned lanes.
+    fn plan_rest(&mut self, blk: &FastBlock) {
         let mut sink = BitSink::with_capacity_bits(8 * blk.b);
         for l in &self.lanes {
             sink.push(blk.field(l.group as usize, blk.rest_y[l.k as usize]), l.bits as u32);
@@ -267,7 +275,7 @@ struct Work {
     y: Vec<i32>,
     rest: Vec<bool>,
     energy: Vec<u64>,
-    keys: Vec<u128>,
+    keys: Vec<u64>,
     plans: Vec<TilePlan>,
     pad: Vec<i16>,
     acc: Vec<i32>,
@@ -387,6 +395,9 @@ impl FastEngine {
                     }
                 }
                 plan.plan(blk);
+                if rests > 0 {
+                    plan.plan_rest(blk);
+                }
             }
             for t in 0..count {
                 for (bi, blk) in self.blocks.iter().enumerate() {
@@ -447,6 +458,7 @@ impl FastEngine {
                     }
                 }
                 plan.plan(blk);
+                plan.plan_rest(blk);
             }
             let tile_out = &mut out[(pos - first) * c..(pos - first + count) * c];
             for t in 0..count {

@@ -46,16 +46,22 @@ pub fn dynamic_group_map(energy: &[u64], positions: &[usize], sizes: &[usize], o
 }
 
 /// [`dynamic_group_map`] with one integer sort key per component,
-/// `(!E_k, position_k, k)`: keys are distinct, so an unstable sort of them
-/// gives exactly the order of the rule (E descending, ties by static rank).
-pub fn dynamic_group_map_keys(energy: &[u64], positions: &[usize], sizes: &[usize], keys: &mut Vec<u128>, map: &mut [u8]) {
+/// `(2^40 - 1 - E_k, position_k, k)` packed into 40 + 12 + 12 bits: keys are
+/// distinct, so an unstable sort of them gives exactly the order of the
+/// rule (E descending, ties by static rank). Falls back to
+/// [`dynamic_group_map`] for blocks over 4096 or energies of 2^40 and more.
+pub fn dynamic_group_map_keys(energy: &[u64], positions: &[usize], sizes: &[usize], keys: &mut Vec<u64>, map: &mut [u8]) {
+    const E_LIMIT: u64 = 1 << 40;
+    if energy.len() > 4096 || energy.iter().any(|&e| e >= E_LIMIT) {
+        return dynamic_group_map(energy, positions, sizes, &mut Vec::new(), map);
+    }
     keys.clear();
-    keys.extend(energy.iter().zip(positions).enumerate().map(|(k, (&e, &p))| ((!e as u128) << 64) | ((p as u128) << 32) | k as u128));
+    keys.extend(energy.iter().zip(positions).enumerate().map(|(k, (&e, &p))| ((E_LIMIT - 1 - e) << 24) | ((p as u64) << 12) | k as u64));
     keys.sort_unstable();
     let mut r = 0;
     for (g, &n) in sizes.iter().enumerate() {
         for key in &keys[r..r + n] {
-            map[(*key as u32) as usize] = g as u8;
+            map[(key & 0xfff) as usize] = g as u8;
         }
         r += n;
     }
@@ -86,7 +92,7 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(4);
         for _ in 0..500 {
             let b = rng.gen_range(1..=70);
-            let energy: Vec<u64> = (0..b).map(|_| if rng.gen_bool(0.5) { rng.gen_range(0..4) } else { rng.gen() }).collect();
+            let energy: Vec<u64> = (0..b).map(|_| match rng.gen_range(0..3) { 0 => rng.gen_range(0..4), 1 => rng.gen_range(0..1u64 << 40), _ => rng.gen() }).collect();
             let mut rank: Vec<usize> = (0..b).collect();
             for i in (1..b).rev() {
                 rank.swap(i, rng.gen_range(0..=i));
