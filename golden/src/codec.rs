@@ -341,6 +341,11 @@ impl Codec {
     pub fn decompress(&self, words: &[u64], shape: &[usize]) -> Result<Vec<i16>> {
         let lay = self.check_payload_len(words, shape)?;
         let mut out = vec![0i16; shape.iter().product()];
+        if let Some(fast) = &self.fast {
+            // tile by tile straight into the output layout
+            fast.decompress_tiles(words, 0, lay.vectors, |first, count, rows| lay.scatter(rows, first, count, &mut out))?;
+            return Ok(out);
+        }
         let vecs = self.decompress_range(words, 0, lay.vectors)?;
         lay.scatter(&vecs, 0, lay.vectors, &mut out);
         Ok(out)

@@ -108,8 +108,11 @@ struct FastBlock {
     inverse_round: i32,
     /// Forward of a diagonal matrix as a table, `[k·256 + x - code_min]` = y_k.
     forward_table: Option<Vec<i16>>,
-    /// `V[i][i]` of a diagonal inverse matrix.
-    inverse_diagonal: Option<Vec<i64>>,
+    /// Diagonal inverse as tables: the reconstruction of channel k from the
+    /// field of group g is `[group_base[g] + (k << bits_g) + field]`.
+    inverse_table: Option<Vec<i16>>,
+    /// Start of each group's part of `inverse_table`.
+    group_base: Vec<u32>,
     /// Reconstruction of a component decoded as 0 (diagonal inverse): `clamp(inverse_mean_i)`.
     inverse_base: Vec<i16>,
 }
@@ -162,7 +165,25 @@ impl FastBlock {
             }
             t
         });
-        let inverse_diagonal = diagonal(&flat_inv).then(|| (0..b).map(|i| flat_inv[i * b + i] as i64).collect());
+        let mut group_base = Vec::with_capacity(ng);
+        let mut entries = 0u32;
+        for grp in &blk.groups {
+            group_base.push(entries);
+            entries += if grp.bits == 0 { 0 } else { (b as u32) << grp.bits };
+        }
+        let inverse_table = diagonal(&flat_inv).then(|| {
+            let mut t = vec![0i16; entries as usize];
+            for (g, grp) in blk.groups.iter().enumerate().filter(|(_, grp)| grp.bits > 0) {
+                for k in 0..b {
+                    for field in 0..1usize << grp.bits {
+                        let level = levels[g * 256 + field] as i64;
+                        let x = round_shift(flat_inv[k * b + k] as i64 * level, r) + blk.inverse_mean[k] as i64;
+                        t[group_base[g] as usize + (k << grp.bits) + field] = x.clamp(lo as i64, hi as i64) as i16;
+                    }
+                }
+            }
+            t
+        });
         let inverse_base = blk.inverse_mean.iter().map(|&m| (round_shift(0, r) + m as i64).clamp(lo as i64, hi as i64) as i16).collect();
         FastBlock {
             b,
@@ -181,7 +202,8 @@ impl FastBlock {
             inverse,
             inverse_round: if r <= 31 { 1 << (r - 1) } else { 0 },
             forward_table,
-            inverse_diagonal,
+            inverse_table,
+            group_base,
             inverse_base,
         }
     }
@@ -204,6 +226,8 @@ struct Lane {
     group: u8,
     /// Bit offset of the lane's field within the block's fields of one vector.
     offset: u16,
+    /// Start of the lane's entries in a diagonal block's inverse table.
+    inverse_entry: u32,
 }
 
 /// A block's tile plan: its group map, its coded lanes and the rest vector's bit string.
@@ -217,8 +241,9 @@ struct TilePlan {
     block_bits: u32,
     rest_bits: u32,
     rest_pattern: Vec<u64>,
-    /// Reconstruction of the rest codes (decoder), once needed in the tile.
-    rest_out: Option<Vec<i16>>,
+    /// Reconstruction of the rest codes (decoder), valid once `rest_out_ready` in the tile.
+    rest_out: Vec<i16>,
+    rest_out_ready: bool,
 }
 
 impl TilePlan {
@@ -229,7 +254,8 @@ impl TilePlan {
         for (k, &g) in self.map.iter().enumerate() {
             let bits = blk.bits[g as usize];
             if bits > 0 {
-                self.lanes.push(Lane { k: k as u16, bits: bits as u8, table: (g as u16) * 256, group: g, offset });
+                let inverse_entry = blk.group_base[g as usize] + ((k as u32) << bits);
+                self.lanes.push(Lane { k: k as u16, bits: bits as u8, table: (g as u16) * 256, group: g, offset, inverse_entry });
                 offset += bits as u16;
             }
         }
@@ -252,7 +278,7 @@ impl TilePlan {
         self.rest_bits = sink.bit_len() as u32;
         sink.align(64);
         self.rest_pattern = sink.into_words(64);
-        self.rest_out = None;
+        self.rest_out_ready = false;
     }
 }
 
@@ -424,8 +450,20 @@ impl FastEngine {
     /// that `words` is exactly as long as these tiles need.
     pub fn decompress_range(&self, words: &[u64], first: usize, end: usize) -> Result<Vec<i16>> {
         let c = self.channels;
-        let mut w = self.work();
         let mut out = vec![0i16; (end - first) * c];
+        self.decompress_tiles(words, first, end, |pos, count, rows| {
+            out[(pos - first) * c..(pos - first + count) * c].copy_from_slice(rows)
+        })?;
+        Ok(out)
+    }
+
+    /// Decodes the tiles covering vectors `first..end` and hands each tile's
+    /// rows (`count x C`, vector-major) to `emit(first vector, count, rows)`.
+    /// The caller has checked that `words` is exactly as long as these tiles need.
+    pub fn decompress_tiles(&self, words: &[u64], first: usize, end: usize, mut emit: impl FnMut(usize, usize, &[i16])) -> Result<()> {
+        let c = self.channels;
+        let mut w = self.work();
+        let mut tile_rows = vec![0i16; self.tile * c];
         let mut src = BitSource::from_words(words, self.word_bits);
         let mut pos = first;
         let mut tile = first / self.tile;
@@ -460,7 +498,7 @@ impl FastEngine {
                 plan.plan(blk);
                 plan.plan_rest(blk);
             }
-            let tile_out = &mut out[(pos - first) * c..(pos - first + count) * c];
+            let tile_out = &mut tile_rows[..count * c];
             for t in 0..count {
                 for (bi, blk) in self.blocks.iter().enumerate() {
                     let b = blk.b;
@@ -468,13 +506,13 @@ impl FastEngine {
                     let plan = &mut w.plans[bi];
                     if src.starts_with(&plan.rest_pattern, plan.rest_bits) {
                         src.skip(plan.rest_bits as usize);
-                        if plan.rest_out.is_none() {
-                            let mut rest_out = vec![0i16; b];
+                        if !plan.rest_out_ready {
+                            plan.rest_out.resize(b, 0);
                             let probe = BitSource::from_words(&plan.rest_pattern, 64);
-                            self.decode_block(bi, &plan.lanes, &plan.pairs, &probe, &mut w.yhat, &mut w.yhat16, &mut w.acc, &mut rest_out);
-                            plan.rest_out = Some(rest_out);
+                            self.decode_block(bi, &plan.lanes, &plan.pairs, &probe, &mut w.yhat, &mut w.yhat16, &mut w.acc, &mut plan.rest_out);
+                            plan.rest_out_ready = true;
                         }
-                        dst.copy_from_slice(plan.rest_out.as_deref().expect("set above"));
+                        dst.copy_from_slice(&plan.rest_out);
                     } else {
                         self.decode_block(bi, &plan.lanes, &plan.pairs, &src, &mut w.yhat, &mut w.yhat16, &mut w.acc, dst);
                         src.skip(plan.block_bits as usize);
@@ -487,10 +525,11 @@ impl FastEngine {
                     src.bit_pos() / self.word_bits as usize
                 )));
             }
+            emit(pos, count, &tile_rows[..count * c]);
             pos += count;
             tile += 1;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Reads one block's fields at the lanes' offsets from `src` (without
@@ -501,14 +540,11 @@ impl FastEngine {
         let blk = &self.blocks[bi];
         let m = &self.matrices[bi];
         let b = blk.b;
-        if let Some(diag) = &blk.inverse_diagonal {
+        if let Some(table) = &blk.inverse_table {
             out.copy_from_slice(&blk.inverse_base);
             for l in lanes {
                 let field = src.peek_at(l.offset as usize, l.bits as u32) as usize;
-                let k = l.k as usize;
-                let level = blk.levels[l.table as usize + field] as i64;
-                let x = round_shift(diag[k] * level, m.inverse_shift) + m.inverse_mean[k] as i64;
-                out[k] = x.clamp(self.lo as i64, self.hi as i64) as i16;
+                out[l.k as usize] = table[l.inverse_entry as usize + field];
             }
             return;
         }
