@@ -17,7 +17,7 @@
 use crate::bitpack::{BitSink, BitSource};
 use crate::error::{GoldenError, Result};
 use crate::grouping::dynamic_group_map_keys;
-use crate::kernels::PairMatrix;
+use crate::kernels::{transpose8x8, PairMatrix};
 use crate::policy::{group_index_bits, BlockPolicy, Grouping, Policy, QUANT_SHIFT};
 use crate::transform::{round_shift, sat16, BlockMatrices};
 
@@ -53,8 +53,14 @@ impl Layout {
         self.runs(first, count, |t, run, base| {
             // every index below is < base + (c-1)·s + run, resp. (t + run)·c
             assert!(base + (c - 1) * s + run <= codes.len() && (t + run) * c <= out.len());
+            let (c8, run8) = (c / 8 * 8, run / 8 * 8);
+            for ch in (0..c8).step_by(8) {
+                for j in (0..run8).step_by(8) {
+                    transpose8x8(&codes[base + ch * s + j..], s, &mut out[(t + j) * c + ch..], c);
+                }
+            }
             for ch in 0..c {
-                for j in 0..run {
+                for j in if ch < c8 { run8 } else { 0 }..run {
                     // SAFETY: in bounds by the assert above (j < run, ch < c)
                     unsafe { *out.get_unchecked_mut((t + j) * c + ch) = *codes.get_unchecked(base + ch * s + j) };
                 }
@@ -67,8 +73,14 @@ impl Layout {
         let (c, s) = (self.channels, self.spatial);
         self.runs(first, count, |t, run, base| {
             assert!(base + (c - 1) * s + run <= codes.len() && (t + run) * c <= vecs.len());
+            let (c8, run8) = (c / 8 * 8, run / 8 * 8);
+            for ch in (0..c8).step_by(8) {
+                for j in (0..run8).step_by(8) {
+                    transpose8x8(&vecs[(t + j) * c + ch..], c, &mut codes[base + ch * s + j..], s);
+                }
+            }
             for ch in 0..c {
-                for j in 0..run {
+                for j in if ch < c8 { run8 } else { 0 }..run {
                     // SAFETY: in bounds by the assert above (j < run, ch < c)
                     unsafe { *codes.get_unchecked_mut(base + ch * s + j) = *vecs.get_unchecked((t + j) * c + ch) };
                 }

@@ -158,6 +158,58 @@ fn finish_inverse_body(acc: &[i32], shift: u32, mean: &[i32], lo: i32, hi: i32, 
     }
 }
 
+/// Transposes an 8 x 8 block of i16: `dst[j·dst_stride + i] = src[i·src_stride + j]`
+/// for i, j < 8 (SSE2, part of every x86-64 CPU; scalar elsewhere).
+#[inline]
+pub fn transpose8x8(src: &[i16], src_stride: usize, dst: &mut [i16], dst_stride: usize) {
+    assert!(src.len() >= 7 * src_stride + 8 && dst.len() >= 7 * dst_stride + 8);
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is in the x86-64 baseline; the 8 loads and 8 stores of
+        // 8 i16 each stay inside `src` / `dst` by the assert above.
+        unsafe {
+            let ld = |i: usize| _mm_loadu_si128(src.as_ptr().add(i * src_stride) as *const __m128i);
+            let (r0, r1, r2, r3, r4, r5, r6, r7) = (ld(0), ld(1), ld(2), ld(3), ld(4), ld(5), ld(6), ld(7));
+            let a0 = _mm_unpacklo_epi16(r0, r1);
+            let a1 = _mm_unpackhi_epi16(r0, r1);
+            let a2 = _mm_unpacklo_epi16(r2, r3);
+            let a3 = _mm_unpackhi_epi16(r2, r3);
+            let a4 = _mm_unpacklo_epi16(r4, r5);
+            let a5 = _mm_unpackhi_epi16(r4, r5);
+            let a6 = _mm_unpacklo_epi16(r6, r7);
+            let a7 = _mm_unpackhi_epi16(r6, r7);
+            let b0 = _mm_unpacklo_epi32(a0, a2);
+            let b1 = _mm_unpackhi_epi32(a0, a2);
+            let b2 = _mm_unpacklo_epi32(a1, a3);
+            let b3 = _mm_unpackhi_epi32(a1, a3);
+            let b4 = _mm_unpacklo_epi32(a4, a6);
+            let b5 = _mm_unpackhi_epi32(a4, a6);
+            let b6 = _mm_unpacklo_epi32(a5, a7);
+            let b7 = _mm_unpackhi_epi32(a5, a7);
+            let cols = [
+                _mm_unpacklo_epi64(b0, b4),
+                _mm_unpackhi_epi64(b0, b4),
+                _mm_unpacklo_epi64(b1, b5),
+                _mm_unpackhi_epi64(b1, b5),
+                _mm_unpacklo_epi64(b2, b6),
+                _mm_unpackhi_epi64(b2, b6),
+                _mm_unpacklo_epi64(b3, b7),
+                _mm_unpackhi_epi64(b3, b7),
+            ];
+            for (j, c) in cols.iter().enumerate() {
+                _mm_storeu_si128(dst.as_mut_ptr().add(j * dst_stride) as *mut __m128i, *c);
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for i in 0..8 {
+        for j in 0..8 {
+            dst[j * dst_stride + i] = src[i * src_stride + j];
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::PairMatrix;
@@ -235,6 +287,18 @@ mod avx2 {
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn transpose8x8_transposes() {
+        let src: Vec<i16> = (0..10 * 11).map(|v| v as i16 - 50).collect();
+        let mut dst = vec![0i16; 9 * 12];
+        transpose8x8(&src[3..], 11, &mut dst[1..], 12);
+        for i in 0..8 {
+            for j in 0..8 {
+                assert_eq!(dst[1 + j * 12 + i], src[3 + i * 11 + j]);
+            }
+        }
+    }
 
     #[test]
     fn simd_and_scalar_match_i64_at_the_bound() {
