@@ -253,14 +253,28 @@ struct TilePlan {
     block_bits: u32,
     rest_bits: u32,
     rest_pattern: Vec<u64>,
-    /// Reconstruction of the rest codes (decoder), valid once `rest_out_ready` in the tile.
+    /// Reconstruction of the rest codes (decoder), valid once `rest_out_ready`.
     rest_out: Vec<i16>,
     rest_out_ready: bool,
+    /// The map the lanes were planned for (valid when `planned`).
+    planned_map: Vec<u8>,
+    planned: bool,
+    /// `rest_bits` and `rest_pattern` are those of `planned_map`.
+    rest_planned: bool,
 }
 
 impl TilePlan {
-    /// The coded lanes and inverse column pairs under the group map.
+    /// The coded lanes and inverse column pairs under the group map; kept
+    /// from the previous tile when the map is the same (always in static
+    /// grouping, often in dynamic grouping).
     fn plan(&mut self, blk: &FastBlock) {
+        if self.planned && self.map == self.planned_map {
+            return;
+        }
+        self.planned = true;
+        self.planned_map.clone_from(&self.map);
+        self.rest_planned = false;
+        self.rest_out_ready = false;
         self.lanes.clear();
         let mut offset = 0;
         for (k, &g) in self.map.iter().enumerate() {
@@ -281,8 +295,12 @@ impl TilePlan {
         }
     }
 
-    /// The rest vector's fields under the planned lanes.
+    /// The rest vector's fields under the planned lanes (after [`TilePlan::plan`]).
     fn plan_rest(&mut self, blk: &FastBlock) {
+        if self.rest_planned {
+            return;
+        }
+        self.rest_planned = true;
         let mut sink = BitSink::with_capacity_bits(8 * blk.b);
         for l in &self.lanes {
             sink.push(blk.field(l.group as usize, blk.rest_y[l.k as usize]), l.bits as u32);
@@ -290,7 +308,6 @@ impl TilePlan {
         self.rest_bits = sink.bit_len() as u32;
         sink.align(64);
         self.rest_pattern = sink.into_words(64);
-        self.rest_out_ready = false;
     }
 }
 
