@@ -160,6 +160,13 @@ impl Codec {
         self.engine
     }
 
+    /// For each block, the (forward, inverse) transform path of the fast
+    /// engine: "dense avx2", "diagonal table" or "portable" (empty for
+    /// [`Engine::Plain`]). For tests that must reach every path, and reports.
+    pub fn transform_paths(&self) -> Vec<(&'static str, &'static str)> {
+        self.fast.as_ref().map_or_else(Vec::new, |f| f.transform_paths())
+    }
+
     fn layout(&self, shape: &[usize], len: usize) -> Result<Layout> {
         if shape.len() < 2 {
             return Err(GoldenError::BadInput(format!("shape {shape:?} has no channel axis")));

@@ -354,6 +354,31 @@ impl FastEngine {
         }
     }
 
+    /// Names of the fast transform paths the blocks use, one entry per
+    /// block and direction ("dense avx2", "diagonal table", "portable").
+    pub fn transform_paths(&self) -> Vec<(&'static str, &'static str)> {
+        self.blocks
+            .iter()
+            .map(|b| {
+                let fwd = if b.forward_table.is_some() {
+                    "diagonal table"
+                } else if b.forward.is_some() {
+                    "dense avx2"
+                } else {
+                    "portable"
+                };
+                let inv = if b.inverse_table.is_some() {
+                    "diagonal table"
+                } else if b.inverse.is_some() {
+                    "dense avx2"
+                } else {
+                    "portable"
+                };
+                (fwd, inv)
+            })
+            .collect()
+    }
+
     fn work(&self) -> Work {
         let (t, c) = (self.tile, self.channels);
         let b = self.blocks[0].b;

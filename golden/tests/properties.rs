@@ -282,6 +282,7 @@ fn fast_path_codes(rng: &mut impl Rng, p: &Policy, style: usize) -> (Vec<usize>,
 fn every_engine_gives_the_plain_bits() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(21);
     let engines = [Engine::Portable, Engine::Simd];
+    let mut paths = std::collections::BTreeMap::new();
     for case in 0..600 {
         let grouping = [Grouping::Static, Grouping::Dynamic][case % 2];
         let word_bits = [32, 64][(case / 2) % 2];
@@ -321,6 +322,10 @@ fn every_engine_gives_the_plain_bits() {
         let back = plain.decompress(&words, &shape).unwrap();
         for e in engines {
             let fast = Codec::with_engine(&p, e).unwrap();
+            for (f, i) in fast.transform_paths() {
+                *paths.entry(format!("forward {f}")).or_insert(0) += 1;
+                *paths.entry(format!("inverse {i}")).or_insert(0) += 1;
+            }
             let fw = fast.compress(&codes, &shape).unwrap();
             if let Some(i) = (0..words.len().max(fw.len())).find(|&i| words.get(i) != fw.get(i)) {
                 panic!("case {case} {e:?} ({:?} {:?} B={} W={word_bits}): first differing payload word {i}: {:?} vs plain {:?}", p.transform, grouping, p.block_size, fw.get(i), words.get(i));
@@ -332,6 +337,14 @@ fn every_engine_gives_the_plain_bits() {
             assert_eq!(fast.compress_parallel(&codes, &shape).unwrap(), words, "case {case} {e:?}: parallel compress");
             assert_eq!(fast.decompress_parallel(&words, &shape).unwrap(), back, "case {case} {e:?}: parallel decompress");
         }
+    }
+    // every transform path was compared with the plain one, many times
+    let mut want = vec!["forward diagonal table", "forward portable", "inverse diagonal table", "inverse portable"];
+    if actcomp_golden::kernels::avx2_available() {
+        want.extend(["forward dense avx2", "inverse dense avx2"]);
+    }
+    for w in want {
+        assert!(paths.get(w).copied().unwrap_or(0) >= 20, "path '{w}' reached too rarely: {paths:?}");
     }
 }
 
