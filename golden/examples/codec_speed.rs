@@ -93,6 +93,8 @@ fn main() {
         test.len(),
         words_len as f64 * policy.word_bits as f64 / n
     );
+    let paths = Codec::new(&policy).unwrap().transform_paths();
+    println!("  transform paths (forward, inverse) of block 0 on this machine: {:?}", paths.first());
     println!("  {:<24} {:>10} {:>10} {:>10} {:>10}", "", "compress", "decompress", "c. cores", "d. cores");
     for &(e, c1, d1, cp, dp) in &rows {
         println!("  {:<24} {c1:10.1} {d1:10.1} {cp:10.1} {dp:10.1}", format!("golden {e:?}"));
