@@ -603,9 +603,8 @@ impl FastEngine {
             return;
         }
         if let Some(pm) = &blk.inverse {
-            // yhat16 and yhat are all zero between calls: only coded lanes are
-            // set, and they are cleared again after use
             let v = &mut yhat16[..b.div_ceil(2) * 2];
+            v.iter_mut().for_each(|x| *x = 0);
             for l in lanes {
                 let field = src.peek_at(l.offset as usize, l.bits as u32) as usize;
                 v[l.k as usize] = blk.levels[l.table as usize + field];
@@ -614,19 +613,14 @@ impl FastEngine {
             acc.iter_mut().for_each(|x| *x = blk.inverse_round);
             pm.apply(v, pairs, acc, true);
             crate::kernels::finish_inverse(&acc[..b], m.inverse_shift, &m.inverse_mean, self.lo, self.hi, &mut out[..b], true);
-            for l in lanes {
-                v[l.k as usize] = 0;
-            }
         } else {
             let v = &mut yhat[..b];
+            v.iter_mut().for_each(|x| *x = 0);
             for l in lanes {
                 let field = src.peek_at(l.offset as usize, l.bits as u32) as usize;
                 v[l.k as usize] = blk.levels[l.table as usize + field] as i32;
             }
             m.inverse(v, self.lo, self.hi, out);
-            for l in lanes {
-                v[l.k as usize] = 0;
-            }
         }
     }
 }
