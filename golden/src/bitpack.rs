@@ -72,7 +72,7 @@ impl BitSink {
 
     /// The stream as `word_bits`-bit payload words; call after [`BitSink::align`].
     pub fn into_words(mut self, word_bits: u32) -> Vec<u64> {
-        debug_assert!(self.fill % word_bits == 0);
+        debug_assert!(self.fill.is_multiple_of(word_bits));
         if word_bits == 64 {
             return self.chunks;
         }

@@ -415,7 +415,7 @@ impl FastEngine {
             return;
         };
         let b = blk.b;
-        let v: &[i16] = if b % 2 == 0 {
+        let v: &[i16] = if b.is_multiple_of(2) {
             x
         } else {
             w_pad[..b].copy_from_slice(x);

@@ -257,7 +257,7 @@ fn fast_path_codes(rng: &mut impl Rng, p: &Policy, style: usize) -> (Vec<usize>,
                 // mostly rest vectors: a pixel is live with probability 1/4, a live pixel has a few live channels
                 4 => {
                     let pixel = (i / (p.channels * s)) * s + i % s;
-                    if (pixel.wrapping_mul(2654435761) >> 7) % 4 == 0 && rng.gen_bool(0.3) {
+                    if (pixel.wrapping_mul(2654435761) >> 7).is_multiple_of(4) && rng.gen_bool(0.3) {
                         rng.gen_range(lo..=hi)
                     } else {
                         zp
