@@ -1,62 +1,90 @@
-//! Golden codec throughput on the real fixture, side by side with zstd
-//! level 1 on the same int8 bytes, and calibration time on a 1 M-value tensor.
-//! Run: `cargo bench -p actcomp-golden --bench codec`.
+//! Golden codec throughput on the real fixtures, side by side with zstd
+//! level 1 on the same values as 8-bit bytes (lossless reference), and
+//! calibration time on a 1 M-value tensor.
+//! Run: `cargo bench -p actcomp-golden --bench codec` (one core:
+//! `taskset -c 0 cargo bench ...`; the "all cores" rows then measure overhead only).
+//!
+//! Cases: the policy `actcomp calibrate --target-bpv 2.5` picks by default
+//! for each fixture (conv1: PCA B=32 dynamic, conv2: identity B=64 dynamic),
+//! and a dense PCA B=16 static policy on conv2. Each runs the plain
+//! field-by-field engine (the reference the fast engines are tested
+//! against, and the speed before them) and the fastest engine of the machine.
 
 use actcomp_golden::calibrate::{calibrate, CalibrateOptions};
-use actcomp_golden::codec::Codec;
+use actcomp_golden::codec::{Codec, Engine};
 use actcomp_golden::input_map::to_codes;
+use actcomp_golden::policy::{Grouping, TransformKind};
 use actcomp_golden::tensor::Tensor;
 use actcomp_golden::testkit::random_activations;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::SeedableRng;
 use std::hint::black_box;
 use std::path::Path;
+use std::time::Duration;
 
 fn fixture(name: &str) -> Tensor {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/activations").join(name);
     Tensor::load_npy(&p).expect("fixture")
 }
 
-fn codec(c: &mut Criterion) {
-    let calib = fixture("mnist_conv2_relu_calib.npy");
-    let test = fixture("mnist_conv2_relu_test.npy");
-    let mut g = c.benchmark_group("codec");
-    g.throughput(Throughput::Elements(test.len() as u64));
-    for block in [8usize, 16, 64] {
-        // the codec's speed depends on the transform: benchmark the dense PCA case
-        let opts = CalibrateOptions { block_size: Some(block), ..CalibrateOptions::default() };
-        let cal = calibrate(&[&calib], &opts, &|_, _| {}).unwrap();
-        let codec = Codec::new(&cal.policy).unwrap();
-        let codes = to_codes(&test, &cal.policy.input, "test").unwrap();
-        let words = codec.compress(&codes, &test.shape).unwrap();
-        g.bench_with_input(BenchmarkId::new("compress", format!("B{block}")), &codes, |b, codes| {
-            b.iter(|| black_box(codec.compress(black_box(codes), &test.shape).unwrap()))
-        });
-        g.bench_with_input(BenchmarkId::new("decompress", format!("B{block}")), &words, |b, words| {
-            b.iter(|| black_box(codec.decompress(black_box(words), &test.shape).unwrap()))
-        });
-        g.bench_with_input(BenchmarkId::new("compress all cores", format!("B{block}")), &codes, |b, codes| {
-            b.iter(|| black_box(codec.compress_parallel(black_box(codes), &test.shape).unwrap()))
-        });
-        g.bench_with_input(BenchmarkId::new("decompress all cores", format!("B{block}")), &words, |b, words| {
-            b.iter(|| black_box(codec.decompress_parallel(black_box(words), &test.shape).unwrap()))
-        });
+/// The CLI's default calibration: every transform and grouping tried.
+fn auto_options() -> CalibrateOptions {
+    CalibrateOptions {
+        try_transforms: vec![TransformKind::Pca, TransformKind::Dct, TransformKind::Identity],
+        try_groupings: vec![Grouping::Static, Grouping::Dynamic],
+        ..CalibrateOptions::default()
     }
-    // zstd level 1 on the same values as int8 bytes
-    let policy = calibrate(&[&calib], &CalibrateOptions::default(), &|_, _| {}).unwrap().policy;
-    let bytes: Vec<u8> = to_codes(&test, &policy.input, "test").unwrap().iter().map(|&q| q as u8).collect();
-    let z = zstd::bulk::compress(&bytes, 1).unwrap();
-    g.bench_function("zstd-1 compress", |b| b.iter(|| black_box(zstd::bulk::compress(black_box(&bytes), 1).unwrap())));
-    g.bench_function("zstd-1 decompress", |b| {
-        b.iter(|| black_box(zstd::bulk::decompress(black_box(&z), bytes.len()).unwrap()))
-    });
-    g.finish();
-    eprintln!(
-        "zstd-1 on the int8 bytes: {} -> {} bytes = {:.3} bits/value (lossless)",
-        bytes.len(),
-        z.len(),
-        z.len() as f64 * 8.0 / bytes.len() as f64
-    );
+}
+
+fn codec(c: &mut Criterion) {
+    let dense = CalibrateOptions { block_size: Some(16), ..CalibrateOptions::default() };
+    let cases = [("conv1", "auto", auto_options()), ("conv2", "auto", auto_options()), ("conv2", "pca-B16-static", dense)];
+    for (layer, label, opts) in cases {
+        let calib = fixture(&format!("mnist_{layer}_relu_calib.npy"));
+        let test = fixture(&format!("mnist_{layer}_relu_test.npy"));
+        let policy = calibrate(&[&calib], &opts, &|_, _| {}).unwrap().policy;
+        let codes = to_codes(&test, &policy.input, "test").unwrap();
+        let mut g = c.benchmark_group(format!("{layer} {label}"));
+        g.throughput(Throughput::Elements(test.len() as u64));
+        g.warm_up_time(Duration::from_secs(1));
+        g.measurement_time(Duration::from_secs(3));
+        for engine in [Engine::Plain, Engine::best()] {
+            let codec = Codec::with_engine(&policy, engine).unwrap();
+            let words = codec.compress(&codes, &test.shape).unwrap();
+            let name = format!("{engine:?}");
+            g.bench_with_input(BenchmarkId::new("compress", &name), &codes, |b, codes| {
+                b.iter(|| black_box(codec.compress(black_box(codes), &test.shape).unwrap()))
+            });
+            g.bench_with_input(BenchmarkId::new("decompress", &name), &words, |b, words| {
+                b.iter(|| black_box(codec.decompress(black_box(words), &test.shape).unwrap()))
+            });
+            if engine != Engine::Plain {
+                g.bench_with_input(BenchmarkId::new("compress all cores", &name), &codes, |b, codes| {
+                    b.iter(|| black_box(codec.compress_parallel(black_box(codes), &test.shape).unwrap()))
+                });
+                g.bench_with_input(BenchmarkId::new("decompress all cores", &name), &words, |b, words| {
+                    b.iter(|| black_box(codec.decompress_parallel(black_box(words), &test.shape).unwrap()))
+                });
+            }
+        }
+        // zstd level 1 on the same values as 8-bit bytes
+        let bytes: Vec<u8> = codes.iter().map(|&q| q as u8).collect();
+        let z = zstd::bulk::compress(&bytes, 1).unwrap();
+        g.bench_function("zstd-1 compress", |b| b.iter(|| black_box(zstd::bulk::compress(black_box(&bytes), 1).unwrap())));
+        g.bench_function("zstd-1 decompress", |b| {
+            b.iter(|| black_box(zstd::bulk::decompress(black_box(&z), bytes.len()).unwrap()))
+        });
+        g.finish();
+        eprintln!(
+            "{layer} {label}: {:?} B={} {:?}; zstd-1 on the 8-bit bytes: {} -> {} bytes = {:.3} bits/value (lossless)",
+            policy.transform,
+            policy.block_size,
+            policy.grouping,
+            bytes.len(),
+            z.len(),
+            z.len() as f64 * 8.0 / bytes.len() as f64
+        );
+    }
 }
 
 fn calibration(c: &mut Criterion) {

@@ -1,37 +1,105 @@
-//! Golden codec speed for a policy file on a tensor, single thread and all cores:
-//! `cargo run --release -p actcomp-golden --example codec_speed -- POLICY.json TENSOR.npy [REPS]`.
-use actcomp_golden::codec::Codec;
+//! Golden codec speed on a tensor, one core and all cores, side by side with
+//! zstd level 1 on the same values as 8-bit bytes (lossless reference):
+//!
+//! `cargo run --release -p actcomp-golden --example codec_speed -- POLICY.json TENSOR.npy [REPS]`
+//!
+//! In place of `POLICY.json` a calibration tensor `CALIB.npy` may be given:
+//! the policy is then calibrated as `actcomp calibrate --target-bpv 2.5` does
+//! by default (transform and grouping chosen automatically). `TENSOR.npy` may
+//! be `random` for a dense signed random tensor (1 M values, its policy calibrated on another draw).
+//! `--save-policy OUT.json` after REPS writes the policy used; the
+//! environment variable `CODEC_SPEED_ENGINE=plain|portable|simd` times one engine only (for profiling).
+//! Pin to one core for the one-core figures: `taskset -c 0 ...`.
+use actcomp_golden::calibrate::{calibrate, CalibrateOptions};
+use actcomp_golden::codec::{Codec, Engine};
 use actcomp_golden::input_map::to_codes;
-use actcomp_golden::policy::Policy;
+use actcomp_golden::policy::{Grouping, Policy, TransformKind};
 use actcomp_golden::tensor::Tensor;
+use actcomp_golden::testkit::random_activations;
+use rand::SeedableRng;
+use std::hint::black_box;
 use std::time::Instant;
+
+fn auto_options() -> CalibrateOptions {
+    CalibrateOptions {
+        try_transforms: vec![TransformKind::Pca, TransformKind::Dct, TransformKind::Identity],
+        try_groupings: vec![Grouping::Static, Grouping::Dynamic],
+        ..CalibrateOptions::default()
+    }
+}
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() < 3 {
-        eprintln!("usage: codec_speed POLICY.json TENSOR.npy [REPS]");
+        eprintln!("usage: codec_speed (POLICY.json | CALIB.npy) (TENSOR.npy | random) [REPS]");
         std::process::exit(2);
     }
-    let policy = Policy::load(a[1].as_ref()).unwrap_or_else(|e| panic!("{e}"));
-    let test = Tensor::load_npy(a[2].as_ref()).unwrap_or_else(|e| panic!("{e}"));
     let reps: usize = a.get(3).and_then(|s| s.parse().ok()).unwrap_or(40);
-    let codec = Codec::new(&policy).unwrap();
+    let (test, calib) = if a[2] == "random" {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let calib = random_activations(&mut rng, vec![16, 64, 32, 32], false);
+        (random_activations(&mut rng, vec![16, 64, 32, 32], false), Some(calib))
+    } else {
+        (Tensor::load_npy(a[2].as_ref()).unwrap_or_else(|e| panic!("{e}")), None)
+    };
+    let policy = if !a[1].ends_with(".json") {
+        let calib = calib.unwrap_or_else(|| Tensor::load_npy(a[1].as_ref()).unwrap_or_else(|e| panic!("{e}")));
+        calibrate(&[&calib], &auto_options(), &|_, _| {}).unwrap_or_else(|e| panic!("{e}")).policy
+    } else {
+        Policy::load(a[1].as_ref()).unwrap_or_else(|e| panic!("{e}"))
+    };
+    if let Some(i) = a.iter().position(|s| s == "--save-policy") {
+        policy.save(a.get(i + 1).expect("--save-policy needs a path").as_ref()).unwrap_or_else(|e| panic!("{e}"));
+    }
     let codes = to_codes(&test, &policy.input, "test").unwrap();
     let n = test.len() as f64;
+    // best of `reps` runs: the machine may be shared, the fastest run is the least disturbed
     let time = |f: &dyn Fn()| {
-        let t0 = Instant::now();
+        f();
+        let mut best = f64::INFINITY;
         for _ in 0..reps {
+            let t0 = Instant::now();
             f();
+            best = best.min(t0.elapsed().as_secs_f64());
         }
-        n / (t0.elapsed().as_secs_f64() / reps as f64) / 1e6
+        n / best / 1e6
     };
-    let words = codec.compress(&codes, &test.shape).unwrap();
-    let c1 = time(&|| drop(std::hint::black_box(codec.compress(&codes, &test.shape).unwrap())));
-    let d1 = time(&|| drop(std::hint::black_box(codec.decompress(&words, &test.shape).unwrap())));
-    let cp = time(&|| drop(std::hint::black_box(codec.compress_parallel(&codes, &test.shape).unwrap())));
-    let dp = time(&|| drop(std::hint::black_box(codec.decompress_parallel(&words, &test.shape).unwrap())));
+    let mut rows = Vec::new();
+    let mut words_len = 0;
+    for engine in [Engine::Plain, Engine::Portable, Engine::Simd] {
+        let codec = Codec::with_engine(&policy, engine).unwrap();
+        let only = std::env::var("CODEC_SPEED_ENGINE").ok();
+        if codec.engine() != engine || only.is_some_and(|o| !o.eq_ignore_ascii_case(&format!("{engine:?}"))) {
+            continue;
+        }
+        let words = codec.compress(&codes, &test.shape).unwrap();
+        words_len = words.len();
+        let c1 = time(&|| drop(black_box(codec.compress(black_box(&codes), &test.shape).unwrap())));
+        let d1 = time(&|| drop(black_box(codec.decompress(black_box(&words), &test.shape).unwrap())));
+        let cp = time(&|| drop(black_box(codec.compress_parallel(black_box(&codes), &test.shape).unwrap())));
+        let dp = time(&|| drop(black_box(codec.decompress_parallel(black_box(&words), &test.shape).unwrap())));
+        rows.push((engine, c1, d1, cp, dp));
+    }
+    let bytes: Vec<u8> = codes.iter().map(|&q| q as u8).collect();
+    let z = zstd::bulk::compress(&bytes, 1).unwrap();
+    let zc = time(&|| drop(black_box(zstd::bulk::compress(black_box(&bytes), 1).unwrap())));
+    let zd = time(&|| drop(black_box(zstd::bulk::decompress(black_box(&z), bytes.len()).unwrap())));
     println!(
-        "{:?} B={} {:?}: one core: compress {c1:.1} M values/s, decompress {d1:.1} M values/s; all cores: {cp:.1} / {dp:.1}",
-        policy.transform, policy.block_size, policy.grouping
+        "{:?} B={} {:?} W={}, {} values, {:.3} bits/value; M values/s, best of {reps}",
+        policy.transform,
+        policy.block_size,
+        policy.grouping,
+        policy.word_bits,
+        test.len(),
+        words_len as f64 * policy.word_bits as f64 / n
     );
+    let paths = Codec::new(&policy).unwrap().transform_paths();
+    println!("  transform paths (forward, inverse) of block 0 on this machine: {:?}", paths.first());
+    println!("  {:<24} {:>10} {:>10} {:>10} {:>10}", "", "compress", "decompress", "c. cores", "d. cores");
+    for &(e, c1, d1, cp, dp) in &rows {
+        println!("  {:<24} {c1:10.1} {d1:10.1} {cp:10.1} {dp:10.1}", format!("golden {e:?}"));
+    }
+    println!("  {:<24} {zc:10.1} {zd:10.1}   ({:.3} bits/value lossless)", "zstd-1 (8-bit bytes)", z.len() as f64 * 8.0 / n);
+    let &(e, c1, d1, _, _) = rows.last().expect("an engine ran");
+    println!("  golden {e:?} / zstd-1: compress {:.2}, decompress {:.2}", c1 / zc, d1 / zd);
 }

@@ -8,6 +8,7 @@
 //! its group (nothing for 0-bit groups); then zero padding to a word boundary.
 
 use crate::bitstream::{BitReader, BitWriter};
+use crate::codec_fast::{FastEngine, Layout};
 use crate::error::{GoldenError, Result};
 use crate::grouping::{dynamic_group_map, rank_positions, static_group_map};
 use crate::policy::{group_index_bits, Grouping, Policy, QUANT_SHIFT};
@@ -57,51 +58,48 @@ impl GroupTables {
     }
 }
 
+/// How a [`Codec`] evaluates the scheme. Every engine gives the same bits;
+/// the property tests (golden/tests/properties.rs) hold them to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// The straightforward evaluation: every vector transformed, every
+    /// field written and read one at a time through [`BitWriter`] / [`BitReader`].
+    Plain,
+    /// The fast tile engine (rest-vector shortcut, coded lanes only, 64-bit
+    /// bit packing) with portable transforms.
+    Portable,
+    /// [`Engine::Portable`] plus AVX2 dense transforms where exact; the same
+    /// as `Portable` on machines without AVX2.
+    Simd,
+}
+
+impl Engine {
+    /// The fastest engine for this machine.
+    pub fn best() -> Engine {
+        if crate::kernels::avx2_available() {
+            Engine::Simd
+        } else {
+            Engine::Portable
+        }
+    }
+}
+
+/// Largest block size the fast engine handles (its lane indices are 16-bit);
+/// larger blocks run on [`Engine::Plain`].
+const FAST_MAX_BLOCK: usize = 4096;
+
 /// A policy prepared for fast compression and decompression.
 #[derive(Debug, Clone)]
 pub struct Codec {
     policy: Policy,
+    engine: Engine,
+    fast: Option<FastEngine>,
     blocks: Vec<BlockMatrices>,
     tables: Vec<GroupTables>,
     static_maps: Vec<Vec<u8>>,
     positions: Vec<Vec<usize>>,
     sizes: Vec<Vec<usize>>,
     index_bits: Vec<u32>,
-}
-
-/// Where a pixel vector sits in an N x C x spatial tensor.
-#[derive(Debug, Clone, Copy)]
-struct Layout {
-    channels: usize,
-    spatial: usize,
-    vectors: usize,
-}
-
-impl Layout {
-    fn gather(&self, codes: &[i16], first: usize, count: usize, out: &mut [i16]) {
-        let (c, s) = (self.channels, self.spatial);
-        for t in 0..count {
-            let p = first + t;
-            let (n, sp) = (p / s, p % s);
-            let base = n * c * s + sp;
-            let row = &mut out[t * c..(t + 1) * c];
-            for (ch, v) in row.iter_mut().enumerate() {
-                *v = codes[base + ch * s];
-            }
-        }
-    }
-
-    fn scatter(&self, vecs: &[i16], first: usize, count: usize, codes: &mut [i16]) {
-        let (c, s) = (self.channels, self.spatial);
-        for t in 0..count {
-            let p = first + t;
-            let (n, sp) = (p / s, p % s);
-            let base = n * c * s + sp;
-            for ch in 0..c {
-                codes[base + ch * s] = vecs[t * c + ch];
-            }
-        }
-    }
 }
 
 /// Per-tile working buffers.
@@ -116,12 +114,30 @@ struct Scratch {
 }
 
 impl Codec {
-    /// Validates the policy and prepares its tables.
+    /// Validates the policy and prepares its tables, for the fastest engine of this machine.
     pub fn new(policy: &Policy) -> Result<Codec> {
+        Self::with_engine(policy, Engine::best())
+    }
+
+    /// [`Codec::new`] with a chosen engine (`Simd` without AVX2 runs as `Portable`).
+    pub fn with_engine(policy: &Policy, engine: Engine) -> Result<Codec> {
         policy.validate()?;
+        let blocks: Vec<BlockMatrices> = policy.blocks.iter().map(BlockMatrices::new).collect();
+        let engine = match engine {
+            _ if policy.block_size > FAST_MAX_BLOCK => Engine::Plain,
+            Engine::Simd if !crate::kernels::avx2_available() => Engine::Portable,
+            e => e,
+        };
+        let fast = match engine {
+            Engine::Plain => None,
+            Engine::Portable => Some(FastEngine::new(policy, &blocks, false)),
+            Engine::Simd => Some(FastEngine::new(policy, &blocks, true)),
+        };
         Ok(Codec {
             policy: policy.clone(),
-            blocks: policy.blocks.iter().map(BlockMatrices::new).collect(),
+            engine,
+            fast,
+            blocks,
             tables: policy
                 .blocks
                 .iter()
@@ -137,6 +153,18 @@ impl Codec {
     /// The policy this codec runs.
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// The engine this codec runs.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// For each block, the (forward, inverse) transform path of the fast
+    /// engine: "dense avx2", "diagonal table" or "portable" (empty for
+    /// [`Engine::Plain`]). For tests that must reach every path, and reports.
+    pub fn transform_paths(&self) -> Vec<(&'static str, &'static str)> {
+        self.fast.as_ref().map_or_else(Vec::new, |f| f.transform_paths())
     }
 
     fn layout(&self, shape: &[usize], len: usize) -> Result<Layout> {
@@ -155,6 +183,22 @@ impl Codec {
         }
         let spatial: usize = shape[2..].iter().product();
         Ok(Layout { channels: shape[1], spatial, vectors: shape[0] * spatial })
+    }
+
+    /// [`Codec::layout`] of input codes, which must lie in the policy's code
+    /// range (every transform bound, and the fast paths, rely on it).
+    fn input_layout(&self, shape: &[usize], codes: &[i16]) -> Result<Layout> {
+        let lay = self.layout(shape, codes.len())?;
+        let (lo, hi) = (self.policy.input.code_range.min(), self.policy.input.code_range.max());
+        let (min, max) = codes.iter().fold((i16::MAX, i16::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        if (min as i32) < lo || (max as i32) > hi {
+            let i = codes.iter().position(|&v| (v as i32) < lo || (v as i32) > hi).expect("found above");
+            return Err(GoldenError::BadInput(format!(
+                "code {} at flat index {i} is outside the policy's code range {lo}..={hi}",
+                codes[i]
+            )));
+        }
+        Ok(lay)
     }
 
     fn scratch(&self) -> Scratch {
@@ -222,8 +266,9 @@ impl Codec {
     }
 
     /// Compresses integer codes (C order, shape N x C x ...) into payload words.
+    /// Errors on a shape that does not fit the policy or codes outside its code range.
     pub fn compress(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<u64>> {
-        let lay = self.layout(shape, codes.len())?;
+        let lay = self.input_layout(shape, codes)?;
         Ok(self.compress_range(codes, &lay, 0, lay.vectors))
     }
 
@@ -231,7 +276,7 @@ impl Codec {
     /// runs of tiles are compressed independently and concatenated.
     pub fn compress_parallel(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<u64>> {
         use rayon::prelude::*;
-        let lay = self.layout(shape, codes.len())?;
+        let lay = self.input_layout(shape, codes)?;
         let chunks = self.chunks(lay.vectors);
         let parts: Vec<Vec<u64>> = chunks.par_iter().map(|&(a, b)| self.compress_range(codes, &lay, a, b)).collect();
         Ok(parts.concat())
@@ -247,6 +292,10 @@ impl Codec {
     /// Payload words of the tiles covering vectors `first..end` (`first` on a tile start).
     fn compress_range(&self, codes: &[i16], lay: &Layout, first: usize, end: usize) -> Vec<u64> {
         let p = &self.policy;
+        if let Some(fast) = &self.fast {
+            let tiles = (end - first).div_ceil(p.tile) as u64;
+            return fast.compress_range(codes, lay, first, end, (tiles * p.words_per_tile(p.tile)) as usize);
+        }
         let (c, b) = (p.channels, p.block_size);
         let mut s = self.scratch();
         let tiles = (end - first).div_ceil(p.tile) as u64;
@@ -299,6 +348,11 @@ impl Codec {
     pub fn decompress(&self, words: &[u64], shape: &[usize]) -> Result<Vec<i16>> {
         let lay = self.check_payload_len(words, shape)?;
         let mut out = vec![0i16; shape.iter().product()];
+        if let Some(fast) = &self.fast {
+            // tile by tile straight into the output layout
+            fast.decompress_tiles(words, 0, lay.vectors, |first, count, rows| lay.scatter(rows, first, count, &mut out))?;
+            return Ok(out);
+        }
         let vecs = self.decompress_range(words, 0, lay.vectors)?;
         lay.scatter(&vecs, 0, lay.vectors, &mut out);
         Ok(out)
@@ -333,6 +387,9 @@ impl Codec {
     /// vector-major codes (`(end - first) x C`).
     fn decompress_range(&self, words: &[u64], first: usize, end: usize) -> Result<Vec<i16>> {
         let p = &self.policy;
+        if let Some(fast) = &self.fast {
+            return fast.decompress_range(words, first, end);
+        }
         let (c, b) = (p.channels, p.block_size);
         let mut s = self.scratch();
         let mut out = vec![0i16; (end - first) * c];
@@ -379,7 +436,9 @@ impl Codec {
                     *code = r.read_signed(bits)?;
                 }
             }
-            r.align().map_err(|e| GoldenError::Corrupt(format!("tile {tile}: {e}")))?;
+            if r.align().is_err() {
+                return Err(GoldenError::Corrupt(format!("tile {tile}: non-zero padding bits before word {}", r.words_consumed())));
+            }
             self.decode_tile(&mut s, count);
             let o = (pos - first) * c;
             out[o..o + count * c].copy_from_slice(&s.x[..count * c]);
@@ -391,7 +450,7 @@ impl Codec {
 
     /// What decompress(compress(codes)) gives, computed without packing.
     pub fn reconstruct(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<i16>> {
-        let lay = self.layout(shape, codes.len())?;
+        let lay = self.input_layout(shape, codes)?;
         let p = &self.policy;
         let mut s = self.scratch();
         let mut out = vec![0i16; codes.len()];
@@ -410,7 +469,7 @@ impl Codec {
     /// The inverse transform's output before the inverse mean and the clamp,
     /// for every value (C order): what calibration needs to learn the inverse mean.
     pub fn inverse_unclamped(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<i64>> {
-        let lay = self.layout(shape, codes.len())?;
+        let lay = self.input_layout(shape, codes)?;
         let p = &self.policy;
         let (c, b) = (p.channels, p.block_size);
         let mut s = self.scratch();
@@ -442,7 +501,7 @@ impl Codec {
     /// Transform outputs y of every pixel vector, `[vector * C + channel-slot]`
     /// (block-major within the vector), for calibration and hardware tests.
     pub fn transform_outputs(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<i32>> {
-        let lay = self.layout(shape, codes.len())?;
+        let lay = self.input_layout(shape, codes)?;
         let (c, b) = (self.policy.channels, self.policy.block_size);
         let mut x = vec![0i16; c];
         let mut y = vec![0i32; lay.vectors * c];

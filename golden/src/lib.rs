@@ -8,13 +8,16 @@
 
 pub mod baselines;
 pub mod basis;
+pub mod bitpack;
 pub mod bitstream;
 pub mod calibrate;
 pub mod codec;
+mod codec_fast;
 pub mod container;
 pub mod error;
 pub mod grouping;
 pub mod input_map;
+pub mod kernels;
 pub mod policy;
 pub mod metrics;
 pub mod packer;

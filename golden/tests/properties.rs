@@ -2,7 +2,7 @@
 //! round trips are exact, payload sizes are analytic, bad bytes are errors.
 
 use actcomp_golden::bitstream::BitReader;
-use actcomp_golden::codec::Codec;
+use actcomp_golden::codec::{Codec, Engine};
 use actcomp_golden::container::Container;
 use actcomp_golden::policy::*;
 use actcomp_golden::testkit::{random_codes, random_policy, PolicySpec};
@@ -236,4 +236,154 @@ fn payload_is_lsb_first_in_natural_component_order() {
     assert_eq!(r.read_signed(3).unwrap(), 2);
     assert_eq!(r.read_signed(3).unwrap(), -3);
     assert_eq!(words, vec![0b101_010]);
+}
+
+/// Codes that exercise the fast paths: all at the zero point (rest vectors),
+/// mostly rest vectors with a few live channels, the extremes, alternating
+/// extremes, and uniform noise.
+fn fast_path_codes(rng: &mut impl Rng, p: &Policy, style: usize) -> (Vec<usize>, Vec<i16>) {
+    let shape = vec![rng.gen_range(1..=3), p.channels, rng.gen_range(1..=6), rng.gen_range(1..=9)];
+    let n: usize = shape.iter().product();
+    let (lo, hi) = (p.input.code_range.min(), p.input.code_range.max());
+    let zp = p.input.zero_point;
+    let s: usize = shape[2..].iter().product();
+    let codes = (0..n)
+        .map(|i| {
+            let v = match style {
+                0 => zp,
+                1 => lo,
+                2 => hi,
+                3 => [lo, hi][i % 2],
+                // mostly rest vectors: a pixel is live with probability 1/4, a live pixel has a few live channels
+                4 => {
+                    let pixel = (i / (p.channels * s)) * s + i % s;
+                    if (pixel.wrapping_mul(2654435761) >> 7).is_multiple_of(4) && rng.gen_bool(0.3) {
+                        rng.gen_range(lo..=hi)
+                    } else {
+                        zp
+                    }
+                }
+                5 => {
+                    if rng.gen_bool(0.9) {
+                        zp
+                    } else {
+                        [lo, hi][rng.gen_range(0..2)]
+                    }
+                }
+                _ => rng.gen_range(lo..=hi),
+            };
+            v as i16
+        })
+        .collect();
+    (shape, codes)
+}
+
+#[test]
+fn every_engine_gives_the_plain_bits() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(21);
+    let engines = [Engine::Portable, Engine::Simd];
+    let mut paths = std::collections::BTreeMap::new();
+    for case in 0..600 {
+        let grouping = [Grouping::Static, Grouping::Dynamic][case % 2];
+        let word_bits = [32, 64][(case / 2) % 2];
+        let dtype = [Dtype::I8, Dtype::U8, Dtype::F32][(case / 4) % 3];
+        let channels = [1, 3, 8, 16, 32, 64][(case / 12) % 6];
+        let spec = PolicySpec { grouping: Some(grouping), word_bits: Some(word_bits), dtype: Some(dtype), channels: Some(channels), ..Default::default() };
+        let mut p = random_policy(&mut rng, &spec);
+        p.transform = [TransformKind::Pca, TransformKind::Dct, TransformKind::Identity][case % 3];
+        if p.transform == TransformKind::Identity || case % 5 == 0 {
+            // sparse matrices take the sparse transform paths
+            for blk in p.blocks.iter_mut() {
+                let b = blk.forward.len();
+                for k in 0..b {
+                    for i in 0..b {
+                        if i != k {
+                            blk.forward[k][i] = 0;
+                            blk.inverse[k][i] = 0;
+                        }
+                    }
+                }
+            }
+        }
+        if case % 7 == 0 {
+            // extreme matrix entries and levels: the 32-bit kernels must decline or stay exact
+            for blk in p.blocks.iter_mut() {
+                blk.forward.iter_mut().flatten().for_each(|v| *v = if *v < 0 { Y_MIN } else { Y_MAX });
+                blk.inverse.iter_mut().flatten().for_each(|v| *v = if *v < 0 { Y_MIN } else { Y_MAX });
+                for g in blk.groups.iter_mut() {
+                    g.levels.iter_mut().for_each(|l| *l = if *l < 0 { Y_MIN } else { Y_MAX });
+                }
+            }
+        }
+        p.validate().unwrap();
+        let plain = Codec::with_engine(&p, Engine::Plain).unwrap();
+        let (shape, codes) = fast_path_codes(&mut rng, &p, case % 7);
+        let words = plain.compress(&codes, &shape).unwrap();
+        let back = plain.decompress(&words, &shape).unwrap();
+        for e in engines {
+            let fast = Codec::with_engine(&p, e).unwrap();
+            for (f, i) in fast.transform_paths() {
+                *paths.entry(format!("forward {f}")).or_insert(0) += 1;
+                *paths.entry(format!("inverse {i}")).or_insert(0) += 1;
+            }
+            let fw = fast.compress(&codes, &shape).unwrap();
+            if let Some(i) = (0..words.len().max(fw.len())).find(|&i| words.get(i) != fw.get(i)) {
+                panic!("case {case} {e:?} ({:?} {:?} B={} W={word_bits}): first differing payload word {i}: {:?} vs plain {:?}", p.transform, grouping, p.block_size, fw.get(i), words.get(i));
+            }
+            let fb = fast.decompress(&words, &shape).unwrap();
+            if let Some(i) = (0..back.len()).find(|&i| back[i] != fb[i]) {
+                panic!("case {case} {e:?}: decompress differs at flat index {i}: {} vs plain {}", fb[i], back[i]);
+            }
+            assert_eq!(fast.compress_parallel(&codes, &shape).unwrap(), words, "case {case} {e:?}: parallel compress");
+            assert_eq!(fast.decompress_parallel(&words, &shape).unwrap(), back, "case {case} {e:?}: parallel decompress");
+        }
+    }
+    // every transform path was compared with the plain one, many times
+    let mut want = vec!["forward diagonal table", "forward portable", "inverse diagonal table", "inverse portable"];
+    if actcomp_golden::kernels::avx2_available() {
+        want.extend(["forward dense avx2", "inverse dense avx2"]);
+    }
+    for w in want {
+        assert!(paths.get(w).copied().unwrap_or(0) >= 20, "path '{w}' reached too rarely: {paths:?}");
+    }
+}
+
+#[test]
+fn every_engine_rejects_corrupt_payloads_like_plain() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(23);
+    for case in 0..300 {
+        let p = random_policy(&mut rng, &PolicySpec { grouping: Some([Grouping::Static, Grouping::Dynamic][case % 2]), ..Default::default() });
+        let plain = Codec::with_engine(&p, Engine::Plain).unwrap();
+        let (shape, codes) = fast_path_codes(&mut rng, &p, case % 7);
+        let mut words = plain.compress(&codes, &shape).unwrap();
+        if !words.is_empty() {
+            let i = rng.gen_range(0..words.len());
+            words[i] ^= 1 << rng.gen_range(0..p.word_bits);
+        }
+        let want = plain.decompress(&words, &shape);
+        for e in [Engine::Portable, Engine::Simd] {
+            let got = Codec::with_engine(&p, e).unwrap().decompress(&words, &shape);
+            match (&want, &got) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "case {case} {e:?}"),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "case {case} {e:?}"),
+                _ => panic!("case {case} {e:?}: plain {:?}, fast {:?}", want.is_ok(), got.is_ok()),
+            }
+        }
+    }
+}
+
+#[test]
+fn codes_outside_the_code_range_are_an_error() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(29);
+    for dtype in [Dtype::I8, Dtype::U8] {
+        let p = random_policy(&mut rng, &PolicySpec { dtype: Some(dtype), channels: Some(4), ..Default::default() });
+        let hi = p.input.code_range.max() as i16;
+        for e in [Engine::Plain, Engine::Portable, Engine::Simd] {
+            let codec = Codec::with_engine(&p, e).unwrap();
+            let codes = vec![0, 1, hi + 1, 2];
+            let msg = codec.compress(&codes, &[1, 4, 1]).unwrap_err().to_string();
+            assert!(msg.contains("flat index 2") && msg.contains("code range"), "{msg}");
+            assert!(codec.reconstruct(&[-129, 0, 0, 0], &[1, 4, 1]).is_err());
+        }
+    }
 }

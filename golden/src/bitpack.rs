@@ -1,0 +1,293 @@
+//! Fast bit packing for the codec's hot loops: the same LSB-first rule as
+//! [`crate::bitstream`], on a 64-bit accumulator with no per-field error
+//! handling.
+//!
+//! A payload of W-bit words (W = 32 or 64) read LSB-first is one continuous
+//! bit sequence; W only decides where padding goes. So both sides work on a
+//! continuous stream of u64 chunks and convert to W-bit words at the ends:
+//! a W = 32 payload is the chunk stream cut into low and high halves.
+
+/// Appends fields LSB-first to a continuous bit stream.
+#[derive(Debug, Clone)]
+pub struct BitSink {
+    chunks: Vec<u64>,
+    acc: u64,
+    fill: u32,
+}
+
+impl BitSink {
+    /// An empty stream with room for `bits` bits.
+    pub fn with_capacity_bits(bits: usize) -> Self {
+        BitSink { chunks: Vec::with_capacity(bits / 64 + 1), acc: 0, fill: 0 }
+    }
+
+    /// Appends the `bits` low bits of `v` (`bits` <= 64; the bits of `v` above them must be 0).
+    #[inline(always)]
+    pub fn push(&mut self, v: u64, bits: u32) {
+        debug_assert!(bits <= 64 && (bits == 64 || v >> bits == 0));
+        self.acc |= v << self.fill;
+        let total = self.fill + bits;
+        if total >= 64 {
+            self.chunks.push(self.acc);
+            // the bits of v that did not fit (none when fill was 0)
+            self.acc = v.checked_shr(64 - self.fill).unwrap_or(0);
+            self.fill = total - 64;
+        } else {
+            self.fill = total;
+        }
+    }
+
+    /// Appends a bit string held LSB-first in `chunks`, `bits` long.
+    #[inline]
+    pub fn push_bits(&mut self, chunks: &[u64], bits: u32) {
+        let full = (bits / 64) as usize;
+        for &c in &chunks[..full] {
+            self.push(c, 64);
+        }
+        let rest = bits % 64;
+        if rest > 0 {
+            self.push(chunks[full], rest);
+        }
+    }
+
+    /// Zero bits up to the next multiple of `word_bits` (32 or 64).
+    #[inline]
+    pub fn align(&mut self, word_bits: u32) {
+        if self.fill == 0 {
+            return;
+        }
+        if word_bits == 32 && self.fill <= 32 {
+            self.fill = 32;
+        } else {
+            self.chunks.push(self.acc);
+            self.acc = 0;
+            self.fill = 0;
+        }
+    }
+
+    /// Bits written so far.
+    pub fn bit_len(&self) -> u64 {
+        self.chunks.len() as u64 * 64 + self.fill as u64
+    }
+
+    /// The stream as `word_bits`-bit payload words; call after [`BitSink::align`].
+    pub fn into_words(mut self, word_bits: u32) -> Vec<u64> {
+        debug_assert!(self.fill.is_multiple_of(word_bits));
+        if word_bits == 64 {
+            return self.chunks;
+        }
+        let half = self.fill == 32;
+        if half {
+            self.chunks.push(self.acc);
+        }
+        let mut words = Vec::with_capacity(self.chunks.len() * 2);
+        for &c in &self.chunks {
+            words.push(c & 0xffff_ffff);
+            words.push(c >> 32);
+        }
+        if half {
+            words.pop();
+        }
+        words
+    }
+}
+
+/// Reads fields LSB-first from a continuous bit stream without per-field
+/// checks: callers know from the payload length how far they may read.
+#[derive(Debug, Clone)]
+pub struct BitSource {
+    /// The stream plus one zero chunk, so a read never needs a branch at a chunk edge.
+    chunks: Vec<u64>,
+    pos: usize,
+}
+
+impl BitSource {
+    /// The stream of `word_bits`-bit payload words (for W = 32 only each word's low 32 bits count).
+    pub fn from_words(words: &[u64], word_bits: u32) -> Self {
+        let mut chunks = if word_bits == 64 {
+            let mut v = Vec::with_capacity(words.len() + 2);
+            v.extend_from_slice(words);
+            v
+        } else {
+            let mut v = Vec::with_capacity(words.len() / 2 + 2);
+            v.extend(words.chunks(2).map(|p| (p[0] & 0xffff_ffff) | p.get(1).map_or(0, |&h| (h & 0xffff_ffff) << 32)));
+            v
+        };
+        chunks.extend([0, 0]);
+        BitSource { chunks, pos: 0 }
+    }
+
+    /// Total bits of the payload words.
+    pub fn bit_pos(&self) -> usize {
+        self.pos
+    }
+
+    /// The next `bits` bits (`bits` <= 57: at most two chunks).
+    #[inline(always)]
+    pub fn peek(&self, bits: u32) -> u64 {
+        self.peek_at(0, bits)
+    }
+
+    /// The `bits` bits (`bits` <= 57) starting `offset` bits after the read position.
+    #[inline(always)]
+    pub fn peek_at(&self, offset: usize, bits: u32) -> u64 {
+        debug_assert!(bits <= 57);
+        let pos = self.pos + offset;
+        let i = pos >> 6;
+        let o = (pos & 63) as u32;
+        let lo = self.chunks[i] >> o;
+        // (x << 1) << (63 - o) is x << (64 - o) without the undefined shift by 64 when o = 0
+        let hi = (self.chunks[i + 1] << 1) << (63 - o);
+        (lo | hi) & ((1u64 << bits) - 1)
+    }
+
+    /// Reads `bits` bits (`bits` <= 57).
+    #[inline(always)]
+    pub fn read(&mut self, bits: u32) -> u64 {
+        let v = self.peek(bits);
+        self.pos += bits as usize;
+        v
+    }
+
+    /// Moves on by `bits` bits.
+    #[inline(always)]
+    pub fn skip(&mut self, bits: usize) {
+        self.pos += bits;
+    }
+
+    /// Whether the next `bits` bits equal the bit string held LSB-first in `chunks`.
+    #[inline]
+    pub fn starts_with(&self, chunks: &[u64], bits: u32) -> bool {
+        let mut at = 0u32;
+        let mut i = 0;
+        let mut probe = self.clone_pos();
+        while at < bits {
+            let n = (bits - at).min(32);
+            let want = (chunks[i / 2] >> (32 * (i % 2))) & ((1u64 << n) - 1);
+            if probe.read(n) != want {
+                return false;
+            }
+            at += n;
+            i += 1;
+        }
+        true
+    }
+
+    fn clone_pos(&self) -> Probe<'_> {
+        Probe { chunks: &self.chunks, pos: self.pos }
+    }
+
+    /// Skips to the next multiple of `word_bits`; false if a skipped bit is 1.
+    #[inline]
+    pub fn align(&mut self, word_bits: u32) -> bool {
+        let pad = (word_bits as usize - self.pos % word_bits as usize) % word_bits as usize;
+        if pad == 0 {
+            return true;
+        }
+        let ok = self.peek(pad.min(57) as u32) == 0 && (pad <= 57 || self.clone_pos().skip_read(57, pad as u32 - 57) == 0);
+        self.pos += pad;
+        ok
+    }
+}
+
+/// A read position over a [`BitSource`]'s chunks that does not move the source.
+struct Probe<'a> {
+    chunks: &'a [u64],
+    pos: usize,
+}
+
+impl Probe<'_> {
+    #[inline(always)]
+    fn read(&mut self, bits: u32) -> u64 {
+        let i = self.pos >> 6;
+        let o = (self.pos & 63) as u32;
+        let lo = self.chunks[i] >> o;
+        let hi = (self.chunks[i + 1] << 1) << (63 - o);
+        self.pos += bits as usize;
+        (lo | hi) & ((1u64 << bits) - 1)
+    }
+
+    fn skip_read(mut self, skip: usize, bits: u32) -> u64 {
+        self.pos += skip;
+        self.read(bits)
+    }
+}
+
+/// Sign-extends the low `bits` bits of `v` (1..=32).
+#[inline(always)]
+pub fn sign_extend64(v: u64, bits: u32) -> i32 {
+    let s = 64 - bits;
+    ((v << s) as i64 >> s) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bitstream::{BitReader, BitWriter};
+    use rand::{Rng, SeedableRng};
+
+    /// Random fields with random alignments, against the plain writer and reader.
+    #[test]
+    fn matches_the_plain_bitstream() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for case in 0..300 {
+            let wb = if case % 2 == 0 { 32 } else { 64 };
+            let mut plain = BitWriter::new(wb);
+            let mut fast = BitSink::with_capacity_bits(0);
+            let mut fields = Vec::new();
+            for _ in 0..rng.gen_range(0..400) {
+                if rng.gen_bool(0.05) {
+                    plain.align();
+                    fast.align(wb);
+                    fields.push((0, u32::MAX));
+                    continue;
+                }
+                let bits = rng.gen_range(0..=32u32);
+                let v = if bits == 0 { 0 } else { rng.gen::<u64>() & ((1u64 << bits) - 1) };
+                plain.push(v, bits);
+                fast.push(v, bits);
+                fields.push((v, bits));
+            }
+            plain.align();
+            fast.align(wb);
+            assert_eq!(fast.bit_len(), plain.bit_len(), "case {case}");
+            let words = plain.finish();
+            assert_eq!(fast.into_words(wb), words, "case {case}");
+            let mut r = BitReader::new(&words, wb);
+            let mut s = BitSource::from_words(&words, wb);
+            for &(v, bits) in &fields {
+                if bits == u32::MAX {
+                    r.align().unwrap();
+                    assert!(s.align(wb));
+                } else {
+                    assert_eq!(s.read(bits), v, "case {case}");
+                    assert_eq!(r.read(bits).unwrap(), v, "case {case}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bit_strings_and_padding() {
+        let mut sink = BitSink::with_capacity_bits(0);
+        let pattern = [0xdead_beef_0123_4567u64, 0x5];
+        sink.push(3, 2);
+        sink.push_bits(&pattern, 67);
+        sink.align(32);
+        let words = sink.into_words(32);
+        assert_eq!(words.len(), 3);
+        let mut s = BitSource::from_words(&words, 32);
+        assert_eq!(s.read(2), 3);
+        assert!(s.starts_with(&pattern, 67));
+        assert!(!s.starts_with(&[0xdead_beef_0123_4566, 0x5], 67));
+        s.skip(67);
+        assert!(s.align(32));
+        let mut bad = BitSource::from_words(&[1 << 5, 0], 32);
+        bad.read(3);
+        assert!(!bad.align(32));
+        let mut bad = BitSource::from_words(&[0, 1 << 63], 64);
+        bad.read(57);
+        bad.read(9);
+        assert!(!bad.align(64));
+    }
+}

@@ -1,0 +1,637 @@
+//! The codec's fast tile engine: the same payload as the plain path in
+//! [`crate::codec`], bit for bit, computed with
+//!
+//! * a *rest vector* shortcut: a block whose input codes all equal the
+//!   input zero point (a pixel after ReLU that is zero in every channel of
+//!   the block — most of a post-ReLU map) has a known transform output, so
+//!   its codes, and their bit string under the tile's group map, are worked
+//!   out once per tile; the decoder recognises that bit string and copies
+//!   the known reconstruction;
+//! * only the lanes of groups with more than 0 bits quantized, packed and unpacked;
+//! * 32-bit quantizer arithmetic (`|y·qmul| < 2^30`, so exact), code tables
+//!   that hold the packed field and level tables indexed by the raw field;
+//! * a 64-bit accumulator bit packer and a branch-free reader ([`crate::bitpack`]);
+//! * optionally AVX2 dense transforms ([`crate::kernels`]) where the block's
+//!   bounds prove 32-bit accumulation exact.
+
+use crate::bitpack::{BitSink, BitSource};
+use crate::error::{GoldenError, Result};
+use crate::grouping::dynamic_group_map_keys;
+use crate::kernels::{transpose8x8, PairMatrix};
+use crate::policy::{group_index_bits, BlockPolicy, Grouping, Policy, QUANT_SHIFT};
+use crate::transform::{round_shift, sat16, BlockMatrices};
+
+/// Where pixel vectors sit in an N x C x spatial tensor, and tile-sized
+/// copies between that layout and vector-major rows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout {
+    /// Channels C.
+    pub channels: usize,
+    /// Product of the spatial axes.
+    pub spatial: usize,
+    /// Pixel vectors N x spatial.
+    pub vectors: usize,
+}
+
+impl Layout {
+    /// Runs of consecutive vectors `first..first+count` within one image: (vector offset, run length, flat base).
+    fn runs(&self, first: usize, count: usize, mut f: impl FnMut(usize, usize, usize)) {
+        let (c, s) = (self.channels, self.spatial);
+        let mut t = 0;
+        while t < count {
+            let p = first + t;
+            let (n, sp) = (p / s, p % s);
+            let run = (s - sp).min(count - t);
+            f(t, run, n * c * s + sp);
+            t += run;
+        }
+    }
+
+    /// Vectors `first..first+count` of `codes` (C order) into rows of `out` (`count x C`).
+    pub fn gather(&self, codes: &[i16], first: usize, count: usize, out: &mut [i16]) {
+        let (c, s) = (self.channels, self.spatial);
+        self.runs(first, count, |t, run, base| {
+            // every index below is < base + (c-1)·s + run, resp. (t + run)·c
+            assert!(base + (c - 1) * s + run <= codes.len() && (t + run) * c <= out.len());
+            let (c8, run8) = (c / 8 * 8, run / 8 * 8);
+            for ch in (0..c8).step_by(8) {
+                for j in (0..run8).step_by(8) {
+                    transpose8x8(&codes[base + ch * s + j..], s, &mut out[(t + j) * c + ch..], c);
+                }
+            }
+            for ch in 0..c {
+                for j in if ch < c8 { run8 } else { 0 }..run {
+                    // SAFETY: in bounds by the assert above (j < run, ch < c)
+                    unsafe { *out.get_unchecked_mut((t + j) * c + ch) = *codes.get_unchecked(base + ch * s + j) };
+                }
+            }
+        });
+    }
+
+    /// Rows of `vecs` (`count x C`) into vectors `first..first+count` of `codes` (C order).
+    pub fn scatter(&self, vecs: &[i16], first: usize, count: usize, codes: &mut [i16]) {
+        let (c, s) = (self.channels, self.spatial);
+        self.runs(first, count, |t, run, base| {
+            assert!(base + (c - 1) * s + run <= codes.len() && (t + run) * c <= vecs.len());
+            let (c8, run8) = (c / 8 * 8, run / 8 * 8);
+            for ch in (0..c8).step_by(8) {
+                for j in (0..run8).step_by(8) {
+                    transpose8x8(&vecs[(t + j) * c + ch..], c, &mut codes[base + ch * s + j..], s);
+                }
+            }
+            for ch in 0..c {
+                for j in if ch < c8 { run8 } else { 0 }..run {
+                    // SAFETY: in bounds by the assert above (j < run, ch < c)
+                    unsafe { *codes.get_unchecked_mut(base + ch * s + j) = *vecs.get_unchecked((t + j) * c + ch) };
+                }
+            }
+        });
+    }
+}
+
+/// One block of the policy in the engine's form.
+#[derive(Debug, Clone)]
+struct FastBlock {
+    b: usize,
+    index_bits: u32,
+    sizes: Vec<usize>,
+    static_map: Vec<u8>,
+    positions: Vec<usize>,
+    /// Bits of each group.
+    bits: Vec<u32>,
+    /// Fine multiplier of each group (0 for 0-bit groups).
+    qmul: Vec<i32>,
+    /// `[g·256 + fine + 128]`: the code as its packed field (low `bits` bits).
+    fields: Vec<u8>,
+    /// `[g·256 + field]`: the level of the code packed as `field`.
+    levels: Vec<i16>,
+    /// The rest vector: every channel at the input zero point.
+    rest_x: Vec<i16>,
+    /// Its transform output.
+    rest_y: Vec<i32>,
+    /// Dense forward matrix for 32-bit accumulation, when exact and SIMD is on.
+    forward: Option<PairMatrix>,
+    /// `-Σ_i F[k][i]·mean_i + 2^(s_k-1)`: mean and rounding folded into the
+    /// initial accumulator (fits i32 whenever `forward` is set).
+    bias: Vec<i32>,
+    /// Dense inverse matrix for 32-bit accumulation, when exact and SIMD is on.
+    inverse: Option<PairMatrix>,
+    /// `2^(r-1)`: the inverse's rounding term as its initial accumulator.
+    inverse_round: i32,
+    /// Forward of a diagonal matrix as a table, `[k·256 + x - code_min]` = y_k.
+    forward_table: Option<Vec<i16>>,
+    /// Diagonal inverse as tables: the reconstruction of channel k from the
+    /// field of group g is `[group_base[g] + (k << bits_g) + field]`.
+    inverse_table: Option<Vec<i16>>,
+    /// Start of each group's part of `inverse_table`.
+    group_base: Vec<u32>,
+    /// Reconstruction of a component decoded as 0 (diagonal inverse): `clamp(inverse_mean_i)`.
+    inverse_base: Vec<i16>,
+}
+
+impl FastBlock {
+    fn new(blk: &BlockPolicy, m: &BlockMatrices, policy: &Policy, simd: bool) -> Self {
+        let b = blk.mean.len();
+        let (lo, hi) = (policy.input.code_range.min(), policy.input.code_range.max());
+        let ng = blk.groups.len();
+        let mut fields = vec![0u8; ng * 256];
+        let mut levels = vec![0i16; ng * 256];
+        for (g, grp) in blk.groups.iter().enumerate() {
+            if grp.bits == 0 {
+                continue;
+            }
+            let mask = (1u32 << grp.bits) - 1;
+            for (f, &code) in grp.encode.iter().enumerate() {
+                fields[g * 256 + f] = (code as u32 & mask) as u8;
+            }
+            for field in 0..=mask {
+                let code = crate::bitstream::sign_extend(field, grp.bits);
+                // levels fit 16 bits (validated)
+                levels[g * 256 + field as usize] = grp.levels[(code + (1 << (grp.bits - 1))) as usize] as i16;
+            }
+        }
+        let rest_x = vec![policy.input.zero_point.clamp(lo, hi) as i16; b];
+        let mut rest_y = vec![0; b];
+        m.forward(&rest_x, &mut rest_y);
+        let flat_fwd: Vec<i32> = blk.forward.iter().flatten().copied().collect();
+        let bias64: Vec<i64> = (0..b)
+            .map(|k| -(0..b).map(|i| flat_fwd[k * b + i] as i64 * blk.mean[i] as i64).sum::<i64>() + (1i64 << (blk.forward_shift[k] - 1)))
+            .collect();
+        let x_max = vec![lo.unsigned_abs().max(hi.unsigned_abs()) as i64; b];
+        let bias_bound: Vec<i64> = bias64.iter().map(|v| v.abs()).collect();
+        let shifts_fit = blk.forward_shift.iter().all(|&s| s <= 31);
+        let forward = if simd && shifts_fit { PairMatrix::new(&flat_fwd, b, b, &x_max, &bias_bound) } else { None };
+        let level_max = blk.groups.iter().flat_map(|g| g.levels.iter()).map(|l| l.unsigned_abs() as i64).max().unwrap_or(0);
+        let flat_inv: Vec<i32> = blk.inverse.iter().flatten().copied().collect();
+        let r = blk.inverse_shift;
+        let inverse = if simd && r <= 31 { PairMatrix::new(&flat_inv, b, b, &vec![level_max; b], &vec![1i64 << (r - 1); b]) } else { None };
+        let diagonal = |m: &[i32]| (0..b * b).all(|j| j / b == j % b || m[j] == 0);
+        // a diagonal forward as a table over the code range (at most 256 codes)
+        let forward_table = (diagonal(&flat_fwd) && hi - lo < 256).then(|| {
+            let mut t = vec![0i16; b * 256];
+            for k in 0..b {
+                for x in lo..=hi {
+                    let acc = flat_fwd[k * b + k] as i64 * (x as i64 - blk.mean[k] as i64);
+                    t[k * 256 + (x - lo) as usize] = sat16(round_shift(acc, blk.forward_shift[k])) as i16;
+                }
+            }
+            t
+        });
+        let mut group_base = Vec::with_capacity(ng);
+        let mut entries = 0u32;
+        for grp in &blk.groups {
+            group_base.push(entries);
+            entries += if grp.bits == 0 { 0 } else { (b as u32) << grp.bits };
+        }
+        let inverse_table = diagonal(&flat_inv).then(|| {
+            let mut t = vec![0i16; entries as usize];
+            for (g, grp) in blk.groups.iter().enumerate().filter(|(_, grp)| grp.bits > 0) {
+                for k in 0..b {
+                    for field in 0..1usize << grp.bits {
+                        let level = levels[g * 256 + field] as i64;
+                        let x = round_shift(flat_inv[k * b + k] as i64 * level, r) + blk.inverse_mean[k] as i64;
+                        t[group_base[g] as usize + (k << grp.bits) + field] = x.clamp(lo as i64, hi as i64) as i16;
+                    }
+                }
+            }
+            t
+        });
+        let inverse_base = blk.inverse_mean.iter().map(|&m| (round_shift(0, r) + m as i64).clamp(lo as i64, hi as i64) as i16).collect();
+        FastBlock {
+            b,
+            index_bits: group_index_bits(ng),
+            sizes: blk.groups.iter().map(|g| g.size).collect(),
+            static_map: crate::grouping::static_group_map(blk),
+            positions: crate::grouping::rank_positions(&blk.rank),
+            bits: blk.groups.iter().map(|g| g.bits).collect(),
+            qmul: blk.groups.iter().map(|g| if g.bits == 0 { 0 } else { g.qmul as i32 }).collect(),
+            fields,
+            levels,
+            rest_x,
+            rest_y,
+            bias: if forward.is_some() { bias64.iter().map(|&v| v as i32).collect() } else { Vec::new() },
+            forward,
+            inverse,
+            inverse_round: if r <= 31 { 1 << (r - 1) } else { 0 },
+            forward_table,
+            inverse_table,
+            group_base,
+            inverse_base,
+        }
+    }
+
+    /// The packed field of transform output `y` in group `g` (bits > 0).
+    #[inline(always)]
+    fn field(&self, g: usize, y: i32) -> u64 {
+        // |y| <= 2^15 and qmul < 2^15: the product and the rounding term fit i32
+        let f = ((y * self.qmul[g] + (1 << (QUANT_SHIFT - 1))) >> QUANT_SHIFT).clamp(-128, 127);
+        self.fields[g * 256 + (f + 128) as usize] as u64
+    }
+}
+
+/// A lane of a tile's block that carries bits: component, width, table offset (`g·256`).
+#[derive(Debug, Clone, Copy)]
+struct Lane {
+    k: u16,
+    bits: u8,
+    table: u16,
+    group: u8,
+    /// Bit offset of the lane's field within the block's fields of one vector.
+    offset: u16,
+    /// Start of the lane's entries in a diagonal block's inverse table.
+    inverse_entry: u32,
+}
+
+/// A block's tile plan: its group map, its coded lanes and the rest vector's bit string.
+#[derive(Debug, Clone, Default)]
+struct TilePlan {
+    map: Vec<u8>,
+    lanes: Vec<Lane>,
+    /// Column pairs of the inverse with at least one coded lane.
+    pairs: Vec<u16>,
+    /// Bits of the block's fields in one vector.
+    block_bits: u32,
+    rest_bits: u32,
+    rest_pattern: Vec<u64>,
+    /// Reconstruction of the rest codes (decoder), valid once `rest_out_ready`.
+    rest_out: Vec<i16>,
+    rest_out_ready: bool,
+    /// The map the lanes were planned for (valid when `planned`).
+    planned_map: Vec<u8>,
+    planned: bool,
+    /// `rest_bits` and `rest_pattern` are those of `planned_map`.
+    rest_planned: bool,
+}
+
+impl TilePlan {
+    /// The coded lanes and inverse column pairs under the group map; kept
+    /// from the previous tile when the map is the same (always in static
+    /// grouping, often in dynamic grouping).
+    fn plan(&mut self, blk: &FastBlock) {
+        if self.planned && self.map == self.planned_map {
+            return;
+        }
+        self.planned = true;
+        self.planned_map.clone_from(&self.map);
+        self.rest_planned = false;
+        self.rest_out_ready = false;
+        self.lanes.clear();
+        let mut offset = 0;
+        for (k, &g) in self.map.iter().enumerate() {
+            let bits = blk.bits[g as usize];
+            if bits > 0 {
+                let inverse_entry = blk.group_base[g as usize] + ((k as u32) << bits);
+                self.lanes.push(Lane { k: k as u16, bits: bits as u8, table: (g as u16) * 256, group: g, offset, inverse_entry });
+                offset += bits as u16;
+            }
+        }
+        self.block_bits = offset as u32;
+        self.pairs.clear();
+        for l in &self.lanes {
+            let p = l.k / 2;
+            if self.pairs.last() != Some(&p) {
+                self.pairs.push(p);
+            }
+        }
+    }
+
+    /// The rest vector's fields under the planned lanes (after [`TilePlan::plan`]).
+    fn plan_rest(&mut self, blk: &FastBlock) {
+        if self.rest_planned {
+            return;
+        }
+        self.rest_planned = true;
+        let mut sink = BitSink::with_capacity_bits(8 * blk.b);
+        for l in &self.lanes {
+            sink.push(blk.field(l.group as usize, blk.rest_y[l.k as usize]), l.bits as u32);
+        }
+        self.rest_bits = sink.bit_len() as u32;
+        sink.align(64);
+        self.rest_pattern = sink.into_words(64);
+    }
+}
+
+/// The fast engine for one policy.
+#[derive(Debug, Clone)]
+pub(crate) struct FastEngine {
+    blocks: Vec<FastBlock>,
+    matrices: Vec<BlockMatrices>,
+    channels: usize,
+    tile: usize,
+    word_bits: u32,
+    grouping: Grouping,
+    lo: i32,
+    hi: i32,
+}
+
+/// Per-range working buffers.
+struct Work {
+    x: Vec<i16>,
+    y: Vec<i32>,
+    rest: Vec<bool>,
+    energy: Vec<u64>,
+    keys: Vec<u64>,
+    plans: Vec<TilePlan>,
+    pad: Vec<i16>,
+    acc: Vec<i32>,
+    yhat: Vec<i32>,
+    yhat16: Vec<i16>,
+    counts: Vec<usize>,
+}
+
+impl FastEngine {
+    /// The engine for a validated policy (`simd`: AVX2 was detected).
+    pub fn new(policy: &Policy, matrices: &[BlockMatrices], simd: bool) -> Self {
+        FastEngine {
+            blocks: policy.blocks.iter().zip(matrices).map(|(blk, m)| FastBlock::new(blk, m, policy, simd)).collect(),
+            matrices: matrices.to_vec(),
+            channels: policy.channels,
+            tile: policy.tile,
+            word_bits: policy.word_bits,
+            grouping: policy.grouping,
+            lo: policy.input.code_range.min(),
+            hi: policy.input.code_range.max(),
+        }
+    }
+
+    /// Names of the fast transform paths the blocks use, one entry per
+    /// block and direction ("dense avx2", "diagonal table", "portable").
+    pub fn transform_paths(&self) -> Vec<(&'static str, &'static str)> {
+        self.blocks
+            .iter()
+            .map(|b| {
+                let fwd = if b.forward_table.is_some() {
+                    "diagonal table"
+                } else if b.forward.is_some() {
+                    "dense avx2"
+                } else {
+                    "portable"
+                };
+                let inv = if b.inverse_table.is_some() {
+                    "diagonal table"
+                } else if b.inverse.is_some() {
+                    "dense avx2"
+                } else {
+                    "portable"
+                };
+                (fwd, inv)
+            })
+            .collect()
+    }
+
+    fn work(&self) -> Work {
+        let (t, c) = (self.tile, self.channels);
+        let b = self.blocks[0].b;
+        let bp = b.div_ceil(8) * 8 + 8;
+        Work {
+            x: vec![0; t * c],
+            y: vec![0; t * c],
+            rest: vec![false; t * self.blocks.len()],
+            energy: vec![0; b],
+            keys: Vec::with_capacity(b),
+            plans: self.blocks.iter().map(|blk| TilePlan { map: vec![0; blk.b], ..TilePlan::default() }).collect(),
+            pad: vec![0; bp],
+            acc: vec![0; bp],
+            yhat: vec![0; b],
+            yhat16: vec![0; bp],
+            counts: vec![0; crate::policy::MAX_GROUPS],
+        }
+    }
+
+    /// Forward transform of one block of input codes.
+    #[inline]
+    fn forward(&self, bi: usize, x: &[i16], y: &mut [i32], w_pad: &mut [i16], w_acc: &mut [i32]) {
+        let blk = &self.blocks[bi];
+        let m = &self.matrices[bi];
+        if let Some(table) = &blk.forward_table {
+            // codes lie in lo..=hi (Codec checks its input)
+            for (k, (y, &x)) in y.iter_mut().zip(x).enumerate() {
+                *y = table[k * 256 + (x as i32 - self.lo) as usize] as i32;
+            }
+            return;
+        }
+        let Some(pm) = &blk.forward else {
+            m.forward(x, y);
+            return;
+        };
+        let b = blk.b;
+        let v: &[i16] = if b.is_multiple_of(2) {
+            x
+        } else {
+            w_pad[..b].copy_from_slice(x);
+            w_pad[b] = 0;
+            &w_pad[..b + 1]
+        };
+        let acc = &mut w_acc[..pm.rows_padded()];
+        acc[..b].copy_from_slice(&blk.bias);
+        pm.apply(v, &ALL_PAIRS[..b.div_ceil(2)], acc, true);
+        crate::kernels::finish_forward(&acc[..b], &m.forward_shift, &mut y[..b], true);
+    }
+
+    /// Payload words of the tiles covering vectors `first..end` (`first` on a tile start).
+    pub fn compress_range(&self, codes: &[i16], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
+        let c = self.channels;
+        let nb = self.blocks.len();
+        let mut w = self.work();
+        let mut sink = BitSink::with_capacity_bits(words_hint * self.word_bits as usize);
+        let mut first = first;
+        while first < end {
+            let count = self.tile.min(end - first);
+            lay.gather(codes, first, count, &mut w.x);
+            for (bi, blk) in self.blocks.iter().enumerate() {
+                let b = blk.b;
+                let mut rests = 0u64;
+                for t in 0..count {
+                    let off = t * c + bi * b;
+                    let is_rest = w.x[off..off + b] == blk.rest_x[..];
+                    w.rest[t * nb + bi] = is_rest;
+                    if is_rest {
+                        rests += 1;
+                    } else {
+                        let (x, y) = (&w.x[off..off + b], &mut w.y[off..off + b]);
+                        self.forward(bi, x, y, &mut w.pad, &mut w.acc);
+                    }
+                }
+                let plan = &mut w.plans[bi];
+                match self.grouping {
+                    Grouping::Static => plan.map.copy_from_slice(&blk.static_map),
+                    Grouping::Dynamic => {
+                        for (e, &y) in w.energy.iter_mut().zip(&blk.rest_y) {
+                            *e = rests * y.unsigned_abs() as u64;
+                        }
+                        for t in 0..count {
+                            if w.rest[t * nb + bi] {
+                                continue;
+                            }
+                            let off = t * c + bi * b;
+                            for (e, &y) in w.energy.iter_mut().zip(&w.y[off..off + b]) {
+                                *e += y.unsigned_abs() as u64;
+                            }
+                        }
+                        dynamic_group_map_keys(&w.energy[..b], &blk.positions, &blk.sizes, &mut w.keys, &mut plan.map);
+                        for &g in plan.map.iter() {
+                            sink.push(g as u64, blk.index_bits);
+                        }
+                    }
+                }
+                plan.plan(blk);
+                if rests > 0 {
+                    plan.plan_rest(blk);
+                }
+            }
+            for t in 0..count {
+                for (bi, blk) in self.blocks.iter().enumerate() {
+                    let plan = &w.plans[bi];
+                    if w.rest[t * nb + bi] {
+                        sink.push_bits(&plan.rest_pattern, plan.rest_bits);
+                        continue;
+                    }
+                    let y = &w.y[t * c + bi * blk.b..t * c + (bi + 1) * blk.b];
+                    for l in &plan.lanes {
+                        let field = blk.field(l.group as usize, y[l.k as usize]);
+                        sink.push(field, l.bits as u32);
+                    }
+                }
+            }
+            sink.align(self.word_bits);
+            first += count;
+        }
+        sink.into_words(self.word_bits)
+    }
+
+    /// Decodes the words of the tiles covering vectors `first..end` into
+    /// vector-major codes (`(end - first) x C`). The caller has checked
+    /// that `words` is exactly as long as these tiles need.
+    pub fn decompress_range(&self, words: &[u64], first: usize, end: usize) -> Result<Vec<i16>> {
+        let c = self.channels;
+        let mut out = vec![0i16; (end - first) * c];
+        self.decompress_tiles(words, first, end, |pos, count, rows| {
+            out[(pos - first) * c..(pos - first + count) * c].copy_from_slice(rows)
+        })?;
+        Ok(out)
+    }
+
+    /// Decodes the tiles covering vectors `first..end` and hands each tile's
+    /// rows (`count x C`, vector-major) to `emit(first vector, count, rows)`.
+    /// The caller has checked that `words` is exactly as long as these tiles need.
+    pub fn decompress_tiles(&self, words: &[u64], first: usize, end: usize, mut emit: impl FnMut(usize, usize, &[i16])) -> Result<()> {
+        let c = self.channels;
+        let mut w = self.work();
+        let mut tile_rows = vec![0i16; self.tile * c];
+        let mut src = BitSource::from_words(words, self.word_bits);
+        let mut pos = first;
+        let mut tile = first / self.tile;
+        while pos < end {
+            let count = self.tile.min(end - pos);
+            for (bi, blk) in self.blocks.iter().enumerate() {
+                let plan = &mut w.plans[bi];
+                match self.grouping {
+                    Grouping::Static => plan.map.copy_from_slice(&blk.static_map),
+                    Grouping::Dynamic => {
+                        let ng = blk.sizes.len();
+                        w.counts.iter_mut().for_each(|x| *x = 0);
+                        for m in plan.map.iter_mut() {
+                            let g = src.read(blk.index_bits) as usize;
+                            if g >= ng {
+                                return Err(GoldenError::Corrupt(format!(
+                                    "tile {tile}, block {bi}: group index {g} but the block has {ng} groups"
+                                )));
+                            }
+                            w.counts[g] += 1;
+                            *m = g as u8;
+                        }
+                        if w.counts[..ng] != blk.sizes[..] {
+                            return Err(GoldenError::Corrupt(format!(
+                                "tile {tile}, block {bi}: group map has sizes {:?}, the policy says {:?}",
+                                &w.counts[..ng],
+                                blk.sizes
+                            )));
+                        }
+                    }
+                }
+                plan.plan(blk);
+                plan.plan_rest(blk);
+            }
+            let tile_out = &mut tile_rows[..count * c];
+            for t in 0..count {
+                for (bi, blk) in self.blocks.iter().enumerate() {
+                    let b = blk.b;
+                    let dst = &mut tile_out[t * c + bi * b..t * c + (bi + 1) * b];
+                    let plan = &mut w.plans[bi];
+                    if src.starts_with(&plan.rest_pattern, plan.rest_bits) {
+                        src.skip(plan.rest_bits as usize);
+                        if !plan.rest_out_ready {
+                            plan.rest_out.resize(b, 0);
+                            let probe = BitSource::from_words(&plan.rest_pattern, 64);
+                            self.decode_block(bi, &plan.lanes, &plan.pairs, &probe, &mut w.yhat, &mut w.yhat16, &mut w.acc, &mut plan.rest_out);
+                            plan.rest_out_ready = true;
+                        }
+                        dst.copy_from_slice(&plan.rest_out);
+                    } else {
+                        self.decode_block(bi, &plan.lanes, &plan.pairs, &src, &mut w.yhat, &mut w.yhat16, &mut w.acc, dst);
+                        src.skip(plan.block_bits as usize);
+                    }
+                }
+            }
+            if !src.align(self.word_bits) {
+                return Err(GoldenError::Corrupt(format!(
+                    "tile {tile}: non-zero padding bits before word {}",
+                    src.bit_pos() / self.word_bits as usize
+                )));
+            }
+            emit(pos, count, &tile_rows[..count * c]);
+            pos += count;
+            tile += 1;
+        }
+        Ok(())
+    }
+
+    /// Reads one block's fields at the lanes' offsets from `src` (without
+    /// moving it), dequantizes and inverse-transforms them into `out`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn decode_block(&self, bi: usize, lanes: &[Lane], pairs: &[u16], src: &BitSource, yhat: &mut [i32], yhat16: &mut [i16], acc: &mut [i32], out: &mut [i16]) {
+        let blk = &self.blocks[bi];
+        let m = &self.matrices[bi];
+        let b = blk.b;
+        if let Some(table) = &blk.inverse_table {
+            out.copy_from_slice(&blk.inverse_base);
+            for l in lanes {
+                let field = src.peek_at(l.offset as usize, l.bits as u32) as usize;
+                out[l.k as usize] = table[l.inverse_entry as usize + field];
+            }
+            return;
+        }
+        if let Some(pm) = &blk.inverse {
+            let v = &mut yhat16[..b.div_ceil(2) * 2];
+            v.iter_mut().for_each(|x| *x = 0);
+            for l in lanes {
+                let field = src.peek_at(l.offset as usize, l.bits as u32) as usize;
+                v[l.k as usize] = blk.levels[l.table as usize + field];
+            }
+            let acc = &mut acc[..pm.rows_padded()];
+            acc.iter_mut().for_each(|x| *x = blk.inverse_round);
+            pm.apply(v, pairs, acc, true);
+            crate::kernels::finish_inverse(&acc[..b], m.inverse_shift, &m.inverse_mean, self.lo, self.hi, &mut out[..b], true);
+        } else {
+            let v = &mut yhat[..b];
+            v.iter_mut().for_each(|x| *x = 0);
+            for l in lanes {
+                let field = src.peek_at(l.offset as usize, l.bits as u32) as usize;
+                v[l.k as usize] = blk.levels[l.table as usize + field] as i32;
+            }
+            m.inverse(v, self.lo, self.hi, out);
+        }
+    }
+}
+
+/// Pair indices 0, 1, 2, ... for kernels applied to every column pair.
+static ALL_PAIRS: [u16; 4096] = {
+    let mut a = [0u16; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        a[i] = i as u16;
+        i += 1;
+    }
+    a
+};
