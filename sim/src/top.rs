@@ -142,7 +142,8 @@ pub fn first_vectors(codes: &[i16], shape: &[usize], max: usize) -> (Vec<usize>,
     (vec![1, c, max], out)
 }
 
-fn vectors_of(shape: &[usize]) -> usize {
+/// Pixel vectors of a tensor of shape `N x C x ...`.
+pub(crate) fn vectors_of(shape: &[usize]) -> usize {
     shape[0] * shape[2..].iter().product::<usize>()
 }
 
@@ -296,7 +297,9 @@ impl Default for TopSimOptions {
     }
 }
 
-fn describe_compressor_failure(policy: &Policy, vectors: usize, e: &SimFailure) -> String {
+/// A compressor failure with the first differing bit located (tile,
+/// vector, block, lane, channel).
+pub(crate) fn describe_compressor_failure(policy: &Policy, vectors: usize, e: &SimFailure) -> String {
     match e {
         SimFailure::Mismatch { index, expected, got, expected_last, got_last, .. } => {
             let place = if expected != got {
@@ -314,7 +317,8 @@ fn describe_compressor_failure(policy: &Policy, vectors: usize, e: &SimFailure) 
     }
 }
 
-fn describe_decompressor_failure(policy: &Policy, e: &BeatFailure) -> String {
+/// A decompressor failure with its vector, block and lane.
+pub(crate) fn describe_decompressor_failure(policy: &Policy, e: &BeatFailure) -> String {
     match e {
         BeatFailure::Mismatch { index, expected, got, .. } => {
             let nb = policy.num_blocks();
@@ -326,7 +330,9 @@ fn describe_decompressor_failure(policy: &Policy, e: &BeatFailure) -> String {
     }
 }
 
-fn run_report(label: &str, p: f64, cycles: u64, inputs: usize, outputs: usize, values: usize, latency: Option<u64>, wall: f64) -> RunReport {
+/// A [`RunReport`] with the derived rates filled in.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_report(label: &str, p: f64, cycles: u64, inputs: usize, outputs: usize, values: usize, latency: Option<u64>, wall: f64) -> RunReport {
     RunReport {
         label: label.into(),
         stall_prob: p,
