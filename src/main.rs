@@ -57,7 +57,7 @@ enum Command {
     Eval(commands::eval::Args),
     /// Emit the compressor and decompressor top levels (static or dynamic grouping) as Verilog plus manifest.json.
     Verilog(commands::verilog::Args),
-    /// Simulate a tensor through the rust-hdl top levels and check them bit-exact against the golden model.
+    /// Simulate a tensor through the top levels (rust-hdl and/or the emitted Verilog under Verilator) and check them bit-exact against the golden model.
     Sim(commands::sim::Args),
     /// Lint the emitted Verilog with `verilator --lint-only -Wall` and the checked-in waivers (lint/verilator.vlt).
     Lint(commands::lint::Args),

@@ -199,4 +199,77 @@ fn dse_writes_table_plot_and_json() {
     let o = actcomp(&["dse", "--activations", act.to_str().unwrap(), "--configs", "4:fast:32", "-o", out.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown multiplier budget `fast`"));
+/// The first `c` channels of the first `n` images of an activation fixture
+/// (real activations, a small design for the Verilator build).
+fn fixture_slice(name: &str, n: usize, c: usize, out: &Path) -> PathBuf {
+    use actcomp_golden::tensor::{Tensor, TensorData};
+    let t = Tensor::load_npy(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/activations").join(name)).unwrap();
+    let TensorData::F32(data) = &t.data else { panic!("{name}: not float32") };
+    let (cc, s) = (t.shape[1], t.spatial());
+    let mut v = Vec::with_capacity(n * c * s);
+    for i in 0..n {
+        for ch in 0..c {
+            v.extend_from_slice(&data[(i * cc + ch) * s..(i * cc + ch + 1) * s]);
+        }
+    }
+    let mut shape = t.shape.clone();
+    shape[0] = n;
+    shape[1] = c;
+    Tensor::new(shape, TensorData::F32(v)).unwrap().save_npy(out).unwrap();
+    out.to_path_buf()
+}
+
+#[test]
+fn sim_backend_both_on_real_activations_is_bit_exact_and_reports_the_speed_ratio() {
+    if require_tool("verilator", "verilator").is_none() {
+        return;
+    }
+    let d = tmpdir("sim_verilator");
+    // policy calibrated (static grouping, blocks of 8) on 16 channels of the real conv2 activations
+    let calib = fixture_slice("mnist_conv2_relu_calib.npy", 4, 16, &d.join("calib.npy"));
+    let test = fixture_slice("mnist_conv2_relu_test.npy", 2, 16, &d.join("test.npy"));
+    let p = d.join("policy.json");
+    ok(&["calibrate", "--activations", calib.to_str().unwrap(), "--target-bpv", "2.5", "--block", "8", "--grouping", "static", "-o", p.to_str().unwrap()]);
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("verilator-cache");
+    let args = ["sim", "--policy", p.to_str().unwrap(), "--activations", test.to_str().unwrap(), "--backend", "both", "--verilator-cache", cache.to_str().unwrap()];
+    let v: serde_json::Value = serde_json::from_str(&ok(&[&args[..], &["--json"]].concat())).unwrap();
+    assert_eq!(v["bit_exact"], true, "{v}");
+    assert_eq!(v["backend"], "both");
+    assert_eq!(v["vectors"], 2 * 14 * 14);
+    for u in ["compressor", "decompressor"] {
+        let ver = &v["verilator"][u];
+        assert_eq!(ver["bit_exact"], true, "{u}: {v}");
+        let runs = ver["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 3, "full rate, stalls, stalls + reset mid-run: {v}");
+        assert!(runs[2]["run"].as_str().unwrap().contains("reset mid-run"));
+        // same tensor, same word / beat counts in both backends
+        assert_eq!(runs[0]["outputs"], v["rust_hdl"][u]["runs"][0]["outputs"], "{v}");
+        assert_eq!(runs[0]["cycles"], v["rust_hdl"][u]["runs"][0]["cycles"], "full-rate cycles agree: {v}");
+        assert!(ver["build_s"].as_f64().unwrap() >= 0.0);
+        let s = &v["speed"][u];
+        let ratio = s["verilator_over_rust_hdl"].as_f64().unwrap();
+        assert!(ratio > 0.0 && s["verilator_cycles_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    }
+    // text output names both backends and the ratio; the second run reuses the build
+    let out = ok(&args);
+    assert!(out.contains("actcomp_compressor: bit-exact (rust-hdl)") && out.contains("actcomp_decompressor: bit-exact (verilator)"), "{out}");
+    assert!(out.contains("verilator build of actcomp_compressor: cached"), "{out}");
+    assert!(out.contains("simulated cycles/s = "), "{out}");
+}
+
+#[test]
+fn sim_verilator_backend_without_verilator_names_the_tool() {
+    let d = tmpdir("sim_no_verilator");
+    let p = small_policy(&d);
+    let shape = vec![1, 8, 2, 3];
+    let t = actcomp_golden::tensor::Tensor::new(shape, actcomp_golden::tensor::TensorData::I8(vec![1; 48])).unwrap();
+    t.save_npy(&d.join("x.npy")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_actcomp"))
+        .args(["sim", "--policy", p.to_str().unwrap(), "--activations", d.join("x.npy").to_str().unwrap(), "--backend", "verilator"])
+        .env("PATH", d.to_str().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("`verilator` not found on PATH; install it with `apt-get install verilator`"), "{err}");
 }

@@ -11,6 +11,9 @@
 //!   and random beat generators.
 //! * [`top`]: the compressor / decompressor top levels against the golden
 //!   codec ([`top::simulate_tops`], used by `actcomp sim`).
+//! * [`verilator`]: a generated C++ harness per top level, cached
+//!   `verilator --build`, raw output capture; [`top_verilator`] checks
+//!   the emitted top levels under Verilator against the golden codec.
 //! * [`vtb`]: hex stimulus files and a plain-Verilog testbench for running
 //!   emitted Verilog under Icarus Verilog, plus tool discovery.
 
@@ -22,9 +25,11 @@ pub mod packer;
 pub mod quantizer;
 pub mod scoreboard;
 pub mod top;
+pub mod top_verilator;
 pub mod transform;
 pub mod unpacker;
 pub mod vcd;
+pub mod verilator;
 pub mod vtb;
 
 pub use axis::{AxisBench, AxisDut, OutWord, RunStats, StallConfig};

@@ -147,7 +147,8 @@ pub fn first_vectors(codes: &[i16], shape: &[usize], max: usize) -> (Vec<usize>,
     (vec![1, c, max], out)
 }
 
-fn vectors_of(shape: &[usize]) -> usize {
+/// Pixel vectors of a tensor of shape `N x C x ...`.
+pub(crate) fn vectors_of(shape: &[usize]) -> usize {
     shape[0] * shape[2..].iter().product::<usize>()
 }
 
@@ -361,7 +362,8 @@ pub fn describe_compressor_failure(policy: &Policy, vectors: usize, words: &[u64
     }
 }
 
-fn describe_decompressor_failure(policy: &Policy, e: &BeatFailure) -> String {
+/// A decompressor failure with its vector, block and lane.
+pub(crate) fn describe_decompressor_failure(policy: &Policy, e: &BeatFailure) -> String {
     match e {
         BeatFailure::Mismatch { index, expected, got, .. } => {
             let nb = policy.num_blocks();
@@ -373,7 +375,9 @@ fn describe_decompressor_failure(policy: &Policy, e: &BeatFailure) -> String {
     }
 }
 
-fn run_report(label: &str, p: f64, cycles: u64, inputs: usize, outputs: usize, values: usize, latency: Option<u64>, wall: f64) -> RunReport {
+/// A [`RunReport`] with the derived rates filled in.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_report(label: &str, p: f64, cycles: u64, inputs: usize, outputs: usize, values: usize, latency: Option<u64>, wall: f64) -> RunReport {
     RunReport {
         label: label.into(),
         stall_prob: p,
