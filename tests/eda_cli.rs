@@ -199,6 +199,8 @@ fn dse_writes_table_plot_and_json() {
     let o = actcomp(&["dse", "--activations", act.to_str().unwrap(), "--configs", "4:fast:32", "-o", out.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown multiplier budget `fast`"));
+}
+
 /// The first `c` channels of the first `n` images of an activation fixture
 /// (real activations, a small design for the Verilator build).
 fn fixture_slice(name: &str, n: usize, c: usize, out: &Path) -> PathBuf {
