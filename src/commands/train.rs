@@ -40,7 +40,7 @@ pub struct Args {
     /// Images per training step.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// Adam learning rate (halved for each later epoch... see --lr-decay).
+    /// Adam learning rate of the first epoch (see --lr-decay).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
     /// Factor applied to the learning rate after each epoch.
