@@ -54,6 +54,10 @@ pub struct Args {
     /// --images calibrates and only the rest is evaluated.
     #[arg(long)]
     pub calib_images: Option<PathBuf>,
+    /// Calibrate in graph order, each tensor on the activations produced from the already
+    /// compressed earlier tensors, as at run time (default: every tensor on uncompressed activations).
+    #[arg(long)]
+    pub sequential_calibration: bool,
     /// Use at most the first N calibration images (the Fashion-MNIST training split has 60,000).
     #[arg(long, default_value_t = 1000)]
     pub calib_count: usize,
@@ -728,6 +732,44 @@ impl CalibSplit {
         }
     }
 
+    /// One pass over the calibration images with `earlier` tensors replaced by their coders'
+    /// reconstructions, capturing tensor `target`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn capture_after(
+        &self,
+        net: &Net,
+        images: &Images,
+        batch: usize,
+        earlier: &[Candidate],
+        coders: &[&dyn Coder],
+        target: &Candidate,
+        quiet: bool,
+    ) -> Result<Vec<GTensor>> {
+        let src = self.images.as_ref().unwrap_or(images);
+        let mut outlets: Vec<OutletId> = earlier.iter().map(|t| t.outlet).collect();
+        outlets.push(target.outlet);
+        let bar = Stages::new("eval", quiet);
+        let mut captured = Vec::new();
+        let mut totals = Totals::default();
+        net.run(
+            src,
+            self.range.clone(),
+            batch,
+            &outlets,
+            &mut |ti, shape, vals| {
+                if ti < earlier.len() {
+                    return Ok(Some(roundtrip(coders[ti], &earlier[ti].name, shape, vals, &mut totals)?));
+                }
+                captured.push(GTensor::new(shape.to_vec(), TensorData::F32(vals.to_vec()))?);
+                Ok(None)
+            },
+            &bar,
+            &format!("capture '{}' calibration activations", target.name),
+        )?;
+        bar.finish();
+        Ok(captured)
+    }
+
     /// One uncompressed pass capturing every target's activations on the calibration images.
     pub fn capture(&self, net: &Net, images: &Images, batch: usize, targets: &[Candidate], quiet: bool) -> Result<Vec<Vec<GTensor>>> {
         let src = self.images.as_ref().unwrap_or(images);
@@ -831,12 +873,26 @@ pub fn run(a: Args) -> Result<()> {
         let calib = CalibSplit::new(&a, &net, &images, images_path)?;
         eval_range = calib.eval_range.clone();
         let t0 = Instant::now();
-        let captured = calib.capture(&net, &images, a.batch, &targets, a.json)?;
         let mut ps = Vec::new();
-        for (t, caps) in targets.iter().zip(&captured) {
-            let cal = run_calibration(caps, &opts, a.json).with_context(|| format!("calibrating tensor '{}'", t.name))?;
-            summaries.push(format!("{}: {}", t.name, summary_line(&cal)));
-            ps.push(cal.policy);
+        if !a.sequential_calibration {
+            let captured = calib.capture(&net, &images, a.batch, &targets, a.json)?;
+            for (t, caps) in targets.iter().zip(&captured) {
+                let cal = run_calibration(caps, &opts, a.json).with_context(|| format!("calibrating tensor '{}'", t.name))?;
+                summaries.push(format!("{}: {}", t.name, summary_line(&cal)));
+                ps.push(cal.policy);
+            }
+        } else {
+            // in graph order, each tensor calibrated on what it sees at run time: the activations
+            // computed from the already compressed earlier tensors
+            let mut coders: Vec<PolicyCoder> = Vec::new();
+            for (i, t) in targets.iter().enumerate() {
+                let earlier: Vec<&dyn Coder> = coders.iter().map(|c| c as &dyn Coder).collect();
+                let caps = calib.capture_after(&net, &images, a.batch, &targets[..i], &earlier, t, a.json)?;
+                let cal = run_calibration(&caps, &opts, a.json).with_context(|| format!("calibrating tensor '{}'", t.name))?;
+                summaries.push(format!("{}: {}", t.name, summary_line(&cal)));
+                coders.push(PolicyCoder::new(cal.policy.clone())?);
+                ps.push(cal.policy);
+            }
         }
         calib_secs = t0.elapsed().as_secs_f64();
         (ps, PolicySource::Calibrated { images: calib.description.clone(), count: calib.range.len(), target })
