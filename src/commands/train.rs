@@ -306,3 +306,31 @@ pub fn run(a: Args) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ONNX export of a freshly initialised network, loaded back by tract, computes the
+    /// same logits as candle (what `train-reference` checks after training, without the data set).
+    #[test]
+    fn exported_onnx_matches_candle() {
+        let dev = Device::Cpu;
+        let mut rng = StdRng::seed_from_u64(7);
+        let p = Params::new(&mut rng, 4, 8, 16, 10, &dev).unwrap();
+        let (mean, std) = (0.25f32, 0.5f32);
+        let bytes = cnn_to_onnx(&p.export(mean, std).unwrap(), &[("k".into(), "v".into())]).unwrap();
+        let path = std::env::temp_dir().join(format!("actcomp-export-{}.onnx", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        let net = Net::load(&path).unwrap();
+        std::fs::remove_file(&path).ok();
+        let raw: Vec<f32> = (0..3 * 784).map(|i| ((i * 37) % 256) as f32 / 255.0).collect();
+        let tract = net.logits(&raw, 3).unwrap();
+        let norm: Vec<f32> = raw.iter().map(|x| (x - mean) / std).collect();
+        let candle = p.forward(&Tensor::from_vec(norm, (3, 1, 28, 28), &dev).unwrap()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(tract.len(), 30);
+        let diff = tract.iter().zip(&candle).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(diff < 1e-4, "tract and candle logits differ by {diff}");
+        assert!(candle.iter().any(|&x| x.abs() > 1e-3), "degenerate logits");
+    }
+}
