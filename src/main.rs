@@ -3,6 +3,8 @@
 //! baselines and the rate–distortion bound.
 
 mod commands;
+mod idx;
+mod onnx_export;
 mod plots;
 mod progress;
 
@@ -55,6 +57,8 @@ enum Command {
     Demo(commands::demo::Args),
     /// Top-1 accuracy of an ONNX CNN with named activation tensors compressed in the loop.
     Eval(commands::eval::Args),
+    /// Train the Fashion-MNIST reference CNN with candle on the CPU and export it as ONNX.
+    TrainReference(commands::train::Args),
     /// Emit the compressor and decompressor top levels (static or dynamic grouping) as Verilog plus manifest.json.
     Verilog(commands::verilog::Args),
     /// Simulate a tensor through the top levels (rust-hdl and/or the emitted Verilog under Verilator) and check them bit-exact against the golden model.
@@ -76,6 +80,7 @@ fn main() {
         Command::Report(a) => commands::report::run(a),
         Command::Demo(a) => commands::demo::run(a),
         Command::Eval(a) => commands::eval::run(a),
+        Command::TrainReference(a) => commands::train::run(a),
         Command::Verilog(a) => commands::verilog::run(a),
         Command::Sim(a) => commands::sim::run(a),
         Command::Lint(a) => commands::lint::run(a),

@@ -10,6 +10,7 @@
 //! (`assets/fonts/DejaVuSans.ttf`, see `assets/fonts/LICENSE`), registered once
 //! with plotters' `ab_glyph` font table, so no system font is needed.
 
+use crate::commands::eval_sweep::Sweep;
 use crate::commands::report::{Point, Report};
 use anyhow::{anyhow, Context, Result};
 use plotters::coord::Shift;
@@ -141,6 +142,94 @@ fn no_data<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, msg: 
     let (w, h) = root.dim_in_pixel();
     root.draw(&Text::new(title.to_string(), (w as i32 / 2, 30), anchored(24, HPos::Center, VPos::Center)))?;
     root.draw(&Text::new(msg.to_string(), (w as i32 / 2, h as i32 / 2), anchored(18, HPos::Center, VPos::Center).color(&BLACK.mix(0.6))))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- accuracy sweep
+
+/// Writes `accuracy_vs_bpv.svg` and `.png`: top-1 against stored bits/value for every method
+/// of an `eval --sweep`, with the uncompressed network's top-1 as a dashed line.
+pub fn write_accuracy_sweep(s: &Sweep, dir: &Path) -> Result<Vec<PathBuf>> {
+    register_fonts()?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut out = Vec::new();
+    render_both!(dir, "accuracy_vs_bpv", draw_accuracy_sweep, s, out);
+    Ok(out)
+}
+
+fn draw_accuracy_sweep<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Sweep) -> DrawResult<DB> {
+    const TITLE: &str = "Top-1 accuracy vs bits per value (all target tensors compressed)";
+    root.fill(&WHITE)?;
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for p in s.points.iter().filter(|p| p.bpv.is_finite() && p.top1.is_finite()) {
+        match series.iter_mut().find(|(m, _)| *m == p.method) {
+            Some((_, pts)) => pts.push((p.bpv, p.top1)),
+            None => series.push((p.method.clone(), vec![(p.bpv, p.top1)])),
+        }
+    }
+    for (_, pts) in &mut series {
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        pts.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    }
+    let all: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    let (Some((x_lo, x_hi)), Some((y_min, _))) = (min_max(all.iter().map(|p| p.0)), min_max(all.iter().map(|p| p.1))) else {
+        return no_data(root, TITLE, "no finite sweep points");
+    };
+    let (x_lo, x_hi) = axis((x_lo - 0.25).max(0.0), x_hi + 0.25);
+    let y_top = s.baseline_top1.max(all.iter().map(|p| p.1).fold(0.0, f64::max));
+    let (y_lo, y_hi) = axis(y_min.min(y_top - 2.0).max(0.0), (y_top + 0.15 * (y_top - y_min).max(2.0)).min(100.5));
+    let mut chart = ChartBuilder::on(root)
+        .caption(TITLE, font(22))
+        .margin(15)
+        .x_label_area_size(50)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
+    chart
+        .configure_mesh()
+        .x_desc("stored bits per value (all compressed tensors)")
+        .y_desc("top-1 accuracy (%)")
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .label_style(font(14))
+        .axis_desc_style(font(16))
+        .bold_line_style(GRID_BOLD)
+        .light_line_style(GRID_LIGHT)
+        .max_light_lines(4)
+        .draw()?;
+    let base = s.baseline_top1;
+    chart
+        .draw_series(DashedLineSeries::new(vec![(x_lo, base), (x_hi, base)], 10, 6, BLACK.stroke_width(2)))?
+        .label(format!("uncompressed: {base:.2} %"))
+        .legend(|(x, y)| {
+            EmptyElement::at((x, y)) + PathElement::new(vec![(-2, 0), (5, 0)], BLACK.stroke_width(2)) + PathElement::new(vec![(10, 0), (18, 0)], BLACK.stroke_width(2))
+        });
+    let mut next_color = 0usize;
+    for (name, pts) in &series {
+        let ours = name == "ours";
+        let c = if ours {
+            OURS_COLOR
+        } else {
+            let mut c = PALETTE[next_color % PALETTE.len()];
+            if c == OURS_COLOR {
+                next_color += 1;
+                c = PALETTE[next_color % PALETTE.len()];
+            }
+            next_color += 1;
+            c
+        };
+        chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(if ours { 3 } else { 2 })))?.label(name.clone()).legend(move |(x, y)| {
+            EmptyElement::at((x, y)) + PathElement::new(vec![(-2, 0), (18, 0)], c.stroke_width(2)) + Circle::new((8, 0), 4, c.filled())
+        });
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font(font(14))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .margin(12)
+        .draw()?;
     Ok(())
 }
 

@@ -18,7 +18,7 @@ use actcomp_golden::input_map::{from_codes, to_codes};
 use actcomp_golden::metrics::sqnr_db;
 use actcomp_golden::policy::{Dtype, Policy};
 use actcomp_golden::tensor::{Tensor as GTensor, TensorData};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -35,22 +35,42 @@ pub struct Args {
     /// The model may be given here or with --model.
     #[arg(long, num_args = 0..=1, value_name = "MODEL")]
     pub list_tensors: Option<Option<PathBuf>>,
-    /// Evaluation images (.npy, N x C x H x W; uint8 pixels or already preprocessed floats).
+    /// Evaluation images (.npy, N x C x H x W; uint8 pixels or already preprocessed floats),
+    /// or an IDX file of uint8 images, gzipped or not (e.g. t10k-images-idx3-ubyte.gz).
     #[arg(long)]
     pub images: Option<PathBuf>,
-    /// Labels of the evaluation images (.npy, N integers: uint8/int8/int16/int32/int64/uint16/uint32/uint64).
+    /// Labels of the evaluation images (.npy, N integers: uint8/int8/int16/int32/int64/uint16/uint32/uint64),
+    /// or an IDX label file, gzipped or not.
     #[arg(long)]
     pub labels: Option<PathBuf>,
-    /// Tensors to compress (ONNX tensor names as shown by --list-tensors), comma separated.
+    /// Tensors to compress (ONNX tensor names as shown by --list-tensors), comma separated;
+    /// `all-activations` stands for every 4-D activation/pooling output (the feature maps written between layers).
     #[arg(long, value_delimiter = ',')]
     pub at: Vec<String>,
     /// Policy JSON (one, or a comma list matching --at) instead of calibrating.
     #[arg(long, value_delimiter = ',')]
     pub policy: Vec<PathBuf>,
-    /// Calibration images (.npy, disjoint from --images). Without it, the first third of
+    /// Calibration images (.npy or IDX, disjoint from --images). Without it, the first third of
     /// --images calibrates and only the rest is evaluated.
     #[arg(long)]
     pub calib_images: Option<PathBuf>,
+    /// Calibrate in graph order, each tensor on the activations produced from the already
+    /// compressed earlier tensors, as at run time (default: every tensor on uncompressed activations).
+    #[arg(long)]
+    pub sequential_calibration: bool,
+    /// Use at most the first N calibration images (the Fashion-MNIST training split has 60,000).
+    #[arg(long, default_value_t = 1000)]
+    pub calib_count: usize,
+    /// Accuracy vs bits/value: calibrate ours and fit each baseline (per-tensor uniform,
+    /// per-channel mixed precision, PCA + uniform bits) at every --bpv, run each compressed.
+    #[arg(long)]
+    pub sweep: bool,
+    /// Rates of --sweep (bits/value).
+    #[arg(long, value_delimiter = ',', default_value = "1.5,2,2.5,3,4")]
+    pub bpv: Vec<f64>,
+    /// Folder for the sweep's table (sweep.json, sweep.md) and plot (accuracy_vs_bpv.svg/.png).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
     /// Preprocessing: per-channel mean subtracted after uint8 pixels are divided by 255
     /// (one value, or one per channel; applied to float images too when given).
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
@@ -93,14 +113,14 @@ pub struct Net {
     /// Per-image input shape (axes after the batch axis).
     input_dims: Vec<usize>,
     /// Some(b) when the batch axis is a fixed number.
-    fixed_batch: Option<usize>,
+    pub fixed_batch: Option<usize>,
     /// Classes: product of the output's axes after the batch axis.
-    classes: usize,
+    pub classes: usize,
     /// Every float node output of rank >= 2 (candidates for --at).
     tensors: Vec<Candidate>,
 }
 
-fn dims_text(shape: &[String]) -> String {
+pub(crate) fn dims_text(shape: &[String]) -> String {
     shape.join(" x ")
 }
 
@@ -193,14 +213,27 @@ impl Net {
     }
 
     /// Channels (axis 1) of a tensor.
-    fn channels(&self, c: &Candidate) -> Result<usize> {
+    pub(crate) fn channels(&self, c: &Candidate) -> Result<usize> {
         c.shape[1].parse::<usize>().map_err(|_| anyhow!("tensor '{}': channel axis '{}' is not a number", c.name, c.shape[1]))
+    }
+
+    /// Logits (N x classes, C order) of `n` already preprocessed images, no tensor replaced.
+    pub fn logits(&self, data: &[f32], n: usize) -> Result<Vec<f32>> {
+        let mut shape = vec![n];
+        shape.extend_from_slice(&self.input_dims);
+        ensure!(data.len() == shape.iter().product::<usize>(), "{} values for {n} images of {:?}", data.len(), self.input_dims);
+        let x = Tensor::from_shape::<f32>(&shape, data)?;
+        let mut state = SimpleState::new(&self.plan)?;
+        let out = state.run(tvec!(x.into_tvalue()))?;
+        let logits = out[0].cast_to::<f32>()?;
+        let view = logits.try_as_plain_ram()?;
+        Ok(view.as_slice::<f32>()?.to_vec())
     }
 
     /// Runs images `range` of `images` in batches; `hook(target, shape, values)` sees every
     /// target tensor (f32, C order) and may return its replacement. Returns the top-1 class
     /// of every image.
-    fn run(
+    pub(crate) fn run(
         &self,
         images: &Images,
         range: std::ops::Range<usize>,
@@ -277,17 +310,36 @@ impl Net {
 /// Preprocessed images, C order, `per_image` values each.
 pub struct Images {
     data: Vec<f32>,
-    count: usize,
+    /// Number of images.
+    pub count: usize,
     per_image: usize,
     dtype: Dtype,
 }
 
-fn load_images(path: &Path, net: &Net, mean: &[f64], std: &[f64]) -> Result<Images> {
+pub(crate) fn load_images(path: &Path, net: &Net, mean: &[f64], std: &[f64]) -> Result<Images> {
     let name = path.display();
     if !path.is_file() {
         bail!("{name}: no such file");
     }
-    let t = GTensor::load_npy(path)?;
+    let t = if crate::idx::looks_like_idx(path) {
+        // IDX (MNIST / Fashion-MNIST distribution format, possibly gzipped): N x H x W bytes,
+        // given the model's input shape (a missing channel axis of 1 is added)
+        let a = crate::idx::read_idx_u8(path)?;
+        let per: usize = a.shape.iter().skip(1).product();
+        let fits = a.shape.len() >= 2
+            && per == net.input_dims.iter().product::<usize>()
+            && (a.shape[1..] == net.input_dims[..] || (net.input_dims.first() == Some(&1) && a.shape[1..] == net.input_dims[1..]));
+        if !fits {
+            let have: Vec<String> = a.shape.iter().map(|d| d.to_string()).collect();
+            let want: Vec<String> = net.input_dims.iter().map(|d| d.to_string()).collect();
+            bail!("{name}: IDX images have shape {}; the model's input '{}' expects N x {}", have.join(" x "), net.input_name, want.join(" x "));
+        }
+        let mut shape = vec![a.shape[0]];
+        shape.extend_from_slice(&net.input_dims);
+        GTensor::new(shape, TensorData::U8(a.data)).map_err(|e| anyhow!("{name}: {e}"))?
+    } else {
+        GTensor::load_npy(path)?
+    };
     let count = t.shape[0];
     let per_shape = &t.shape[1..];
     if per_shape != net.input_dims.as_slice() {
@@ -334,10 +386,17 @@ fn load_images(path: &Path, net: &Net, mean: &[f64], std: &[f64]) -> Result<Imag
 }
 
 /// Reads a 1-D (or N x 1) .npy of integers as class indices.
-fn load_labels(path: &Path) -> Result<Vec<i64>> {
+pub(crate) fn load_labels(path: &Path) -> Result<Vec<i64>> {
     let name = path.display();
     if !path.is_file() {
         bail!("{name}: no such file");
+    }
+    if crate::idx::looks_like_idx(path) {
+        let a = crate::idx::read_idx_u8(path)?;
+        if a.shape.len() != 1 {
+            bail!("{name}: IDX labels have shape {:?}; need (N,)", a.shape);
+        }
+        return Ok(a.data.into_iter().map(i64::from).collect());
     }
     let bytes = std::fs::read(path).with_context(|| format!("{name}: cannot read"))?;
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
@@ -421,50 +480,89 @@ fn load_labels(path: &Path) -> Result<Vec<i64>> {
 
 /// Running distortion totals of one tensor.
 #[derive(Default, Clone, Copy)]
-struct Totals {
-    values: usize,
-    signal: f64,
-    noise: f64,
-    max_abs: f64,
-    /// Payload bits actually stored (each image's last tile padded).
-    payload_bits: f64,
+pub(crate) struct Totals {
+    pub values: usize,
+    pub signal: f64,
+    pub noise: f64,
+    pub max_abs: f64,
+    /// Payload bits actually stored (each image's last tile padded, for ours).
+    pub payload_bits: f64,
 }
 
-/// decompress(compress(x)) of one image's activation (1 x C x ...) through the golden codec.
-fn roundtrip_one(codec: &Codec, policy: &Policy, name: &str, shape: &[usize], vals: &[f32], tot: &mut Totals) -> Result<Vec<f32>> {
-    let data = match policy.input.source_dtype {
-        Dtype::F32 => TensorData::F32(vals.to_vec()),
-        Dtype::F64 => TensorData::F64(vals.iter().map(|&x| x as f64).collect()),
-        d => bail!("tensor '{name}': its policy maps {d:?} sources; eval's activations are floats"),
-    };
-    let t = GTensor::new(shape.to_vec(), data)?;
-    let codes = to_codes(&t, &policy.input, &format!("activation '{name}'"))?;
-    let back = codec.reconstruct(&codes, shape)?;
-    let rec = from_codes(&back, shape.to_vec(), &policy.input)?;
-    let out: Vec<f32> = match rec.data {
-        TensorData::F32(v) => v,
-        TensorData::F64(v) => v.into_iter().map(|x| x as f32).collect(),
-        _ => unreachable!("float policies reconstruct floats"),
-    };
-    for (&a, &b) in vals.iter().zip(&out) {
-        let (a, b) = (a as f64, b as f64);
-        tot.signal += a * a;
-        tot.noise += (a - b) * (a - b);
-        tot.max_abs = tot.max_abs.max((a - b).abs());
+impl Totals {
+    fn add(&mut self, t: &Totals) {
+        self.values += t.values;
+        self.signal += t.signal;
+        self.noise += t.noise;
+        self.payload_bits += t.payload_bits;
+        self.max_abs = self.max_abs.max(t.max_abs);
     }
-    tot.values += vals.len();
-    let vectors = vals.len() / policy.channels;
-    tot.payload_bits += policy.payload_words(vectors) as f64 * policy.word_bits as f64;
-    Ok(out)
+
+    /// Stored bits per value.
+    pub fn bpv(&self) -> f64 {
+        self.payload_bits / self.values.max(1) as f64
+    }
+
+    /// SQNR of the reconstruction in dB.
+    pub fn sqnr_db(&self) -> f64 {
+        sqnr_db(self.signal, self.noise)
+    }
+}
+
+/// A tensor coder in the loop: decompress(compress(x)) of one image's tensor.
+pub(crate) trait Coder: Sync {
+    /// Channels the coder was made for.
+    fn channels(&self) -> usize;
+    /// Reconstruction of one image's tensor (1 x C x ...) and the payload bits stored for it.
+    fn roundtrip_one(&self, name: &str, shape: &[usize], vals: &[f32]) -> Result<(Vec<f32>, f64)>;
+}
+
+/// Our scheme: the golden codec under a calibrated policy.
+pub(crate) struct PolicyCoder {
+    pub codec: Codec,
+    pub policy: Policy,
+}
+
+impl PolicyCoder {
+    /// Builds the codec of a policy.
+    pub fn new(policy: Policy) -> Result<PolicyCoder> {
+        Ok(PolicyCoder { codec: Codec::new(&policy)?, policy })
+    }
+}
+
+impl Coder for PolicyCoder {
+    fn channels(&self) -> usize {
+        self.policy.channels
+    }
+
+    fn roundtrip_one(&self, name: &str, shape: &[usize], vals: &[f32]) -> Result<(Vec<f32>, f64)> {
+        let policy = &self.policy;
+        let data = match policy.input.source_dtype {
+            Dtype::F32 => TensorData::F32(vals.to_vec()),
+            Dtype::F64 => TensorData::F64(vals.iter().map(|&x| x as f64).collect()),
+            d => bail!("tensor '{name}': its policy maps {d:?} sources; eval's activations are floats"),
+        };
+        let t = GTensor::new(shape.to_vec(), data)?;
+        let codes = to_codes(&t, &policy.input, &format!("activation '{name}'"))?;
+        let back = self.codec.reconstruct(&codes, shape)?;
+        let rec = from_codes(&back, shape.to_vec(), &policy.input)?;
+        let out: Vec<f32> = match rec.data {
+            TensorData::F32(v) => v,
+            TensorData::F64(v) => v.into_iter().map(|x| x as f32).collect(),
+            _ => bail!("tensor '{name}': the policy reconstructed integers from float activations"),
+        };
+        let vectors = vals.len() / policy.channels;
+        Ok((out, policy.payload_words(vectors) as f64 * policy.word_bits as f64))
+    }
 }
 
 /// decompress(compress(x)) of a batch activation (N x C x ...), image by image (each image's
 /// tensor is compressed on its own, as an accelerator writes one image's feature map, so the
 /// result does not depend on the batch size), on all cores.
-fn roundtrip(codec: &Codec, policy: &Policy, name: &str, shape: &[usize], vals: &[f32], tot: &mut Totals) -> Result<Vec<f32>> {
+pub(crate) fn roundtrip(coder: &dyn Coder, name: &str, shape: &[usize], vals: &[f32], tot: &mut Totals) -> Result<Vec<f32>> {
     let channels = shape.get(1).copied().unwrap_or(0);
-    if channels != policy.channels {
-        bail!("tensor '{name}' has {channels} channels; its policy is for {}", policy.channels);
+    if channels != coder.channels() {
+        bail!("tensor '{name}' has {channels} channels; its coder is for {}", coder.channels());
     }
     let n = shape[0];
     let per = vals.len() / n.max(1);
@@ -482,7 +580,16 @@ fn roundtrip(codec: &Codec, policy: &Policy, name: &str, shape: &[usize], vals: 
                 s.spawn(move || -> Result<Totals> {
                     let mut t = Totals::default();
                     for (x, y) in src.chunks(per).zip(dst.chunks_mut(per)) {
-                        y.copy_from_slice(&roundtrip_one(codec, policy, name, one, x, &mut t)?);
+                        let (rec, bits) = coder.roundtrip_one(name, one, x)?;
+                        for (&a, &b) in x.iter().zip(&rec) {
+                            let (a, b) = (a as f64, b as f64);
+                            t.signal += a * a;
+                            t.noise += (a - b) * (a - b);
+                            t.max_abs = t.max_abs.max((a - b).abs());
+                        }
+                        t.values += x.len();
+                        t.payload_bits += bits;
+                        y.copy_from_slice(&rec);
                     }
                     Ok(t)
                 })
@@ -491,14 +598,41 @@ fn roundtrip(codec: &Codec, policy: &Policy, name: &str, shape: &[usize], vals: 
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("codec thread panicked")))).collect()
     });
     for r in results {
-        let t = r?;
-        tot.values += t.values;
-        tot.signal += t.signal;
-        tot.noise += t.noise;
-        tot.payload_bits += t.payload_bits;
-        tot.max_abs = tot.max_abs.max(t.max_abs);
+        tot.add(&r?);
     }
     Ok(out)
+}
+
+/// One pass over `range` with every target tensor replaced by its coder's reconstruction:
+/// the top-1 predictions, per-tensor totals and the seconds spent in the coders.
+pub(crate) fn compressed_pass(
+    net: &Net,
+    images: &Images,
+    range: std::ops::Range<usize>,
+    batch: usize,
+    targets: &[Candidate],
+    coders: &[&dyn Coder],
+    bar: &Stages,
+    stage: &str,
+) -> Result<(Vec<usize>, Vec<Totals>, f64)> {
+    let outlets: Vec<OutletId> = targets.iter().map(|t| t.outlet).collect();
+    let mut totals = vec![Totals::default(); targets.len()];
+    let mut codec_secs = 0.0;
+    let preds = net.run(
+        images,
+        range,
+        batch,
+        &outlets,
+        &mut |ti, shape, vals| {
+            let tc = Instant::now();
+            let r = roundtrip(coders[ti], &targets[ti].name, shape, vals, &mut totals[ti])?;
+            codec_secs += tc.elapsed().as_secs_f64();
+            Ok(Some(r))
+        },
+        bar,
+        stage,
+    )?;
+    Ok((preds, totals, codec_secs))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -515,6 +649,147 @@ fn print_list(net: &Net, path: &Path) {
     println!("{:<24} {:<20} {:<20} {}", "tensor", "shape", "tract node", "op");
     for c in net.feature_maps() {
         println!("{:<24} {:<20} {:<20} {}", c.name, dims_text(&c.shape), c.node_name, c.op);
+    }
+}
+
+/// Tract ops whose 4-D outputs `--at all-activations` compresses: activation functions
+/// (a decluttered ONNX Relu is `Max` with a constant 0) and pooling — the feature maps a CNN
+/// accelerator writes between layers. Convolution outputs feed these ops directly (fused on
+/// an accelerator) and are not included.
+const ACTIVATION_OPS: &[&str] =
+    &["Max", "Min", "MaxPool", "SumPool", "Sigmoid", "Tanh", "LeakyRelu", "HardSwish", "Gelu", "Elu", "Selu", "Softplus", "Clip"];
+
+/// The feature maps `--at all-activations` stands for.
+pub(crate) fn activation_maps(net: &Net) -> Vec<Candidate> {
+    net.feature_maps().into_iter().filter(|c| ACTIVATION_OPS.contains(&c.op.as_str())).cloned().collect()
+}
+
+/// Resolves `--at` (names, or the keyword `all-activations`) into target tensors.
+pub(crate) fn resolve_targets(net: &Net, at: &[String]) -> Result<Vec<Candidate>> {
+    let mut targets: Vec<Candidate> = Vec::new();
+    for name in at {
+        let found: Vec<Candidate> = if name == "all-activations" {
+            let all = activation_maps(net);
+            if all.is_empty() {
+                bail!("--at all-activations: the model has no 4-D activation or pooling output (ops {ACTIVATION_OPS:?}); name the tensors instead");
+            }
+            all
+        } else {
+            vec![net.find(name)?.clone()]
+        };
+        for c in found {
+            if targets.iter().any(|t| t.outlet == c.outlet) {
+                bail!("--at names tensor '{}' twice", c.name);
+            }
+            net.channels(&c)?;
+            targets.push(c);
+        }
+    }
+    // graph order, so the report lists tensors as the data flows
+    targets.sort_by_key(|t| t.outlet.node);
+    Ok(targets)
+}
+
+/// Which images calibrate and which are evaluated.
+pub(crate) struct CalibSplit {
+    /// Separate calibration images (None: the first third of the evaluation file).
+    pub images: Option<Images>,
+    /// Calibration images used.
+    pub range: std::ops::Range<usize>,
+    /// Evaluation images used.
+    pub eval_range: std::ops::Range<usize>,
+    /// Human-readable description.
+    pub description: String,
+}
+
+impl CalibSplit {
+    /// From --calib-images / --calib-count, or the first third of --images.
+    pub fn new(a: &Args, net: &Net, images: &Images, images_path: &Path) -> Result<CalibSplit> {
+        if a.calib_count == 0 {
+            bail!("--calib-count must be at least 1");
+        }
+        match &a.calib_images {
+            Some(p) => {
+                if let (Ok(x), Ok(y)) = (p.canonicalize(), images_path.canonicalize()) {
+                    if x == y {
+                        bail!("--calib-images and --images are the same file; calibration needs images disjoint from the evaluation split (omit --calib-images to split --images)");
+                    }
+                }
+                let ci = load_images(p, net, &a.mean, &a.std)?;
+                let n = ci.count.min(a.calib_count);
+                let description = format!("{} (images 0..{} of {})", p.display(), n - 1, ci.count);
+                Ok(CalibSplit { images: Some(ci), range: 0..n, eval_range: 0..images.count, description })
+            }
+            None => {
+                if images.count < 2 {
+                    bail!("{}: need at least 2 images to split off a calibration set (or give --calib-images)", images_path.display());
+                }
+                let k = (images.count / 3).max(1).min(a.calib_count);
+                let description =
+                    format!("images 0..{} of {} (evaluation uses {}..{})", k - 1, images_path.display(), k, images.count - 1);
+                Ok(CalibSplit { images: None, range: 0..k, eval_range: k..images.count, description })
+            }
+        }
+    }
+
+    /// One pass over the calibration images with `earlier` tensors replaced by their coders'
+    /// reconstructions, capturing tensor `target`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn capture_after(
+        &self,
+        net: &Net,
+        images: &Images,
+        batch: usize,
+        earlier: &[Candidate],
+        coders: &[&dyn Coder],
+        target: &Candidate,
+        quiet: bool,
+    ) -> Result<Vec<GTensor>> {
+        let src = self.images.as_ref().unwrap_or(images);
+        let mut outlets: Vec<OutletId> = earlier.iter().map(|t| t.outlet).collect();
+        outlets.push(target.outlet);
+        let bar = Stages::new("eval", quiet);
+        let mut captured = Vec::new();
+        let mut totals = Totals::default();
+        net.run(
+            src,
+            self.range.clone(),
+            batch,
+            &outlets,
+            &mut |ti, shape, vals| {
+                if ti < earlier.len() {
+                    return Ok(Some(roundtrip(coders[ti], &earlier[ti].name, shape, vals, &mut totals)?));
+                }
+                captured.push(GTensor::new(shape.to_vec(), TensorData::F32(vals.to_vec()))?);
+                Ok(None)
+            },
+            &bar,
+            &format!("capture '{}' calibration activations", target.name),
+        )?;
+        bar.finish();
+        Ok(captured)
+    }
+
+    /// One uncompressed pass capturing every target's activations on the calibration images.
+    pub fn capture(&self, net: &Net, images: &Images, batch: usize, targets: &[Candidate], quiet: bool) -> Result<Vec<Vec<GTensor>>> {
+        let src = self.images.as_ref().unwrap_or(images);
+        let outlets: Vec<OutletId> = targets.iter().map(|t| t.outlet).collect();
+        let bar = Stages::new("eval", quiet);
+        let mut captured: Vec<Vec<GTensor>> = vec![Vec::new(); targets.len()];
+        net.run(
+            src,
+            self.range.clone(),
+            batch,
+            &outlets,
+            &mut |ti, shape, vals| {
+                captured[ti].push(GTensor::new(shape.to_vec(), TensorData::F32(vals.to_vec()))?);
+                Ok(None)
+            },
+            &bar,
+            "capture calibration activations",
+        )?;
+        bar.finish();
+        Ok(captured)
     }
 }
 
@@ -550,21 +825,13 @@ pub fn run(a: Args) -> Result<()> {
     if !a.policy.is_empty() && a.calib_images.is_some() {
         bail!("--calib-images is for calibration; with --policy nothing is calibrated");
     }
-    if !a.policy.is_empty() && a.policy.len() != a.at.len() {
-        bail!("{} policies for {} tensors in --at; give one policy per tensor", a.policy.len(), a.at.len());
+    if a.sweep && !a.policy.is_empty() {
+        bail!("--sweep calibrates every method at every --bpv rate itself; it takes no --policy");
     }
 
     let t_load = Instant::now();
     let net = Net::load(model_path)?;
-    let mut targets: Vec<Candidate> = Vec::new();
-    for name in &a.at {
-        let c = net.find(name)?.clone();
-        if targets.iter().any(|t| t.outlet == c.outlet) {
-            bail!("--at names tensor '{name}' twice");
-        }
-        net.channels(&c)?;
-        targets.push(c);
-    }
+    let targets = resolve_targets(&net, &a.at)?;
     let images = load_images(images_path, &net, &a.mean, &a.std)?;
     let labels = load_labels(labels_path)?;
     if labels.len() != images.count {
@@ -580,8 +847,14 @@ pub fn run(a: Args) -> Result<()> {
         bail!("{}: label {l} at index {i} is outside the model's {} classes", labels_path.display(), net.classes);
     }
     let load_secs = t_load.elapsed().as_secs_f64();
-    let outlets: Vec<OutletId> = targets.iter().map(|t| t.outlet).collect();
-    let bar = Stages::new("eval", a.json);
+    if !a.policy.is_empty() && a.policy.len() != targets.len() {
+        bail!("{} policies for {} tensors in --at; give one policy per tensor", a.policy.len(), targets.len());
+    }
+
+    if a.sweep {
+        let calib = CalibSplit::new(&a, &net, &images, images_path)?;
+        return super::eval_sweep::run(&a, &net, &targets, &images, &labels, &calib, model_path, images_path, load_secs);
+    }
 
     // policies: from files, or calibrated on a disjoint image split
     let mut eval_range = 0..images.count;
@@ -597,54 +870,34 @@ pub fn run(a: Args) -> Result<()> {
             (Some(b), _) => format!("{b} bits/value"),
             _ => "2.5 bits/value (default)".to_string(),
         };
-        let (calib_images, calib_range, desc) = match &a.calib_images {
-            Some(p) => {
-                if let (Ok(x), Ok(y)) = (p.canonicalize(), images_path.canonicalize()) {
-                    if x == y {
-                        bail!("--calib-images and --images are the same file; calibration needs images disjoint from the evaluation split (omit --calib-images to split --images)");
-                    }
-                }
-                let ci = load_images(p, &net, &a.mean, &a.std)?;
-                let n = ci.count;
-                (Some(ci), 0..n, format!("{} ({} images)", p.display(), n))
-            }
-            None => {
-                if images.count < 2 {
-                    bail!("{}: need at least 2 images to split off a calibration set (or give --calib-images)", images_path.display());
-                }
-                let k = (images.count / 3).max(1);
-                eval_range = k..images.count;
-                (None, 0..k, format!("images 0..{} of {} (evaluation uses {}..{})", k - 1, images_path.display(), k, images.count - 1))
-            }
-        };
-        let src = calib_images.as_ref().unwrap_or(&images);
-        let count = calib_range.len();
-        // one uncompressed pass capturing every target's activations
+        let calib = CalibSplit::new(&a, &net, &images, images_path)?;
+        eval_range = calib.eval_range.clone();
         let t0 = Instant::now();
-        let mut captured: Vec<Vec<GTensor>> = vec![Vec::new(); targets.len()];
-        net.run(
-            src,
-            calib_range,
-            a.batch,
-            &outlets,
-            &mut |ti, shape, vals| {
-                captured[ti].push(GTensor::new(shape.to_vec(), TensorData::F32(vals.to_vec()))?);
-                Ok(None)
-            },
-            &bar,
-            "capture calibration activations",
-        )?;
-        bar.finish();
         let mut ps = Vec::new();
-        for (t, caps) in targets.iter().zip(&captured) {
-            let cal = run_calibration(caps, &opts, a.json).with_context(|| format!("calibrating tensor '{}'", t.name))?;
-            summaries.push(format!("{}: {}", t.name, summary_line(&cal)));
-            ps.push(cal.policy);
+        if !a.sequential_calibration {
+            let captured = calib.capture(&net, &images, a.batch, &targets, a.json)?;
+            for (t, caps) in targets.iter().zip(&captured) {
+                let cal = run_calibration(caps, &opts, a.json).with_context(|| format!("calibrating tensor '{}'", t.name))?;
+                summaries.push(format!("{}: {}", t.name, summary_line(&cal)));
+                ps.push(cal.policy);
+            }
+        } else {
+            // in graph order, each tensor calibrated on what it sees at run time: the activations
+            // computed from the already compressed earlier tensors
+            let mut coders: Vec<PolicyCoder> = Vec::new();
+            for (i, t) in targets.iter().enumerate() {
+                let earlier: Vec<&dyn Coder> = coders.iter().map(|c| c as &dyn Coder).collect();
+                let caps = calib.capture_after(&net, &images, a.batch, &targets[..i], &earlier, t, a.json)?;
+                let cal = run_calibration(&caps, &opts, a.json).with_context(|| format!("calibrating tensor '{}'", t.name))?;
+                summaries.push(format!("{}: {}", t.name, summary_line(&cal)));
+                coders.push(PolicyCoder::new(cal.policy.clone())?);
+                ps.push(cal.policy);
+            }
         }
         calib_secs = t0.elapsed().as_secs_f64();
-        (ps, PolicySource::Calibrated { images: desc, count, target })
+        (ps, PolicySource::Calibrated { images: calib.description.clone(), count: calib.range.len(), target })
     };
-    let codecs: Vec<Codec> = policies.iter().map(|p| Codec::new(p).map_err(anyhow::Error::from)).collect::<Result<_>>()?;
+    let coders: Vec<PolicyCoder> = policies.iter().map(|p| PolicyCoder::new(p.clone())).collect::<Result<_>>()?;
     for (t, p) in targets.iter().zip(&policies) {
         let c = net.channels(t)?;
         if c != p.channels {
@@ -657,23 +910,9 @@ pub fn run(a: Args) -> Result<()> {
     let t0 = Instant::now();
     let base = net.run(&images, eval_range.clone(), a.batch, &[], &mut |_, _, _| Ok(None), &bar, "baseline")?;
     let base_secs = t0.elapsed().as_secs_f64();
-    let mut totals = vec![Totals::default(); targets.len()];
-    let mut codec_secs = 0.0;
     let t0 = Instant::now();
-    let comp = net.run(
-        &images,
-        eval_range.clone(),
-        a.batch,
-        &outlets,
-        &mut |ti, shape, vals| {
-            let tc = Instant::now();
-            let r = roundtrip(&codecs[ti], &policies[ti], &targets[ti].name, shape, vals, &mut totals[ti])?;
-            codec_secs += tc.elapsed().as_secs_f64();
-            Ok(Some(r))
-        },
-        &bar,
-        "compressed",
-    )?;
+    let dyn_coders: Vec<&dyn Coder> = coders.iter().map(|c| c as &dyn Coder).collect();
+    let (comp, totals, codec_secs) = compressed_pass(&net, &images, eval_range.clone(), a.batch, &targets, &dyn_coders, &bar, "compressed")?;
     let comp_secs = t0.elapsed().as_secs_f64();
     bar.finish();
 
@@ -697,7 +936,7 @@ pub fn run(a: Args) -> Result<()> {
                 "shape": t.shape,
                 "payload_bpv": p.payload_bpv(),
                 "stored_bpv": if tot.values > 0 { tot.payload_bits / tot.values as f64 } else { 0.0 },
-                "sqnr_db": sqnr_db(tot.signal, tot.noise),
+                "sqnr_db": tot.sqnr_db(),
                 "mse": if tot.values > 0 { tot.noise / tot.values as f64 } else { 0.0 },
                 "max_abs_error": tot.max_abs,
                 "values": tot.values,
@@ -767,8 +1006,8 @@ pub fn run(a: Args) -> Result<()> {
             t.name,
             dims_text(&t.shape),
             p.payload_bpv(),
-            tot.payload_bits / tot.values.max(1) as f64,
-            sqnr_db(tot.signal, tot.noise),
+            tot.bpv(),
+            tot.sqnr_db(),
             tot.max_abs
         );
     }

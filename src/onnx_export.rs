@@ -1,0 +1,163 @@
+//! ONNX export of the small reference CNN that `actcomp train-reference`
+//! trains, built with the protobuf types tract-onnx itself exposes
+//! (`tract_onnx::pb`) and encoded with prost, so no Python is involved.
+//!
+//! Graph (opset 13, IR version 8; tensor names are what `actcomp eval --at` takes):
+//! `input` (N x 1 x 28 x 28, pixel/255) → Sub `normalize_sub` → Div `normalized`
+//! → Conv 3x3 pad 1 `conv1` → Relu `relu1` → MaxPool 2x2 `pool1`
+//! → Conv 3x3 pad 1 `conv2` → Relu `relu2` → MaxPool 2x2 `pool2`
+//! → Flatten `flatten` → Gemm `fc1` → Relu `relu3` → Gemm `logits` (N x classes).
+
+use anyhow::{ensure, Result};
+use prost::Message;
+use tract_onnx::pb;
+
+/// Weights of the reference CNN, PyTorch layouts (conv: out x in x 3 x 3; linear: out x in).
+#[derive(Debug, Clone)]
+pub struct CnnWeights {
+    /// Input normalization: the network computes (x − mean) / std on x = pixel/255.
+    pub mean: f32,
+    /// See `mean`.
+    pub std: f32,
+    /// Channels of conv1 and conv2.
+    pub channels: [usize; 2],
+    /// Width of the hidden fully-connected layer.
+    pub hidden: usize,
+    /// Output classes.
+    pub classes: usize,
+    /// conv1 kernel (c1 x 1 x 3 x 3) and bias.
+    pub conv1_w: Vec<f32>,
+    /// conv1 bias (c1).
+    pub conv1_b: Vec<f32>,
+    /// conv2 kernel (c2 x c1 x 3 x 3).
+    pub conv2_w: Vec<f32>,
+    /// conv2 bias (c2).
+    pub conv2_b: Vec<f32>,
+    /// fc1 weight (hidden x c2·7·7).
+    pub fc1_w: Vec<f32>,
+    /// fc1 bias (hidden).
+    pub fc1_b: Vec<f32>,
+    /// fc2 weight (classes x hidden).
+    pub fc2_w: Vec<f32>,
+    /// fc2 bias (classes).
+    pub fc2_b: Vec<f32>,
+}
+
+impl CnnWeights {
+    /// Shapes of every parameter, checked against the vectors.
+    fn params(&self) -> Result<Vec<(&'static str, Vec<i64>, &[f32])>> {
+        let [c1, c2] = self.channels.map(|c| c as i64);
+        let (h, k) = (self.hidden as i64, self.classes as i64);
+        let list = vec![
+            ("conv1.weight", vec![c1, 1, 3, 3], self.conv1_w.as_slice()),
+            ("conv1.bias", vec![c1], &self.conv1_b),
+            ("conv2.weight", vec![c2, c1, 3, 3], &self.conv2_w),
+            ("conv2.bias", vec![c2], &self.conv2_b),
+            ("fc1.weight", vec![h, c2 * 7 * 7], &self.fc1_w),
+            ("fc1.bias", vec![h], &self.fc1_b),
+            ("fc2.weight", vec![k, h], &self.fc2_w),
+            ("fc2.bias", vec![k], &self.fc2_b),
+        ];
+        for (name, dims, v) in &list {
+            let n: i64 = dims.iter().product();
+            ensure!(n as usize == v.len(), "parameter {name}: {} values for shape {dims:?}", v.len());
+        }
+        Ok(list)
+    }
+}
+
+fn float_tensor(name: &str, dims: Vec<i64>, vals: &[f32]) -> pb::TensorProto {
+    pb::TensorProto {
+        name: name.into(),
+        dims,
+        data_type: pb::tensor_proto::DataType::Float as i32,
+        raw_data: vals.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+
+fn ints(name: &str, v: &[i64]) -> pb::AttributeProto {
+    pb::AttributeProto { name: name.into(), r#type: pb::attribute_proto::AttributeType::Ints as i32, ints: v.to_vec(), ..Default::default() }
+}
+
+fn int(name: &str, v: i64) -> pb::AttributeProto {
+    pb::AttributeProto { name: name.into(), r#type: pb::attribute_proto::AttributeType::Int as i32, i: v, ..Default::default() }
+}
+
+fn node(op: &str, name: &str, inputs: &[&str], output: &str, attribute: Vec<pb::AttributeProto>) -> pb::NodeProto {
+    pb::NodeProto {
+        op_type: op.into(),
+        name: name.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        attribute,
+        ..Default::default()
+    }
+}
+
+fn value_info(name: &str, dims: &[Result<i64, &str>]) -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::{dimension::Value, Dimension};
+    let dim = dims
+        .iter()
+        .map(|d| Dimension {
+            value: Some(match d {
+                Ok(n) => Value::DimValue(*n),
+                Err(s) => Value::DimParam(s.to_string()),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: pb::tensor_proto::DataType::Float as i32,
+                shape: Some(pb::TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Encodes the network as an ONNX model; `metadata` goes into the model's metadata_props.
+pub fn cnn_to_onnx(w: &CnnWeights, metadata: &[(String, String)]) -> Result<Vec<u8>> {
+    let mut initializer: Vec<pb::TensorProto> =
+        w.params()?.into_iter().map(|(name, dims, vals)| float_tensor(name, dims, vals)).collect();
+    initializer.push(float_tensor("normalize.mean", vec![], &[w.mean]));
+    initializer.push(float_tensor("normalize.std", vec![], &[w.std]));
+    let conv = || vec![ints("kernel_shape", &[3, 3]), ints("pads", &[1, 1, 1, 1]), ints("strides", &[1, 1])];
+    let pool = || vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])];
+    let nodes = vec![
+        node("Sub", "normalize_sub", &["input", "normalize.mean"], "normalize_sub", vec![]),
+        node("Div", "normalized", &["normalize_sub", "normalize.std"], "normalized", vec![]),
+        node("Conv", "conv1", &["normalized", "conv1.weight", "conv1.bias"], "conv1", conv()),
+        node("Relu", "relu1", &["conv1"], "relu1", vec![]),
+        node("MaxPool", "pool1", &["relu1"], "pool1", pool()),
+        node("Conv", "conv2", &["pool1", "conv2.weight", "conv2.bias"], "conv2", conv()),
+        node("Relu", "relu2", &["conv2"], "relu2", vec![]),
+        node("MaxPool", "pool2", &["relu2"], "pool2", pool()),
+        node("Flatten", "flatten", &["pool2"], "flatten", vec![int("axis", 1)]),
+        node("Gemm", "fc1", &["flatten", "fc1.weight", "fc1.bias"], "fc1", vec![int("transB", 1)]),
+        node("Relu", "relu3", &["fc1"], "relu3", vec![]),
+        node("Gemm", "fc2", &["relu3", "fc2.weight", "fc2.bias"], "logits", vec![int("transB", 1)]),
+    ];
+    let graph = pb::GraphProto {
+        name: "fashion_cnn".into(),
+        node: nodes,
+        initializer,
+        input: vec![value_info("input", &[Err("N"), Ok(1), Ok(28), Ok(28)])],
+        output: vec![value_info("logits", &[Err("N"), Ok(w.classes as i64)])],
+        ..Default::default()
+    };
+    let model = pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 13 }],
+        producer_name: "actcomp train-reference".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        graph: Some(graph),
+        metadata_props: metadata.iter().map(|(k, v)| pb::StringStringEntryProto { key: k.clone(), value: v.clone() }).collect(),
+        ..Default::default()
+    };
+    Ok(model.encode_to_vec())
+}
