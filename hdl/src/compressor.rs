@@ -60,6 +60,7 @@ use actcomp_golden::policy::{Grouping, Policy};
 use rust_hdl::prelude::*;
 
 use crate::group_map::{map_widths_word, MapWiden};
+use crate::lane_split::{sub_beats, LaneSplitter};
 use crate::grouping::{GroupSorter, SORTER_MAX_TILE};
 use crate::packer::VarWidthPacker;
 use crate::quantizer::Quantizer;
@@ -115,7 +116,7 @@ impl std::fmt::Display for TopError {
 impl std::error::Error for TopError {}
 
 /// Block sizes the top levels are built for.
-pub const TOP_BLOCK_SIZES: [usize; 2] = [4, 8];
+pub const TOP_BLOCK_SIZES: [usize; 3] = [4, 8, 16];
 /// Largest number of blocks (8-bit block counters).
 pub const TOP_MAX_BLOCKS: usize = 255;
 
@@ -152,7 +153,7 @@ pub fn check_top_policy(policy: &Policy) -> Result<(), TopError> {
     let b = policy.block_size;
     if !TOP_BLOCK_SIZES.contains(&b) {
         return Err(TopError(format!(
-            "block size B = {b} is not supported by the top levels (supported: B = 4, 8; the packer/unpacker have at most 8 lanes and the inverse transform at most 8 channels)"
+            "block size B = {b} is not supported by the top levels (supported: B = 4, 8, 16; calibrate with --block 16 or smaller)"
         )));
     }
     if policy.num_blocks() > TOP_MAX_BLOCKS {
@@ -193,6 +194,9 @@ pub struct Compressor<
     const A: usize,
     const RW: usize,
     const AW: usize,
+    const PL: usize,
+    const PDW: usize,
+    const PUW: usize,
 > {
     /// Rising-edge clock.
     pub clock: Signal<In, Clock>,
@@ -224,8 +228,10 @@ pub struct Compressor<
     pub quant: Vec<Quantizer<B, YW, GW, DW, UW>>,
     /// Group map (3-bit lanes) to packer lanes (8-bit).
     pub widen: MapWiden<B, GW, DW>,
-    /// The packer.
-    pub packer: VarWidthPacker<B, DW, UW, W, A>,
+    /// Merged block beats (`B` lanes) as packer sub-beats of `PL` lanes.
+    pub split: LaneSplitter<DW, UW, PDW, PUW>,
+    /// The packer (`PL = min(B, 8)` lanes).
+    pub packer: VarWidthPacker<PL, PDW, PUW, W, A>,
     c_idx: Vec<Constant<Bits<8>>>,
     c_groups: Vec<Constant<Bits<GW>>>,
     c_mapw: Vec<Constant<Bits<UW>>>,
@@ -253,30 +259,81 @@ pub struct Compressor<
     mp_groups: Signal<Local, Bits<GW>>,
 }
 
-/// Declares a compressor alias.
+/// Declares a compressor alias for block size `b`, word bits `w` and sorter
+/// buffer address bits `aw`; every other parameter follows from these.
 macro_rules! compressor_alias {
-    ($(#[$m:meta])* $name:ident = $b:literal, $w:literal, $a:literal, $aw:literal) => {
+    ($(#[$m:meta])* $name:ident = $b:literal, $w:literal, $aw:literal) => {
         $(#[$m])*
-        pub type $name = Compressor<$b, { 9 * $b }, { 16 * $b }, { ($b as usize).trailing_zeros() as usize }, { 3 * $b }, { 8 * $b }, { 4 * $b }, $w, $a, { 16 * $b + 1 }, $aw>;
+        pub type $name = Compressor<
+            $b,
+            { 9 * $b },
+            { 16 * $b },
+            { ($b as usize).trailing_zeros() as usize },
+            { 3 * $b },
+            { 8 * $b },
+            { 4 * $b },
+            $w,
+            { crate::packer::packer_acc_bits(crate::lane_split::narrow_lanes($b), $w) },
+            { 16 * $b + 1 },
+            $aw,
+            { crate::lane_split::narrow_lanes($b) },
+            { 8 * crate::lane_split::narrow_lanes($b) },
+            { 4 * crate::lane_split::narrow_lanes($b) },
+        >;
     };
 }
 
 compressor_alias!(/// B = 4, W = 32, dynamic tile T <= 16.
-    Compressor4x32 = 4, 32, 64, 5);
+    Compressor4x32 = 4, 32, 5);
 compressor_alias!(/// B = 4, W = 64, dynamic tile T <= 16.
-    Compressor4x64 = 4, 64, 128, 5);
+    Compressor4x64 = 4, 64, 5);
 compressor_alias!(/// B = 8, W = 32 (a beat of more than 32 bits stalls the packer), dynamic tile T <= 16.
-    Compressor8x32 = 8, 32, 96, 5);
+    Compressor8x32 = 8, 32, 5);
 compressor_alias!(/// B = 8, W = 64, dynamic tile T <= 16.
-    Compressor8x64 = 8, 64, 128, 5);
+    Compressor8x64 = 8, 64, 5);
+compressor_alias!(/// B = 16 (two 8-lane packer sub-beats per block beat), W = 32, dynamic tile T <= 16.
+    Compressor16x32 = 16, 32, 5);
+compressor_alias!(/// B = 16 (two 8-lane packer sub-beats per block beat), W = 64, dynamic tile T <= 16.
+    Compressor16x64 = 16, 64, 5);
 compressor_alias!(/// B = 4, W = 32, dynamic tile T <= 256.
-    Compressor4x32T256 = 4, 32, 64, 9);
+    Compressor4x32T256 = 4, 32, 9);
 compressor_alias!(/// B = 4, W = 64, dynamic tile T <= 256.
-    Compressor4x64T256 = 4, 64, 128, 9);
+    Compressor4x64T256 = 4, 64, 9);
 compressor_alias!(/// B = 8, W = 32, dynamic tile T <= 256.
-    Compressor8x32T256 = 8, 32, 96, 9);
+    Compressor8x32T256 = 8, 32, 9);
 compressor_alias!(/// B = 8, W = 64, dynamic tile T <= 256.
-    Compressor8x64T256 = 8, 64, 128, 9);
+    Compressor8x64T256 = 8, 64, 9);
+compressor_alias!(/// B = 16, W = 32, dynamic tile T <= 256.
+    Compressor16x32T256 = 16, 32, 9);
+compressor_alias!(/// B = 16, W = 64, dynamic tile T <= 256.
+    Compressor16x64T256 = 16, 64, 9);
+
+/// Evaluates `$body` with the type name `$t` bound to the compressor alias
+/// that fits `$policy` (block size, word bits, sorter buffer); evaluates to
+/// `Err(TopError.into())` when no alias fits. The one place that maps a
+/// policy to a compressor type: Verilog emission, the simulators and the
+/// tests all go through it.
+#[macro_export]
+macro_rules! with_compressor_type {
+    ($policy:expr, $t:ident => $body:expr) => {{
+        let policy_for_type: &_ = $policy;
+        match (policy_for_type.block_size, policy_for_type.word_bits, $crate::compressor_addr_bits(policy_for_type)) {
+            (4, 32, 5) => { type $t = $crate::Compressor4x32; $body }
+            (4, 64, 5) => { type $t = $crate::Compressor4x64; $body }
+            (8, 32, 5) => { type $t = $crate::Compressor8x32; $body }
+            (8, 64, 5) => { type $t = $crate::Compressor8x64; $body }
+            (16, 32, 5) => { type $t = $crate::Compressor16x32; $body }
+            (16, 64, 5) => { type $t = $crate::Compressor16x64; $body }
+            (4, 32, 9) => { type $t = $crate::Compressor4x32T256; $body }
+            (4, 64, 9) => { type $t = $crate::Compressor4x64T256; $body }
+            (8, 32, 9) => { type $t = $crate::Compressor8x32T256; $body }
+            (8, 64, 9) => { type $t = $crate::Compressor8x64T256; $body }
+            (16, 32, 9) => { type $t = $crate::Compressor16x32T256; $body }
+            (16, 64, 9) => { type $t = $crate::Compressor16x64T256; $body }
+            (b, w, _) => Err($crate::TopError(format!("no compressor configuration for B = {b}, W = {w}")).into()),
+        }
+    }};
+}
 
 impl<
         const B: usize,
@@ -290,7 +347,10 @@ impl<
         const A: usize,
         const RW: usize,
         const AW: usize,
-    > Compressor<B, XW, YW, KB, GW, DW, UW, W, A, RW, AW>
+        const PL: usize,
+        const PDW: usize,
+        const PUW: usize,
+    > Compressor<B, XW, YW, KB, GW, DW, UW, W, A, RW, AW, PL, PDW, PUW>
 {
     /// Builds the top level of a policy with the given multiplier budget.
     /// Errors on a block size other than `B`, a word size other than `W`,
@@ -330,6 +390,7 @@ impl<
             sorter: if dynamic { policy.blocks.iter().map(GroupSorter::new).collect() } else { vec![] },
             quant: policy.blocks.iter().map(Quantizer::new).collect(),
             widen: Default::default(),
+            split: LaneSplitter::new(),
             packer: VarWidthPacker::new(),
             c_idx: (0..nb).map(|j| Constant::new((j as u64).into())).collect(),
             c_groups: if dynamic {
@@ -385,7 +446,10 @@ impl<
         const A: usize,
         const RW: usize,
         const AW: usize,
-    > Logic for Compressor<B, XW, YW, KB, GW, DW, UW, W, A, RW, AW>
+        const PL: usize,
+        const PDW: usize,
+        const PUW: usize,
+    > Logic for Compressor<B, XW, YW, KB, GW, DW, UW, W, A, RW, AW, PL, PDW, PUW>
 {
     #[hdl_gen]
     fn update(&mut self) {
@@ -478,7 +542,7 @@ impl<
                 self.mg_data.next = self.quant[j].m_axis_tdata.val();
                 self.mg_user.next = self.quant[j].m_axis_tuser.val();
                 self.mg_last.next = self.quant[j].m_axis_tlast.val() & self.osel_last.val();
-                self.quant[j].m_axis_tready.next = self.packer.s_axis_tready.val();
+                self.quant[j].m_axis_tready.next = self.split.s_axis_tready.val();
             }
         }
         for j in 0..self.sorter.len() {
@@ -487,20 +551,27 @@ impl<
                 self.mg_valid.next = self.sorter[j].m_map_tvalid.val();
                 self.mp_groups.next = self.sorter[j].m_map_tdata.val();
                 self.mg_user.next = self.c_mapw[j].val();
-                self.sorter[j].m_map_tready.next = self.packer.s_axis_tready.val();
+                self.sorter[j].m_map_tready.next = self.split.s_axis_tready.val();
             }
         }
         self.widen.groups.next = self.mp_groups.val();
         if self.map_phase.val() {
             self.mg_data.next = self.widen.lanes.val();
         }
+        self.split.clock.next = self.clock.val();
+        self.split.reset.next = self.reset.val();
+        self.split.s_axis_tdata.next = self.mg_data.val();
+        self.split.s_axis_tuser.next = self.mg_user.val();
+        self.split.s_axis_tlast.next = self.mg_last.val();
+        self.split.s_axis_tvalid.next = self.mg_valid.val();
+        self.mg_take.next = self.mg_valid.val() & self.split.s_axis_tready.val();
         self.packer.clock.next = self.clock.val();
         self.packer.reset.next = self.reset.val();
-        self.packer.s_axis_tdata.next = self.mg_data.val();
-        self.packer.s_axis_tuser.next = self.mg_user.val();
-        self.packer.s_axis_tlast.next = self.mg_last.val();
-        self.packer.s_axis_tvalid.next = self.mg_valid.val();
-        self.mg_take.next = self.mg_valid.val() & self.packer.s_axis_tready.val();
+        self.packer.s_axis_tdata.next = self.split.m_axis_tdata.val();
+        self.packer.s_axis_tuser.next = self.split.m_axis_tuser.val();
+        self.packer.s_axis_tlast.next = self.split.m_axis_tlast.val();
+        self.packer.s_axis_tvalid.next = self.split.m_axis_tvalid.val();
+        self.split.m_axis_tready.next = self.packer.s_axis_tready.val();
         if self.mg_take.val() {
             if self.osel_last.val() {
                 self.osel.d.next = 0.into();
@@ -540,36 +611,28 @@ pub fn compressor_verilog(policy: &Policy, mult: Multipliers) -> Result<String, 
         }
         Ok(v)
     }
-    match (policy.block_size, policy.word_bits, compressor_addr_bits(policy)) {
-        (4, 32, 5) => emit(Compressor4x32::new(policy, mult)?),
-        (4, 64, 5) => emit(Compressor4x64::new(policy, mult)?),
-        (8, 32, 5) => emit(Compressor8x32::new(policy, mult)?),
-        (8, 64, 5) => emit(Compressor8x64::new(policy, mult)?),
-        (4, 32, 9) => emit(Compressor4x32T256::new(policy, mult)?),
-        (4, 64, 9) => emit(Compressor4x64T256::new(policy, mult)?),
-        (8, 32, 9) => emit(Compressor8x32T256::new(policy, mult)?),
-        (8, 64, 9) => emit(Compressor8x64T256::new(policy, mult)?),
-        (b, w, _) => Err(TopError(format!("no compressor configuration for B = {b}, W = {w}"))),
-    }
+    crate::with_compressor_type!(policy, T => emit(T::new(policy, mult)?))
 }
 
 /// Nominal latency of the compressor in cycles: from the input transfer of
 /// a beat whose bits complete a word to that word being valid on
-/// `m_axis_*` (transform 3 or B + 2, quantizer 3, packer 1, measured by the
-/// top-level tests).
+/// `m_axis_*` (transform 3 or B + 2, quantizer 3, lane splitter 1, packer 1,
+/// measured by the top-level tests; with B = 16 a word completed by the
+/// second packer sub-beat of a block beat takes one cycle more).
 pub fn compressor_latency(b: usize, mult: Multipliers) -> u64 {
     match mult {
-        Multipliers::Full => 3 + 3 + 1,
-        Multipliers::Serial => (b as u64 + 2) + 3 + 1,
+        Multipliers::Full => 3 + 3 + sub_beats(b) as u64 + 1,
+        Multipliers::Serial => (b as u64 + 2) + 3 + sub_beats(b) as u64 + 1,
     }
 }
 
 /// Expected compressor throughput in input values per cycle with the
 /// source always valid and the sink always ready, per tile of T vectors:
 /// the input takes one beat per cycle (full transforms) or NB beats per B
-/// cycles (serial transforms); the packer takes one beat per cycle and
-/// emits one `W`-bit word per cycle, and with dynamic grouping it also
-/// takes the NB group-map beats of every tile.
+/// cycles (serial transforms); the packer takes one sub-beat of at most 8
+/// lanes per cycle (`ceil(B/8)` per block beat) and emits one `W`-bit word
+/// per cycle, and with dynamic grouping it also takes the NB group-map
+/// beats of every tile.
 pub fn compressor_throughput(policy: &Policy, mult: Multipliers) -> f64 {
     let (b, nb, t) = (policy.block_size as f64, policy.num_blocks() as f64, policy.tile as f64);
     let xf = match mult {
@@ -579,11 +642,12 @@ pub fn compressor_throughput(policy: &Policy, mult: Multipliers) -> f64 {
     let input_cycles = t * nb / xf;
     let w = policy.word_bits as f64;
     let code_bits = policy.bits_per_vector() as f64 / nb;
-    let mut packer_cycles = t * nb * (code_bits / w).max(1.0);
+    let subs = sub_beats(policy.block_size) as f64;
+    let mut packer_cycles = t * nb * (code_bits / w).max(subs);
     if policy.grouping == Grouping::Dynamic {
         for blk in &policy.blocks {
             let map_bits = (actcomp_golden::policy::group_index_bits(blk.groups.len()) as usize * blk.rank.len()) as f64;
-            packer_cycles += (map_bits / w).max(1.0);
+            packer_cycles += (map_bits / w).max(subs);
         }
     }
     b * nb * t / input_cycles.max(packer_cycles)

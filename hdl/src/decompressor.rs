@@ -46,6 +46,7 @@ use crate::dequantizer::Dequantizer;
 use crate::group_map::{map_widths_word, MapDecoder};
 use actcomp_golden::policy::Grouping;
 use crate::inverse::InverseTransform;
+use crate::lane_split::{sub_beats, LaneGather};
 use crate::unpacker::VarWidthUnpacker;
 
 /// The decompressor top level (see the module documentation). Const
@@ -62,6 +63,9 @@ pub struct Decompressor<
     const UW: usize,
     const W: usize,
     const A: usize,
+    const UL: usize,
+    const UDW: usize,
+    const UUW: usize,
 > {
     /// Rising-edge clock.
     pub clock: Signal<In, Clock>,
@@ -83,8 +87,10 @@ pub struct Decompressor<
     pub m_axis_tready: Signal<In, Bit>,
     /// Last block of a tile.
     pub m_axis_tlast: Signal<Out, Bit>,
-    /// The unpacker.
-    pub unpacker: VarWidthUnpacker<B, CW, UW, W, A>,
+    /// The unpacker (`UL = min(B, 8)` lanes).
+    pub unpacker: VarWidthUnpacker<UL, UDW, UUW, W, A>,
+    /// Unpacked sub-beats of `UL` lanes gathered into block beats of `B` lanes.
+    pub gather: LaneGather<UDW, CW>,
     /// Dequantizers, one per block.
     pub deq: Vec<Dequantizer<B, CW, GW, YW>>,
     /// Inverse transforms, one per block.
@@ -106,6 +112,14 @@ pub struct Decompressor<
     c_last_blk: Constant<Bits<8>>,
     c_last_vec: Constant<Bits<16>>,
     wsel: DFF<Bits<8>>,
+    wsub: DFF<Bits<8>>,
+    c_last_sub: Constant<Bits<8>>,
+    c_sub: Vec<Constant<Bits<8>>>,
+    c_sub_off: Vec<Constant<Bits<16>>>,
+    w_blk: Signal<Local, Bits<UW>>,
+    w_off: Signal<Local, Bits<16>>,
+    w_shifted: Signal<Local, Bits<UW>>,
+    w_sub_last: Signal<Local, Bit>,
     wt: DFF<Bits<16>>,
     wv: DFF<Bits<32>>,
     dsel: DFF<Bits<8>>,
@@ -113,7 +127,7 @@ pub struct Decompressor<
     w_more: Signal<Local, Bit>,
     w_end: Signal<Local, Bit>,
     w_fire: Signal<Local, Bit>,
-    w_data: Signal<Local, Bits<UW>>,
+    w_data: Signal<Local, Bits<UUW>>,
     d_ready: Signal<Local, Bit>,
     d_take: Signal<Local, Bit>,
     o_valid: Signal<Local, Bit>,
@@ -122,17 +136,61 @@ pub struct Decompressor<
     o_take: Signal<Local, Bit>,
 }
 
-/// B = 4, W = 32.
-pub type Decompressor4x32 = Decompressor<4, 32, 12, 64, 16, 32, 64>;
-/// B = 4, W = 64.
-pub type Decompressor4x64 = Decompressor<4, 32, 12, 64, 16, 64, 96>;
-/// B = 8, W = 32 (a beat of more than 32 bits waits for a second word).
-pub type Decompressor8x32 = Decompressor<8, 64, 24, 128, 32, 32, 96>;
-/// B = 8, W = 64.
-pub type Decompressor8x64 = Decompressor<8, 64, 24, 128, 32, 64, 128>;
+/// Declares a decompressor alias for block size `b` and word bits `w`;
+/// every other parameter follows from these.
+macro_rules! decompressor_alias {
+    ($(#[$m:meta])* $name:ident = $b:literal, $w:literal) => {
+        $(#[$m])*
+        pub type $name = Decompressor<
+            $b,
+            { 8 * $b },
+            { 3 * $b },
+            { 16 * $b },
+            { 4 * $b },
+            $w,
+            { $w + 8 * crate::lane_split::narrow_lanes($b) },
+            { crate::lane_split::narrow_lanes($b) },
+            { 8 * crate::lane_split::narrow_lanes($b) },
+            { 4 * crate::lane_split::narrow_lanes($b) },
+        >;
+    };
+}
 
-impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW: usize, const W: usize, const A: usize>
-    Decompressor<B, CW, GW, YW, UW, W, A>
+decompressor_alias!(/// B = 4, W = 32.
+    Decompressor4x32 = 4, 32);
+decompressor_alias!(/// B = 4, W = 64.
+    Decompressor4x64 = 4, 64);
+decompressor_alias!(/// B = 8, W = 32 (a beat of more than 32 bits waits for a second word).
+    Decompressor8x32 = 8, 32);
+decompressor_alias!(/// B = 8, W = 64.
+    Decompressor8x64 = 8, 64);
+decompressor_alias!(/// B = 16 (two 8-lane unpacker sub-beats per block beat), W = 32.
+    Decompressor16x32 = 16, 32);
+decompressor_alias!(/// B = 16 (two 8-lane unpacker sub-beats per block beat), W = 64.
+    Decompressor16x64 = 16, 64);
+
+/// Evaluates `$body` with the type name `$t` bound to the decompressor
+/// alias that fits `$policy` (block size, word bits); evaluates to
+/// `Err(TopError.into())` when none fits. The one place that maps a policy
+/// to a decompressor type.
+#[macro_export]
+macro_rules! with_decompressor_type {
+    ($policy:expr, $t:ident => $body:expr) => {{
+        let policy_for_type: &_ = $policy;
+        match (policy_for_type.block_size, policy_for_type.word_bits) {
+            (4, 32) => { type $t = $crate::Decompressor4x32; $body }
+            (4, 64) => { type $t = $crate::Decompressor4x64; $body }
+            (8, 32) => { type $t = $crate::Decompressor8x32; $body }
+            (8, 64) => { type $t = $crate::Decompressor8x64; $body }
+            (16, 32) => { type $t = $crate::Decompressor16x32; $body }
+            (16, 64) => { type $t = $crate::Decompressor16x64; $body }
+            (b, w) => Err($crate::TopError(format!("no decompressor configuration for B = {b}, W = {w}")).into()),
+        }
+    }};
+}
+
+impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW: usize, const W: usize, const A: usize, const UL: usize, const UDW: usize, const UUW: usize>
+    Decompressor<B, CW, GW, YW, UW, W, A, UL, UDW, UUW>
 {
     /// Builds the top level of a policy. Errors on a block size other than
     /// `B`, a word size other than `W` or too many blocks.
@@ -159,6 +217,7 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
             m_axis_tready: Default::default(),
             m_axis_tlast: Default::default(),
             unpacker: VarWidthUnpacker::new(),
+            gather: LaneGather::new(),
             deq: policy.blocks.iter().map(Dequantizer::new).collect(),
             inv: policy.blocks.iter().map(|b| InverseTransform::new(b, range)).collect(),
             c_idx: (0..nb).map(|j| Constant::new((j as u64).into())).collect(),
@@ -189,6 +248,14 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
             c_last_blk: Constant::new(((nb - 1) as u64).into()),
             c_last_vec: Constant::new(((policy.tile - 1) as u64).into()),
             wsel: Default::default(),
+            wsub: Default::default(),
+            c_last_sub: Constant::new(((sub_beats(B) - 1) as u64).into()),
+            c_sub: (0..sub_beats(B)).map(|s| Constant::new((s as u64).into())).collect(),
+            c_sub_off: (0..sub_beats(B)).map(|s| Constant::new(((s * UUW) as u64).into())).collect(),
+            w_blk: Default::default(),
+            w_off: Default::default(),
+            w_shifted: Default::default(),
+            w_sub_last: Default::default(),
             wt: Default::default(),
             wv: Default::default(),
             dsel: Default::default(),
@@ -212,34 +279,45 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
     }
 }
 
-impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW: usize, const W: usize, const A: usize>
-    Logic for Decompressor<B, CW, GW, YW, UW, W, A>
+impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW: usize, const W: usize, const A: usize, const UL: usize, const UDW: usize, const UUW: usize>
+    Logic for Decompressor<B, CW, GW, YW, UW, W, A, UL, UDW, UUW>
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, wsel, wt, wv, dsel, osel, wcode, wtile, dcode, dtile);
+        dff_setup!(self, clock, wsel, wsub, wt, wv, dsel, osel, wcode, wtile, dcode, dtile);
         // Widths sequencer: (dynamic) NB map beats, then the tile's code
         // beats once the router holds this tile's maps; tile ends.
         self.w_code.next = !self.c_dyn.val() | self.wcode.q.val();
         self.w_ok.next = !self.c_dyn.val() | (self.dcode.q.val() & (self.dtile.q.val() == self.wtile.q.val()));
         self.w_more.next = self.wv.q.val() < self.num_vectors.val();
+        self.w_sub_last.next = self.wsub.q.val() == self.c_last_sub.val();
         self.w_end.next = self.w_code.val()
+            & self.w_sub_last.val()
             & (self.wsel.q.val() == self.c_last_blk.val())
             & ((self.wt.q.val() == self.c_last_vec.val()) | ((self.wv.q.val() + 1) == self.num_vectors.val()));
-        self.w_data.next = 0.into();
+        // Lane widths of block `wsel`, then those of sub-beat `wsub`.
+        self.w_blk.next = 0.into();
         for j in 0..self.c_widths.len() {
             if self.wsel.q.val() == self.c_idx[j].val() {
-                self.w_data.next = self.c_widths[j].val();
+                self.w_blk.next = self.c_widths[j].val();
             }
         }
         for j in 0..self.mapdec.len() {
             if self.wsel.q.val() == self.c_idx[j].val() {
-                self.w_data.next = self.c_mapw[j].val();
+                self.w_blk.next = self.c_mapw[j].val();
                 if self.w_code.val() {
-                    self.w_data.next = self.mapdec[j].widths.val();
+                    self.w_blk.next = self.mapdec[j].widths.val();
                 }
             }
         }
+        self.w_off.next = 0.into();
+        for s in 0..self.c_sub.len() {
+            if self.wsub.q.val() == self.c_sub[s].val() {
+                self.w_off.next = self.c_sub_off[s].val();
+            }
+        }
+        self.w_shifted.next = self.w_blk.val() >> self.w_off.val();
+        self.w_data.next = self.w_shifted.val().get_bits::<UUW>(0);
         self.unpacker.clock.next = self.clock.val();
         self.unpacker.reset.next = self.reset.val();
         self.unpacker.s_axis_tdata.next = self.s_axis_tdata.val();
@@ -250,7 +328,11 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
         self.unpacker.s_widths_tvalid.next =
             self.w_more.val() & !self.reset.val() & (!self.w_code.val() | self.w_ok.val());
         self.w_fire.next = self.unpacker.s_widths_tvalid.val() & self.unpacker.s_widths_tready.val();
-        if self.w_fire.val() {
+        if self.w_fire.val() & !self.w_sub_last.val() {
+            self.wsub.d.next = self.wsub.q.val() + 1;
+        }
+        if self.w_fire.val() & self.w_sub_last.val() {
+            self.wsub.d.next = 0.into();
             if self.wsel.q.val() == self.c_last_blk.val() {
                 self.wsel.d.next = 0.into();
                 if self.w_code.val() {
@@ -269,6 +351,13 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
                 self.wsel.d.next = self.wsel.q.val() + 1;
             }
         }
+        // Sub-beats of the unpacker into block beats.
+        self.gather.clock.next = self.clock.val();
+        self.gather.reset.next = self.reset.val();
+        self.gather.s_axis_tdata.next = self.unpacker.m_axis_tdata.val();
+        self.gather.s_axis_tvalid.next = self.unpacker.m_axis_tvalid.val();
+        self.gather.s_axis_tlast.next = self.unpacker.m_axis_tlast.val();
+        self.unpacker.m_axis_tready.next = self.gather.s_axis_tready.val();
         // Route unpacked beats: map beats to block `dsel`'s map register,
         // code beats to block `dsel`'s dequantizer.
         self.d_code.next = !self.c_dyn.val() | self.dcode.q.val();
@@ -276,12 +365,12 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
         for j in 0..self.deq.len() {
             self.deq[j].clock.next = self.clock.val();
             self.deq[j].reset.next = self.reset.val();
-            self.deq[j].s_axis_tdata.next = self.unpacker.m_axis_tdata.val();
-            self.deq[j].s_axis_tlast.next = self.unpacker.m_axis_tlast.val();
+            self.deq[j].s_axis_tdata.next = self.gather.m_axis_tdata.val();
+            self.deq[j].s_axis_tlast.next = self.gather.m_axis_tlast.val();
             self.deq[j].s_axis_tvalid.next = false;
             if (self.dsel.q.val() == self.c_idx[j].val()) & self.d_code.val() {
                 self.d_ready.next = self.deq[j].s_axis_tready.val();
-                self.deq[j].s_axis_tvalid.next = self.unpacker.m_axis_tvalid.val();
+                self.deq[j].s_axis_tvalid.next = self.gather.m_axis_tvalid.val();
             }
             self.inv[j].clock.next = self.clock.val();
             self.inv[j].reset.next = self.reset.val();
@@ -295,18 +384,18 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
         }
         for j in 0..self.mapdec.len() {
             self.mapdec[j].clock.next = self.clock.val();
-            self.mapdec[j].lanes.next = self.unpacker.m_axis_tdata.val();
+            self.mapdec[j].lanes.next = self.gather.m_axis_tdata.val();
             self.mapdec[j].load.next =
-                self.unpacker.m_axis_tvalid.val() & !self.d_code.val() & (self.dsel.q.val() == self.c_idx[j].val());
+                self.gather.m_axis_tvalid.val() & !self.d_code.val() & (self.dsel.q.val() == self.c_idx[j].val());
             self.deq[j].s_axis_tuser.next = self.mapdec[j].groups.val();
         }
-        self.unpacker.m_axis_tready.next = self.d_ready.val();
-        self.d_take.next = self.unpacker.m_axis_tvalid.val() & self.d_ready.val();
+        self.gather.m_axis_tready.next = self.d_ready.val();
+        self.d_take.next = self.gather.m_axis_tvalid.val() & self.d_ready.val();
         if self.d_take.val() {
             if self.dsel.q.val() == self.c_last_blk.val() {
                 self.dsel.d.next = 0.into();
                 if self.d_code.val() {
-                    if self.unpacker.m_axis_tlast.val() {
+                    if self.gather.m_axis_tlast.val() {
                         self.dcode.d.next = false;
                         self.dtile.d.next = !self.dtile.q.val();
                     }
@@ -340,6 +429,7 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
         }
         if self.reset.val() {
             self.wsel.d.next = 0.into();
+            self.wsub.d.next = 0.into();
             self.wt.d.next = 0.into();
             self.wv.d.next = 0.into();
             self.dsel.d.next = 0.into();
@@ -367,31 +457,34 @@ pub fn decompressor_verilog(policy: &Policy) -> Result<String, TopError> {
         }
         Ok(v)
     }
-    match (policy.block_size, policy.word_bits) {
-        (4, 32) => emit(Decompressor4x32::new(policy)?),
-        (4, 64) => emit(Decompressor4x64::new(policy)?),
-        (8, 32) => emit(Decompressor8x32::new(policy)?),
-        (8, 64) => emit(Decompressor8x64::new(policy)?),
-        (b, w) => Err(TopError(format!("no decompressor configuration for B = {b}, W = {w}"))),
-    }
+    crate::with_decompressor_type!(policy, T => emit(T::new(policy)?))
 }
 
 /// Nominal decompressor latency in cycles from the word transfer that
-/// completes a beat's bits to that block on `m_axis_*` (unpacker 1,
-/// dequantizer 1, inverse transform 3; measured by the top-level tests).
-pub const DECOMPRESSOR_LATENCY: u64 = 1 + 1 + 3;
+/// completes a beat's bits to that block on `m_axis_*` (unpacker 1, lane
+/// gatherer 1, dequantizer 1, inverse transform 3; measured by the
+/// top-level tests).
+pub const DECOMPRESSOR_LATENCY: u64 = 1 + 1 + 1 + 3;
+
+/// Nominal decompressor latency for block size `b`: [`DECOMPRESSOR_LATENCY`]
+/// plus one cycle per extra unpacker sub-beat (B = 16: the block's second
+/// 8-lane sub-beat leaves the unpacker one cycle after the first).
+pub fn decompressor_latency(b: usize) -> u64 {
+    DECOMPRESSOR_LATENCY + sub_beats(b) as u64 - 1
+}
 
 /// Expected decompressor throughput in output values per cycle (words
-/// always valid, sink always ready), per tile of T vectors: one block of B
-/// values per cycle unless the unpacker's one word per cycle (`W` bits)
-/// limits it; with dynamic grouping each tile also spends NB cycles on its
+/// always valid, sink always ready), per tile of T vectors: one sub-beat of
+/// at most 8 lanes per cycle (`ceil(B/8)` per block) unless the unpacker's
+/// one word per cycle (`W` bits) limits it; with dynamic grouping each tile also spends NB cycles on its
 /// group maps and about 2 cycles waiting for the last map to be captured.
 pub fn decompressor_throughput(policy: &Policy) -> f64 {
     let (b, nb, t) = (policy.block_size as f64, policy.num_blocks() as f64, policy.tile as f64);
     let bits_per_beat = policy.bits_per_vector() as f64 / nb;
-    let mut cycles = t * nb * (bits_per_beat / policy.word_bits as f64).max(1.0);
+    let subs = sub_beats(policy.block_size) as f64;
+    let mut cycles = t * nb * (bits_per_beat / policy.word_bits as f64).max(subs);
     if policy.grouping == Grouping::Dynamic {
-        cycles += nb + 2.0;
+        cycles += nb * subs + 2.0;
     }
     b * nb * t / cycles
 }

@@ -27,7 +27,7 @@
 //! 1. input register `ybus` (`16*B` bits);
 //! 2. per channel ([`InvRow`]): `B` multipliers ([`InvMul`], 16x16 → 32
 //!    two's complement, sign-extended to 40 bits) and their sum, registered
-//!    in the row's 40-bit accumulator (`|acc| <= B·2^30 <= 2^33`);
+//!    in the row's 40-bit accumulator (`|acc| <= B·2^30 <= 2^34` for B <= 16);
 //! 3. per channel, combinational from the accumulator: `+ 2^(r−1)`,
 //!    arithmetic shift by the constant `r` (logical shift OR'ed with a
 //!    constant sign fill), `+ inverse_mean_i`, clamp by signed compares
@@ -49,8 +49,8 @@ use actcomp_golden::policy::{BlockPolicy, CodeRange};
 use actcomp_golden::transform::BlockMatrices;
 use rust_hdl::prelude::*;
 
-/// Accumulator width: 32-bit products of B <= 8 terms plus rounding, shift
-/// fill and mean fit comfortably.
+/// Accumulator width: 32-bit products of B <= 16 terms (`|acc| <= 2^34`)
+/// plus rounding, shift fill and mean fit comfortably.
 pub const INV_ACC_BITS: usize = 40;
 
 /// The shift the hardware applies (`min(r, 35)`, identical results).
@@ -265,7 +265,7 @@ impl<const B: usize, const YW: usize, const OW: usize> InverseTransform<B, YW, O
     pub fn new(block: &BlockPolicy, range: CodeRange) -> Self {
         assert_eq!(YW, 16 * B, "YW must be 16*B");
         assert_eq!(OW, 8 * B, "OW must be 8*B");
-        assert!((1..=8).contains(&B), "B must be 1..=8");
+        assert!((1..=16).contains(&B), "B must be 1..=16");
         assert_eq!(block.mean.len(), B, "block size must equal B");
         let m = BlockMatrices::new(block);
         let (lo, hi) = (range.min(), range.max());

@@ -18,11 +18,7 @@ use actcomp_golden::codec::Codec;
 use actcomp_golden::bitstream::BitReader;
 use actcomp_golden::grouping::static_group_map;
 use actcomp_golden::policy::{group_index_bits, Grouping, Policy};
-use actcomp_hdl::{
-    check_top_policy, compressor_addr_bits, Compressor, Compressor4x32, Compressor4x32T256, Compressor4x64,
-    Compressor4x64T256, Compressor8x32, Compressor8x32T256, Compressor8x64, Compressor8x64T256, Decompressor,
-    Decompressor4x32, Decompressor4x64, Decompressor8x32, Decompressor8x64, Multipliers, TopError,
-};
+use actcomp_hdl::{check_top_policy, Compressor, Decompressor, Multipliers, TopError};
 use rust_hdl::prelude::*;
 
 use crate::axis::{AxisBench, AxisDut, OutWord, StallConfig};
@@ -42,7 +38,10 @@ impl<
         const A: usize,
         const RW: usize,
         const AW: usize,
-    > AxisDut for Compressor<B, XW, YW, KB, GW, DW, UW, W, A, RW, AW>
+        const PL: usize,
+        const PDW: usize,
+        const PUW: usize,
+    > AxisDut for Compressor<B, XW, YW, KB, GW, DW, UW, W, A, RW, AW, PL, PDW, PUW>
 {
     type Beat = LaneBeat;
     fn set_clock(&mut self, high: bool) {
@@ -72,8 +71,19 @@ impl<
     }
 }
 
-impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW: usize, const W: usize, const A: usize>
-    BeatDut for Decompressor<B, CW, GW, YW, UW, W, A>
+impl<
+        const B: usize,
+        const CW: usize,
+        const GW: usize,
+        const YW: usize,
+        const UW: usize,
+        const W: usize,
+        const A: usize,
+        const UL: usize,
+        const UDW: usize,
+        const UUW: usize,
+    >
+    BeatDut for Decompressor<B, CW, GW, YW, UW, W, A, UL, UDW, UUW>
 {
     fn inputs(&self) -> usize {
         1
@@ -110,8 +120,19 @@ pub trait NumVectors {
     fn set_num_vectors(&mut self, n: u64);
 }
 
-impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW: usize, const W: usize, const A: usize>
-    NumVectors for Decompressor<B, CW, GW, YW, UW, W, A>
+impl<
+        const B: usize,
+        const CW: usize,
+        const GW: usize,
+        const YW: usize,
+        const UW: usize,
+        const W: usize,
+        const A: usize,
+        const UL: usize,
+        const UDW: usize,
+        const UUW: usize,
+    >
+    NumVectors for Decompressor<B, CW, GW, YW, UW, W, A, UL, UDW, UUW>
 {
     fn set_num_vectors(&mut self, n: u64) {
         self.num_vectors.next = n.into();
@@ -524,17 +545,7 @@ pub fn simulate_compressor_traced(
         Ok(TopReport { unit: "actcomp_compressor".into(), bit_exact: mismatch.is_none(), mismatch, runs })
     }
     let m = opts.multipliers;
-    Ok(match (policy.block_size, policy.word_bits, compressor_addr_bits(policy)) {
-        (4, 32, 5) => go(Compressor4x32::new(policy, m)?, policy, &beats, &expected, v, opts, vcd)?,
-        (4, 64, 5) => go(Compressor4x64::new(policy, m)?, policy, &beats, &expected, v, opts, vcd)?,
-        (8, 32, 5) => go(Compressor8x32::new(policy, m)?, policy, &beats, &expected, v, opts, vcd)?,
-        (8, 64, 5) => go(Compressor8x64::new(policy, m)?, policy, &beats, &expected, v, opts, vcd)?,
-        (4, 32, 9) => go(Compressor4x32T256::new(policy, m)?, policy, &beats, &expected, v, opts, vcd)?,
-        (4, 64, 9) => go(Compressor4x64T256::new(policy, m)?, policy, &beats, &expected, v, opts, vcd)?,
-        (8, 32, 9) => go(Compressor8x32T256::new(policy, m)?, policy, &beats, &expected, v, opts, vcd)?,
-        (8, 64, 9) => go(Compressor8x64T256::new(policy, m)?, policy, &beats, &expected, v, opts, vcd)?,
-        (b, w, _) => return Err(TopError(format!("no top-level configuration for B = {b}, W = {w}"))),
-    })
+    actcomp_hdl::with_compressor_type!(policy, T => go(T::new(policy, m)?, policy, &beats, &expected, v, opts, vcd))
 }
 
 /// Runs the decompressor of `policy` on the golden payload of the tensor:
@@ -589,13 +600,7 @@ pub fn simulate_decompressor_traced(
         }
         Ok(TopReport { unit: "actcomp_decompressor".into(), bit_exact: mismatch.is_none(), mismatch, runs })
     }
-    Ok(match (policy.block_size, policy.word_bits) {
-        (4, 32) => go(Decompressor4x32::new(policy)?, policy, &words, &expected, v, opts, vcd)?,
-        (4, 64) => go(Decompressor4x64::new(policy)?, policy, &words, &expected, v, opts, vcd)?,
-        (8, 32) => go(Decompressor8x32::new(policy)?, policy, &words, &expected, v, opts, vcd)?,
-        (8, 64) => go(Decompressor8x64::new(policy)?, policy, &words, &expected, v, opts, vcd)?,
-        (b, w) => return Err(TopError(format!("no top-level configuration for B = {b}, W = {w}"))),
-    })
+    actcomp_hdl::with_decompressor_type!(policy, T => go(T::new(policy)?, policy, &words, &expected, v, opts, vcd))
 }
 
 /// Both top levels on the tensor (see [`simulate_compressor`] and

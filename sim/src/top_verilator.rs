@@ -23,12 +23,12 @@ use actcomp_hdl::{check_top_policy, compressor_verilog, decompressor_verilog};
 use crate::axis::OutWord;
 use crate::scoreboard::{ExpectedWord, Scoreboard, SimFailure};
 use crate::top::{
-    compressor_beats, compressor_expected, decompressor_expected, decompressor_words, describe_compressor_failure,
+    compressor_beats, compressor_expected, decompressor_expected, describe_compressor_failure,
     describe_decompressor_failure, run_report, vectors_of, RunReport, TopReport, TopSimOptions,
 };
 use crate::transform::LaneBeat;
-use crate::unpacker::{lane_diff, BeatFailure, InBeat, OutBeat};
-use crate::verilator::{build_model, HarnessFailure, HarnessSpec, RunCapture, RunSpec, Stimulus, TopKind, VerilatedModel, VerilatorError};
+use crate::unpacker::{lane_diff, BeatFailure, OutBeat};
+use crate::verilator::{build_model, HarnessFailure, HarnessSpec, RunCapture, RunSpec, StimBeat, Stimulus, TopKind, VerilatedModel, VerilatorError};
 
 /// Options of the Verilator backend.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,17 +58,27 @@ pub struct VerilatedTopReport {
     pub build_dir: PathBuf,
 }
 
-/// `tdata` of lane beat `b` with `bits`-bit lanes (lane 0 in the low bits).
-pub fn lane_beat_bits(b: &LaneBeat, bits: usize) -> u128 {
-    let mask = (1u128 << bits) - 1;
-    b.lanes.iter().enumerate().fold(0u128, |a, (i, &x)| a | ((x as u128 & mask) << (bits * i)))
+/// `tdata` of lane beat `b` with `bits`-bit lanes (lane 0 in the low bits)
+/// as 64-bit limbs; panics beyond 256 bits.
+pub fn lane_beat_limbs(b: &LaneBeat, bits: usize) -> [u64; 4] {
+    assert!(b.lanes.len() * bits <= 256, "a lane beat of more than 256 bits");
+    let mask = (1u64 << bits) - 1;
+    let mut limbs = [0u64; 4];
+    for (i, &x) in b.lanes.iter().enumerate() {
+        let (pos, v) = (bits * i, x as u64 & mask);
+        limbs[pos / 64] |= v << (pos % 64);
+        if pos % 64 + bits > 64 {
+            limbs[pos / 64 + 1] |= v >> (64 - pos % 64);
+        }
+    }
+    limbs
 }
 
 /// The harness stimulus of the compressor: the beats of
 /// [`compressor_beats`] (9-bit lanes, `tlast` exactly as given).
 pub fn compressor_stimulus(beats: &[LaneBeat], expected_words: usize) -> Stimulus {
     Stimulus {
-        inputs: beats.iter().map(|b| InBeat { data: lane_beat_bits(b, 9), user: 0, last: b.last }).collect(),
+        inputs: beats.iter().map(|b| StimBeat { limbs: lane_beat_limbs(b, 9), last: b.last }).collect(),
         expected_outputs: expected_words,
         num_vectors: 0,
     }
@@ -76,7 +86,9 @@ pub fn compressor_stimulus(beats: &[LaneBeat], expected_words: usize) -> Stimulu
 
 /// The harness stimulus of the decompressor: the payload words and the vector count.
 pub fn decompressor_stimulus(words: &[u64], expected_beats: usize, vectors: usize) -> Stimulus {
-    Stimulus { inputs: decompressor_words(words), expected_outputs: expected_beats, num_vectors: vectors as u64 }
+    Stimulus {
+        inputs: words.iter().map(|&w| StimBeat::from_u128(w as u128, false)).collect(),
+        expected_outputs: expected_beats, num_vectors: vectors as u64 }
 }
 
 /// The three runs of a backend invocation and their labels.

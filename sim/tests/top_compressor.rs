@@ -1,7 +1,7 @@
 //! The compressor top level (`actcomp_compressor`) in rust-hdl's simulator
 //! against `Codec::compress`: random static and dynamic-grouping policies
 //! (testkit, tiles 1..=32) with 1, 2, 4
-//! blocks of B = 4, 8, W = 32, 64, full and serial multiplier budgets, both
+//! blocks of B = 4, 8 and 1, 2 blocks of B = 16, W = 32, 64, full and serial multiplier budgets, both
 //! `tlast` conventions; random code tensors plus an extremes tensor; every
 //! case runs with stalls, is cut mid-stream by a reset with words in
 //! flight, and must then run clean. Also: latency = the manifest's value,
@@ -9,10 +9,7 @@
 
 use actcomp_golden::policy::{Grouping, Policy};
 use actcomp_golden::testkit::{random_codes, random_policy, PolicySpec};
-use actcomp_hdl::{
-    compressor_addr_bits, compressor_latency, Compressor4x32, Compressor4x32T256, Compressor4x64, Compressor4x64T256,
-    Compressor8x32, Compressor8x32T256, Compressor8x64, Compressor8x64T256, Multipliers,
-};
+use actcomp_hdl::{compressor_latency, Multipliers};
 use actcomp_sim::top::{compressor_beats, compressor_expected, compressor_run, first_vectors, TlastMode};
 use actcomp_sim::transform::LaneBeat;
 use actcomp_sim::{AxisBench, AxisDut, Scoreboard, StallConfig};
@@ -86,17 +83,9 @@ fn run_case<D: AxisDut<Beat = LaneBeat>>(make: &dyn Fn() -> D, policy: &Policy, 
 macro_rules! dispatch {
     ($policy:expr, $mult:expr, $f:ident, $($arg:expr),*) => {{
         let p: &Policy = $policy;
-        match (p.block_size, p.word_bits, compressor_addr_bits(p)) {
-            (4, 32, 5) => $f(&|| Compressor4x32::new(p, $mult).unwrap(), p, $($arg),*),
-            (4, 64, 5) => $f(&|| Compressor4x64::new(p, $mult).unwrap(), p, $($arg),*),
-            (8, 32, 5) => $f(&|| Compressor8x32::new(p, $mult).unwrap(), p, $($arg),*),
-            (8, 64, 5) => $f(&|| Compressor8x64::new(p, $mult).unwrap(), p, $($arg),*),
-            (4, 32, 9) => $f(&|| Compressor4x32T256::new(p, $mult).unwrap(), p, $($arg),*),
-            (4, 64, 9) => $f(&|| Compressor4x64T256::new(p, $mult).unwrap(), p, $($arg),*),
-            (8, 32, 9) => $f(&|| Compressor8x32T256::new(p, $mult).unwrap(), p, $($arg),*),
-            (8, 64, 9) => $f(&|| Compressor8x64T256::new(p, $mult).unwrap(), p, $($arg),*),
-            _ => unreachable!(),
-        }
+        let r: Result<_, actcomp_hdl::TopError> =
+            actcomp_hdl::with_compressor_type!(p, T => Ok($f(&|| T::new(p, $mult).unwrap(), p, $($arg),*)));
+        r.unwrap()
     }};
 }
 
@@ -105,8 +94,8 @@ fn random_policies_with_stalls_and_reset(grouping: Grouping, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut cycles = 0;
     let mut k = 0u64;
-    for b in [4, 8] {
-        for nb in [1, 2, 4] {
+    for (b, nb) in [(4, 1), (4, 2), (4, 4), (8, 1), (8, 2), (8, 4), (16, 1), (16, 2)] {
+        {
             for w in [32u32, 64] {
                 let p = policy_with(&mut rng, b, nb, w, grouping);
                 let mult = if k % 2 == 0 { Multipliers::Full } else { Multipliers::Serial };
@@ -144,7 +133,14 @@ fn latency_case<D: AxisDut<Beat = LaneBeat>>(make: &dyn Fn() -> D, policy: &Poli
 #[test]
 fn compressor_latency_and_full_rate() {
     let mut rng = StdRng::seed_from_u64(77);
-    for (b, mult) in [(4, Multipliers::Full), (8, Multipliers::Full), (4, Multipliers::Serial), (8, Multipliers::Serial)] {
+    for (b, mult) in [
+        (4, Multipliers::Full),
+        (8, Multipliers::Full),
+        (16, Multipliers::Full),
+        (4, Multipliers::Serial),
+        (8, Multipliers::Serial),
+        (16, Multipliers::Serial),
+    ] {
         // T = 1, one block, every group non-empty: the first beat closes a word
         let mut p = static_policy(&mut rng, b, 1, 64);
         p.tile = 1;
@@ -163,6 +159,10 @@ fn compressor_latency_and_full_rate() {
     let p = static_policy(&mut rng, 8, 4, 64);
     let (_, vpc) = dispatch!(&p, Multipliers::Full, latency_case, &mut rng);
     assert!(vpc > 7.9, "B=8 full budget: {vpc} values/cycle");
+    // B = 16: two 8-lane packer sub-beats per block beat, 8 values/cycle
+    let p = static_policy(&mut rng, 16, 2, 64);
+    let (_, vpc) = dispatch!(&p, Multipliers::Full, latency_case, &mut rng);
+    assert!((7.8..8.4).contains(&vpc), "B=16 full budget: {vpc} values/cycle (8 in the steady state; cycles minus latency)");
     // serial budget with NB >= B is also full rate; NB < B gives NB/B beats per cycle
     let p = static_policy(&mut rng, 4, 4, 64);
     let (_, vpc) = dispatch!(&p, Multipliers::Serial, latency_case, &mut rng);

@@ -1,13 +1,13 @@
 //! The decompressor top level (`actcomp_decompressor`) in rust-hdl's
 //! simulator against `Codec::reconstruct` on golden payloads: random static
-//! and dynamic-grouping policies with 1, 2, 4 blocks of B = 4, 8, W = 32, 64; random and extreme
+//! and dynamic-grouping policies with 1, 2, 4 blocks of B = 4, 8 and 1, 2 of B = 16, W = 32, 64; random and extreme
 //! tensors; stalls, a reset mid-stream with beats in flight, a clean run
 //! after it; latency and full rate; the first-mismatch report.
 
 use actcomp_golden::codec::Codec;
 use actcomp_golden::policy::{Grouping, Policy};
 use actcomp_golden::testkit::{random_codes, random_policy, PolicySpec};
-use actcomp_hdl::{Decompressor4x32, Decompressor4x64, Decompressor8x32, Decompressor8x64, DECOMPRESSOR_LATENCY};
+use actcomp_hdl::{decompressor_latency, DECOMPRESSOR_LATENCY};
 use actcomp_sim::top::{decompressor_expected, decompressor_run, decompressor_words, first_vectors, NumVectors};
 use actcomp_sim::{BeatBench, BeatDut, Stalls};
 use rand::rngs::StdRng;
@@ -66,13 +66,9 @@ fn run_case<D: BeatDut + NumVectors>(make: &dyn Fn() -> D, policy: &Policy, rng:
 macro_rules! dispatch {
     ($policy:expr, $f:ident, $($arg:expr),*) => {{
         let p: &Policy = $policy;
-        match (p.block_size, p.word_bits) {
-            (4, 32) => $f(&|| Decompressor4x32::new(p).unwrap(), p, $($arg),*),
-            (4, 64) => $f(&|| Decompressor4x64::new(p).unwrap(), p, $($arg),*),
-            (8, 32) => $f(&|| Decompressor8x32::new(p).unwrap(), p, $($arg),*),
-            (8, 64) => $f(&|| Decompressor8x64::new(p).unwrap(), p, $($arg),*),
-            _ => unreachable!(),
-        }
+        let r: Result<_, actcomp_hdl::TopError> =
+            actcomp_hdl::with_decompressor_type!(p, T => Ok($f(&|| T::new(p).unwrap(), p, $($arg),*)));
+        r.unwrap()
     }};
 }
 
@@ -80,8 +76,8 @@ fn random_policies_with_stalls_and_reset(grouping: Grouping, seed: u64) {
     let t0 = Instant::now();
     let mut rng = StdRng::seed_from_u64(seed);
     let (mut cycles, mut k) = (0, 0u64);
-    for b in [4, 8] {
-        for nb in [1, 2, 4] {
+    for (b, nb) in [(4, 1), (4, 2), (4, 4), (8, 1), (8, 2), (8, 4), (16, 1), (16, 2)] {
+        {
             for w in [32u32, 64] {
                 let p = policy_with(&mut rng, b, nb, w, grouping);
                 let stall = [0.3, 0.5, 0.1][k as usize % 3];
@@ -123,6 +119,10 @@ fn decompressor_latency_full_rate_and_mismatch_report() {
     let (lat, vpc) = dispatch!(&p, rate_case, &mut rng, false).unwrap();
     assert_eq!(lat, DECOMPRESSOR_LATENCY);
     assert!(vpc > 6.0, "{vpc} values/cycle (8 per cycle minus pipeline fill)");
+    let p = static_policy(&mut rng, 16, 2, 64);
+    let (lat, vpc) = dispatch!(&p, rate_case, &mut rng, false).unwrap();
+    assert_eq!(lat, decompressor_latency(16));
+    assert!(vpc > 6.0 && vpc <= 8.0, "B=16: {vpc} values/cycle (8 per cycle, one 8-lane sub-beat per cycle)");
     let p = static_policy(&mut rng, 4, 2, 32);
     let msg = dispatch!(&p, rate_case, &mut rng, true).unwrap_err();
     assert!(msg.contains("mismatch at beat") && msg.contains("vector") && msg.contains("block") && msg.contains("lane 1"), "{msg}");

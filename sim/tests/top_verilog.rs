@@ -126,6 +126,8 @@ fn top_levels_under_icarus_match_golden() {
         (5, 4, 3, 32, 6, Multipliers::Full, 0.3, TlastMode::TensorEnd, dy),
         (6, 8, 2, 64, 32, Multipliers::Serial, 0.2, TlastMode::EveryTile, dy),
         (7, 8, 1, 32, 4, Multipliers::Full, 0.0, TlastMode::TensorEnd, dy),
+        (8, 16, 2, 64, 5, Multipliers::Full, 0.3, TlastMode::TensorEnd, st),
+        (9, 16, 1, 32, 6, Multipliers::Serial, 0.2, TlastMode::EveryTile, dy),
     ];
     for (seed, b, nb, w, t, mult, stall, mode, grouping) in cases {
         let (p, shape, codes) = policy_with(seed, b, nb, w, t, grouping);

@@ -77,8 +77,13 @@ fn check_grouping(seed: u64, b: usize, nb: usize, w: u32, mult: Multipliers, tla
         assert_eq!(r.outputs, words, "{what}: {}", r.label);
         assert!(r.cycles > 0 && r.wall_s > 0.0 && r.latency.is_some(), "{what}: {r:?}");
     }
-    // stalls cost cycles
-    assert!(c.report.runs[1].cycles > c.report.runs[0].cycles, "{what}: {:?}", c.report.runs);
+    // stalls cost cycles at full rate (a serial budget that takes a beat only
+    // every few cycles can absorb them all in its register stages)
+    if mult == Multipliers::Full {
+        assert!(c.report.runs[1].cycles > c.report.runs[0].cycles, "{what}: {:?}", c.report.runs);
+    } else {
+        assert!(c.report.runs[1].cycles >= c.report.runs[0].cycles, "{what}: {:?}", c.report.runs);
+    }
     if decompressor {
         let d = verilate_decompressor(&p, &codes, &shape, &opts, &vopts()).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert!(d.report.bit_exact, "{what}: decompressor: {:?}", d.report.mismatch);
@@ -104,6 +109,17 @@ fn b8_policies_are_bit_exact_with_stalls_and_mid_run_reset() {
     }
     check_both(3, 8, 2, 32, Multipliers::Serial, TlastMode::TensorEnd, true);
     check_both(4, 8, 1, 64, Multipliers::Full, TlastMode::EveryTile, true);
+}
+
+/// B = 16: two 8-lane packer / unpacker sub-beats per block beat, a
+/// 144-bit input port (three 64-bit stimulus limbs) and a 128-bit output.
+#[test]
+fn b16_policies_are_bit_exact_with_stalls_and_mid_run_reset() {
+    if !have_verilator() {
+        return;
+    }
+    check_grouping(7, 16, 2, 64, Multipliers::Full, TlastMode::TensorEnd, true, Grouping::Static);
+    check_grouping(8, 16, 1, 32, Multipliers::Serial, TlastMode::EveryTile, true, Grouping::Dynamic);
 }
 
 /// Dynamic grouping: the importance sorters and the decompressor's map

@@ -6,7 +6,7 @@
 use actcomp_golden::policy::{Grouping, Policy};
 use actcomp_hdl::{
     check_top_policy, compressor_addr_bits, compressor_latency, compressor_throughput, compressor_verilog,
-    decompressor_throughput, decompressor_verilog, sorter_stages, Multipliers, DECOMPRESSOR_LATENCY,
+    decompressor_throughput, decompressor_verilog, sorter_stages, Multipliers, decompressor_latency,
 };
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -132,7 +132,7 @@ pub fn manifest(policy: &Policy, mult: Multipliers) -> Value {
             "file": "actcomp_decompressor.v",
             "ports": decompressor_ports(b, w),
             "inverse_multipliers": nb * b * b,
-            "latency_cycles": DECOMPRESSOR_LATENCY,
+            "latency_cycles": decompressor_latency(b),
             "throughput_values_per_cycle": decompressor_throughput(policy),
         },
     })
