@@ -259,6 +259,39 @@ fn sim_backend_both_on_real_activations_is_bit_exact_and_reports_the_speed_ratio
     assert!(out.contains("simulated cycles/s = "), "{out}");
 }
 
+/// The README's first command writes `demo-out/policy.json`; that policy
+/// (conv2, 64 channels, the demo's hardware block B = 16, grouping and
+/// transform as calibration chooses) goes through `actcomp verilog`, lint,
+/// and the Verilator backend on the whole held-out conv2 tensor (full rate,
+/// stalls, a reset mid-run), bit-exact.
+#[test]
+fn demo_policy_is_bit_exact_under_verilator_and_lints_clean() {
+    if require_tool("verilator", "verilator").is_none() {
+        return;
+    }
+    let d = tmpdir("demo_policy");
+    let demo = d.join("demo");
+    let out = ok(&["demo", "--rates", "2.5", "-o", demo.to_str().unwrap()]);
+    assert!(out.contains("block B = 16"), "{out}");
+    let p = demo.join("policy.json");
+    let policy = Policy::load(&p).unwrap();
+    assert_eq!((policy.channels, policy.block_size), (64, 16));
+    let (ps, vs) = (p.to_str().unwrap(), d.join("v"));
+    ok(&["verilog", "--policy", ps, "-o", vs.to_str().unwrap()]);
+    assert!(vs.join("actcomp_compressor.v").exists() && vs.join("actcomp_decompressor.v").exists());
+    ok(&["lint", "--policy", ps, "-o", d.join("lint").to_str().unwrap()]);
+    let test = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/activations/mnist_conv2_relu_test.npy");
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("verilator-cache");
+    let args = ["sim", "--policy", ps, "--activations", test.to_str().unwrap(), "--backend", "verilator", "--verilator-cache", cache.to_str().unwrap(), "--json"];
+    let v: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+    assert_eq!(v["bit_exact"], true, "{v}");
+    assert_eq!(v["vectors"], 32 * 14 * 14, "the whole held-out tensor");
+    for u in ["compressor", "decompressor"] {
+        assert_eq!(v["verilator"][u]["bit_exact"], true, "{u}: {v}");
+        assert_eq!(v["verilator"][u]["runs"].as_array().unwrap().len(), 3, "{u}: {v}");
+    }
+}
+
 #[test]
 fn sim_verilator_backend_without_verilator_names_the_tool() {
     let d = tmpdir("sim_no_verilator");

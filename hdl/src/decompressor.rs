@@ -115,10 +115,7 @@ pub struct Decompressor<
     wsub: DFF<Bits<8>>,
     c_last_sub: Constant<Bits<8>>,
     c_sub: Vec<Constant<Bits<8>>>,
-    c_sub_off: Vec<Constant<Bits<16>>>,
     w_blk: Signal<Local, Bits<UW>>,
-    w_off: Signal<Local, Bits<16>>,
-    w_shifted: Signal<Local, Bits<UW>>,
     w_sub_last: Signal<Local, Bit>,
     wt: DFF<Bits<16>>,
     wv: DFF<Bits<32>>,
@@ -202,6 +199,7 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
                 policy.block_size, policy.word_bits
             )));
         }
+        assert!(sub_beats(B) == 1 || UUW == 32, "several unpacker sub-beats need 8-lane sub-beats");
         let nb = policy.num_blocks();
         let range = policy.input.code_range;
         let dynamic = policy.grouping == Grouping::Dynamic;
@@ -251,10 +249,7 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
             wsub: Default::default(),
             c_last_sub: Constant::new(((sub_beats(B) - 1) as u64).into()),
             c_sub: (0..sub_beats(B)).map(|s| Constant::new((s as u64).into())).collect(),
-            c_sub_off: (0..sub_beats(B)).map(|s| Constant::new(((s * UUW) as u64).into())).collect(),
             w_blk: Default::default(),
-            w_off: Default::default(),
-            w_shifted: Default::default(),
             w_sub_last: Default::default(),
             wt: Default::default(),
             wv: Default::default(),
@@ -310,14 +305,13 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
                 }
             }
         }
-        self.w_off.next = 0.into();
+        // (several sub-beats only with 8-lane sub-beats: UUW = 32)
+        self.w_data.next = 0.into();
         for s in 0..self.c_sub.len() {
             if self.wsub.q.val() == self.c_sub[s].val() {
-                self.w_off.next = self.c_sub_off[s].val();
+                self.w_data.next = self.w_blk.val().get_bits::<UUW>(32 * s);
             }
         }
-        self.w_shifted.next = self.w_blk.val() >> self.w_off.val();
-        self.w_data.next = self.w_shifted.val().get_bits::<UUW>(0);
         self.unpacker.clock.next = self.clock.val();
         self.unpacker.reset.next = self.reset.val();
         self.unpacker.s_axis_tdata.next = self.s_axis_tdata.val();

@@ -149,3 +149,30 @@ fn top_levels_under_icarus_match_golden() {
     assert!(out.contains("FAIL mismatch at beat"), "{out}");
     println!("{:.1}s", t0.elapsed().as_secs_f64());
 }
+
+/// The demo's policy under Icarus: conv2 (64 channels) calibrated as
+/// `actcomp demo` does (B = 16, 2.5 bits/value, transform and grouping as
+/// calibration chooses), the first 48 held-out pixel vectors (3 tiles),
+/// stalls.
+#[test]
+fn demo_like_conv2_b16_policy_under_icarus_matches_golden() {
+    use actcomp_golden::calibrate::{calibrate, CalibrateOptions};
+    use actcomp_golden::input_map::to_codes;
+    use actcomp_golden::tensor::Tensor;
+    if !tools() {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/activations");
+    let calib = Tensor::load_npy(&dir.join("mnist_conv2_relu_calib.npy")).unwrap();
+    let opts = CalibrateOptions { block_size: Some(16), ..Default::default() };
+    let p = calibrate(&[&calib], &opts, &|_, _| {}).unwrap().policy;
+    assert_eq!((p.channels, p.block_size), (64, 16));
+    let test = Tensor::load_npy(&dir.join("mnist_conv2_relu_test.npy")).unwrap();
+    let codes = to_codes(&test, &p.input, "test").unwrap();
+    let (shape, codes) = first_vectors(&codes, &test.shape, 48);
+    let what = format!("conv2 {:?} B=16 T={} W={}", p.grouping, p.tile, p.word_bits);
+    let out = compressor_case(&work_dir("demo_comp"), &p, &shape, &codes, Multipliers::Serial, 0.2, TlastMode::TensorEnd, false);
+    assert!(out.contains("PASS"), "compressor {what}:\n{out}");
+    let out = decompressor_case(&work_dir("demo_decomp"), &p, &shape, &codes, 0.2, false);
+    assert!(out.contains("PASS"), "decompressor {what}:\n{out}");
+}

@@ -69,7 +69,20 @@ pub fn run(a: Args) -> Result<()> {
         "actcomp demo: {name} activations of the ccexam MNIST CNN; calibrate on {:?}, compress held-out {:?}",
         calib.shape, test.shape
     ));
-    let opts = a.calib.options()?;
+    // Default block: the largest the hardware top levels build (16), so the
+    // demo policy goes straight into `actcomp verilog` / `sim`; `--block C`
+    // gives the software-only all-channel block.
+    let mut calib_args = a.calib.clone();
+    if calib_args.block.is_none() {
+        let c = calib.shape.get(1).copied().unwrap_or(1);
+        calib_args.block = actcomp_hdl::compressor::TOP_BLOCK_SIZES.iter().rev().copied().find(|b| c % b == 0);
+        if let Some(b) = calib_args.block {
+            say(format!(
+                "block B = {b}: the largest block the hardware top levels build (actcomp verilog / sim take this policy); --block {c} for one all-channel block"
+            ));
+        }
+    }
+    let opts = calib_args.options()?;
     let cal = run_calibration(std::slice::from_ref(&calib), &opts, a.json)?;
     let policy_path = dir.join("policy.json");
     cal.policy.save(&policy_path)?;
