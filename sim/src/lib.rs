@@ -21,6 +21,7 @@ pub mod axis;
 pub mod dequantizer;
 pub mod grouping;
 pub mod inverse;
+pub mod lane_split;
 pub mod packer;
 pub mod quantizer;
 pub mod scoreboard;
