@@ -62,3 +62,33 @@ fn mnist_conv1_dynamic_b8_bit_exact_through_both_top_levels() {
     }
     println!("total {:.1}s", t0.elapsed().as_secs_f64());
 }
+
+/// Every transform with its real calibrated matrices (not testkit's random
+/// ones): conv1 calibrated with PCA, DCT-II and identity (forced, not
+/// chosen), static and dynamic grouping, B = 8 and 16, the first 48
+/// held-out pixel vectors through both top levels with stalls.
+#[test]
+fn every_transform_calibrated_on_conv1_is_bit_exact_through_both_top_levels() {
+    use actcomp_golden::policy::TransformKind;
+    let calib = Tensor::load_npy(&fixture("mnist_conv1_relu_calib.npy")).unwrap();
+    let test = Tensor::load_npy(&fixture("mnist_conv1_relu_test.npy")).unwrap();
+    let cases = [
+        (TransformKind::Pca, Grouping::Static, 8, Multipliers::Full),
+        (TransformKind::Dct, Grouping::Dynamic, 8, Multipliers::Serial),
+        (TransformKind::Identity, Grouping::Static, 16, Multipliers::Serial),
+        (TransformKind::Dct, Grouping::Static, 16, Multipliers::Full),
+    ];
+    for (k, (transform, grouping, b, mult)) in cases.into_iter().enumerate() {
+        let opts = CalibrateOptions { transform, block_size: Some(b), grouping, try_transforms: vec![], try_groupings: vec![], ..Default::default() };
+        let policy = calibrate(&[&calib], &opts, &|_, _| {}).unwrap().policy;
+        assert_eq!((policy.block_size, policy.grouping), (b, grouping));
+        let codes = to_codes(&test, &policy.input, "test").unwrap();
+        let (shape, codes) = first_vectors(&codes, &test.shape, 48);
+        let o = TopSimOptions { stall_prob: 0.3, seed: k as u64, multipliers: mult, tlast: TlastMode::TensorEnd };
+        let what = format!("{transform:?} {grouping:?} B={b} {mult:?}");
+        let c = simulate_compressor(&policy, &codes, &shape, &o).unwrap();
+        assert!(c.bit_exact, "{what}: compressor: {}", c.mismatch.unwrap());
+        let d = simulate_decompressor(&policy, &codes, &shape, &o).unwrap();
+        assert!(d.bit_exact, "{what}: decompressor: {}", d.mismatch.unwrap());
+    }
+}
