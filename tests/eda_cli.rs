@@ -86,12 +86,12 @@ fn lint_is_clean_with_the_waivers_and_the_waivers_are_precise() {
     assert!(err.contains("not_waived") && err.matches("%Warning").count() == 2, "only the injected line warns: {err}");
 }
 
-fn synth(target: &str, name: &str) -> serde_json::Value {
+fn synth(target: &str, name: &str, mult: &str) -> serde_json::Value {
     let d = tmpdir(name);
     let p = small_policy(&d);
     let out = d.join("out");
     let v: serde_json::Value = serde_json::from_str(&ok(&[
-        "synth", "--policy", p.to_str().unwrap(), "--target", target, "--multipliers", "serial", "--unit", "compressor", "-o", out.to_str().unwrap(), "--json",
+        "synth", "--policy", p.to_str().unwrap(), "--target", target, "--multipliers", mult, "--unit", "compressor", "-o", out.to_str().unwrap(), "--json",
     ]))
     .unwrap();
     assert_eq!(v["ok"], true, "{v}");
@@ -111,7 +111,7 @@ fn synth_generic_reports_luts_and_no_latches() {
     if require_tool("yosys", "yosys").is_none() {
         return;
     }
-    let v = synth("generic", "generic");
+    let v = synth("generic", "generic", "serial");
     assert_eq!(v["device"], serde_json::Value::Null);
 }
 
@@ -120,7 +120,10 @@ fn synth_ice40_up5k_reports_luts_dsps_and_the_fit() {
     if require_tool("yosys", "yosys").is_none() {
         return;
     }
-    let v = synth("ice40-up5k", "up5k");
+    // auto: the full budget needs 2*16 + 8 = 40 multipliers > 8 SB_MAC16
+    let v = synth("ice40-up5k", "up5k", "auto");
+    assert_eq!(v["multipliers"], "serial", "{v}");
+    assert!(v["multipliers_reason"].as_str().unwrap().contains("40 multipliers > 8"), "{v}");
     let u = &v["units"][0];
     assert_eq!(v["device"]["dsps"], 8);
     let dsps = u["dsps"].as_u64().unwrap();

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::lint::{emit_into, out_dir, require_tool, TOPS};
-use super::verilog::MultArg;
+use actcomp_golden::policy::Policy;
 
 /// Synthesis target.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,17 +82,50 @@ impl Target {
 }
 
 /// `actcomp synth` arguments.
+/// `--multipliers` of `actcomp synth`: a budget, or `auto` per target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SynthMult {
+    /// [`auto_multipliers`] for the target.
+    Auto,
+    /// B*B multipliers per block transform.
+    Full,
+    /// B multipliers per block transform.
+    Serial,
+}
+
+/// Hard multipliers the compressor needs with budget `mult`, as yosys maps
+/// them: the forward transforms (NB·B² or NB·B) plus one per quantizer lane
+/// (C; measured: C = 8, B = 4 serial maps to 16 MULT18 on ECP5).
+pub fn compressor_hard_multipliers(policy: &Policy, mult: Multipliers) -> u64 {
+    (policy.num_blocks() * mult.per_block(policy.block_size) + policy.channels) as u64
+}
+
+/// The budget `--multipliers auto` picks: `full` when the compressor's
+/// multipliers ([`compressor_hard_multipliers`]) fit the device's hard
+/// multipliers, or the target has no device limit (xilinx, generic);
+/// otherwise `serial`. The iCE40-HX8K has no hard multipliers, so every
+/// multiply is LUT logic there and `auto` is `serial`.
+pub fn auto_multipliers(target: Target, policy: &Policy) -> (Multipliers, String) {
+    let full = compressor_hard_multipliers(policy, Multipliers::Full);
+    match target.device() {
+        None => (Multipliers::Full, "no device limit".to_string()),
+        Some(d) if full <= d.dsps => (Multipliers::Full, format!("{full} multipliers <= {} hard multipliers of the {}", d.dsps, d.name)),
+        Some(d) => (Multipliers::Serial, format!("full would need {full} multipliers > {} hard multipliers of the {}", d.dsps, d.name)),
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Policy JSON (B = 4 or 8; static or dynamic grouping).
+    /// Policy JSON (B = 4, 8 or 16; static or dynamic grouping).
     #[arg(long)]
     pub policy: PathBuf,
     /// FPGA family / device.
     #[arg(long, value_enum)]
     pub target: Target,
-    /// Multiplier budget of the compressor's forward transforms.
-    #[arg(long, value_enum, default_value_t = MultArg::Full)]
-    pub multipliers: MultArg,
+    /// Multiplier budget of the compressor's forward transforms (auto: full
+    /// when its multipliers fit the device's hard multipliers, else serial).
+    #[arg(long, value_enum, default_value_t = SynthMult::Auto)]
+    pub multipliers: SynthMult,
     /// Which top level(s) to synthesise.
     #[arg(long, value_enum, default_value_t = Unit::Both)]
     pub unit: Unit,
@@ -341,7 +374,11 @@ pub fn run(a: Args) -> Result<()> {
         nextpnr_tool(a.target)?;
     }
     let dir = out_dir(&a.output, "synth")?;
-    let mult: Multipliers = a.multipliers.into();
+    let (mult, why) = match a.multipliers {
+        SynthMult::Full => (Multipliers::Full, "given".to_string()),
+        SynthMult::Serial => (Multipliers::Serial, "given".to_string()),
+        SynthMult::Auto => auto_multipliers(a.target, &Policy::load(&a.policy)?),
+    };
     let policy = emit_into(&a.policy, mult, &dir)?;
     let tops: Vec<&'static str> = match a.unit {
         Unit::Compressor => vec![TOPS[0]],
@@ -366,7 +403,7 @@ pub fn run(a: Args) -> Result<()> {
     let mut misfits: Vec<String> = Vec::new();
     let mut units = Vec::new();
     let mut text = format!(
-        "yosys {} (C={} B={} W={} multipliers={}) in {}\n",
+        "yosys {} (C={} B={} W={} multipliers={} ({why})) in {}\n",
         a.target.synth_cmd("<top>", None),
         policy.channels,
         policy.block_size,
@@ -478,6 +515,7 @@ pub fn run(a: Args) -> Result<()> {
                 "device": dev.map(|d| json!({"name": d.name, "luts": d.luts, "brams": d.brams, "dsps": d.dsps})),
                 "policy": {"C": policy.channels, "B": policy.block_size, "W": policy.word_bits, "T": policy.tile},
                 "multipliers": mult.name(),
+                "multipliers_reason": why,
                 "output": dir.display().to_string(),
                 "units": units,
                 "pnr": pnr,
