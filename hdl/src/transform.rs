@@ -49,7 +49,8 @@
 //!   (input register, accumulators, output register): latency 3 cycles from
 //!   the input transfer to `m_axis_tvalid`.
 //! * [`TransformSerial`] (`M = B`): one output component per cycle from
-//!   per-lane coefficient ROMs, `B` cycles per beat; latency `B + 2` cycles.
+//!   per-lane coefficient ROMs, `B` cycles per beat (products registered before
+//!   their sum); latency `B + 3` cycles.
 //!
 //! Both put a one-beat skid register in front so that `s_axis_tready` is a
 //! register (no combinational path from `m_axis_tready`), and stall the whole
@@ -412,6 +413,11 @@ pub struct TransformSerial<const B: usize, const XW: usize, const YW: usize, con
     y_place: Place<YW, 16>,
     m_place: Place<YW, 16>,
     prod: [Signal<Local, Signed<32>>; B],
+    p: [DFF<Bits<32>>; B],
+    p_init: DFF<Bits<32>>,
+    p_k: DFF<Bits<KB>>,
+    p_valid: DFF<Bit>,
+    p_last: DFF<Bit>,
     acc: Signal<Local, Bits<32>>,
     accept: Signal<Local, Bit>,
     en: Signal<Local, Bit>,
@@ -471,6 +477,11 @@ impl<const B: usize, const XW: usize, const YW: usize, const KB: usize> Transfor
             y_place: Place::default(),
             m_place: Place::default(),
             prod: std::array::from_fn(|_| Default::default()),
+            p: std::array::from_fn(|_| Default::default()),
+            p_init: Default::default(),
+            p_k: Default::default(),
+            p_valid: Default::default(),
+            p_last: Default::default(),
             acc: Default::default(),
             accept: Default::default(),
             en: Default::default(),
@@ -500,9 +511,13 @@ impl<const B: usize, const XW: usize, const YW: usize, const KB: usize> Logic fo
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, sk_data, sk_last, sk_valid, x_data, x_last, x_valid, kc, u, u_k, u_last, u_valid, o_data,
-            o_last, o_valid
+            self, clock, sk_data, sk_last, sk_valid, x_data, x_last, x_valid, kc, p_init, p_k, p_valid, p_last, u, u_k,
+            u_last, u_valid, o_data, o_last, o_valid
         );
+        for i in 0..B {
+            self.p[i].clock.next = self.clock.val();
+            self.p[i].d.next = self.p[i].q.val();
+        }
         self.s_axis_tready.next = !self.sk_valid.q.val() & !self.reset.val();
         self.accept.next = self.s_axis_tvalid.val() & self.s_axis_tready.val();
         self.en.next = !self.o_valid.q.val() | self.m_axis_tready.val();
@@ -530,20 +545,33 @@ impl<const B: usize, const XW: usize, const YW: usize, const KB: usize> Logic fo
             self.sk_last.d.next = self.s_axis_tlast.val();
             self.sk_valid.d.next = true;
         }
-        // Stage 2: component kc = c_init[kc] + sum_i F[kc][i] * x_i.
+        // Stage 2a: the B products F[kc][i] * x_i and c_init[kc], registered
+        // (the LUT multipliers of FPGAs without hard ones are one stage).
         self.init_rom.address.next = self.kc.q.val();
-        self.acc.next = self.init_rom.data.val();
         for i in 0..B {
             self.f_rom[i].address.next = self.kc.q.val();
             self.prod[i].next = signed_bit_cast_sext::<16, 9>(signed_cast(self.x_data.q.val().get_bits::<9>(9 * i)))
                 * signed_cast(self.f_rom[i].data.val());
-            self.acc.next = self.acc.val() + unsigned_cast(self.prod[i].val());
+        }
+        if self.en.val() {
+            for i in 0..B {
+                self.p[i].d.next = unsigned_cast(self.prod[i].val());
+            }
+            self.p_init.d.next = self.init_rom.data.val();
+            self.p_k.d.next = self.kc.q.val();
+            self.p_valid.d.next = self.x_valid.q.val();
+            self.p_last.d.next = self.x_last.q.val() & self.last_k.val();
+        }
+        // Stage 2b: component p_k = c_init + sum of the products.
+        self.acc.next = self.p_init.q.val();
+        for i in 0..B {
+            self.acc.next = self.acc.val() + self.p[i].q.val();
         }
         if self.en.val() {
             self.u.d.next = self.acc.val();
-            self.u_k.d.next = self.kc.q.val();
-            self.u_valid.d.next = self.x_valid.q.val();
-            self.u_last.d.next = self.x_last.q.val() & self.last_k.val();
+            self.u_k.d.next = self.p_k.q.val();
+            self.u_valid.d.next = self.p_valid.q.val();
+            self.u_last.d.next = self.p_last.q.val();
         }
         // Stage 3: rounding shift and saturation of component u_k, written
         // into lane u_k of the output register.
@@ -567,6 +595,7 @@ impl<const B: usize, const XW: usize, const YW: usize, const KB: usize> Logic fo
             self.sk_valid.d.next = false;
             self.x_valid.d.next = false;
             self.kc.d.next = 0.into();
+            self.p_valid.d.next = false;
             self.u_valid.d.next = false;
             self.o_valid.d.next = false;
         }

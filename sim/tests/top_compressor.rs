@@ -169,7 +169,7 @@ fn compressor_latency_and_full_rate() {
     assert!(vpc > 3.9, "B=4 NB=4 serial: {vpc} values/cycle");
     let p = static_policy(&mut rng, 8, 2, 64);
     let (_, vpc) = dispatch!(&p, Multipliers::Serial, latency_case, &mut rng);
-    assert!((1.9..=2.3).contains(&vpc), "B=8 NB=2 serial: {vpc} values/cycle (2 blocks per 8 cycles; the skid registers take a few beats early)");
+    assert!((1.9..=2.5).contains(&vpc), "B=8 NB=2 serial: {vpc} values/cycle (2 blocks per 8 cycles; the skid registers take a few beats early and the cycle count excludes the latency)");
 }
 
 fn corrupt_case<D: AxisDut<Beat = LaneBeat>>(make: &dyn Fn() -> D, policy: &Policy, rng: &mut StdRng) -> String {

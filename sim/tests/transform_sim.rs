@@ -139,7 +139,7 @@ fn transform_extreme_policies_and_inputs() {
 
 /// Output always ready, input always valid: the fully parallel unit takes
 /// one beat per cycle (latency 3), the time-multiplexed one a beat every B
-/// cycles (latency B + 2).
+/// cycles (latency B + 3).
 #[test]
 fn transform_full_rate_and_latency() {
     for b in [4usize, 8] {
@@ -165,7 +165,7 @@ fn transform_full_rate_and_latency() {
         eprintln!("serial B={b}: {n} beats in {span} cycles, latency {lat}");
         // beats 0 and 1 go back to back (hold register, skid register), then one every B cycles
         assert_eq!(span, (b * (n - 2) + 2) as u64, "time-multiplexed B={b} must take a beat every B cycles");
-        assert_eq!(lat, b as u64 + 2);
+        assert_eq!(lat, b as u64 + 3);
     }
 }
 
