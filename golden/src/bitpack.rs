@@ -37,6 +37,29 @@ impl BitSink {
         }
     }
 
+    /// Appends a run of fields `(value, bits)` (each `bits` <= 32, value
+    /// bits above `bits` zero) with the accumulator held in registers for
+    /// the whole run: the same stream as [`BitSink::push`] field by field.
+    #[inline(always)]
+    pub fn push_run(&mut self, fields: impl Iterator<Item = (u64, u32)>) {
+        let (mut acc, mut fill) = (self.acc, self.fill);
+        for (v, bits) in fields {
+            debug_assert!(bits <= 32 && v >> bits == 0);
+            acc |= v << fill;
+            fill += bits;
+            if fill >= 64 {
+                self.chunks.push(acc);
+                fill -= 64;
+                // the bits of v that did not fit: bits - fill of them did
+                // (1..=32 of them as fill was < 64 before this field), and
+                // v >> bits = 0 when all did
+                acc = v >> (bits - fill);
+            }
+        }
+        self.acc = acc;
+        self.fill = fill;
+    }
+
     /// Appends a bit string held LSB-first in `chunks`, `bits` long.
     #[inline]
     pub fn push_bits(&mut self, chunks: &[u64], bits: u32) {

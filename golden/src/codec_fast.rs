@@ -220,12 +220,15 @@ impl FastBlock {
         }
     }
 
-    /// The packed field of transform output `y` in group `g` (bits > 0).
+    /// The packed field of transform output `y` in a coded lane (the quantizer of step 4 and the code table).
     #[inline(always)]
-    fn field(&self, g: usize, y: i32) -> u64 {
-        // |y| <= 2^15 and qmul < 2^15: the product and the rounding term fit i32
-        let f = ((y * self.qmul[g] + (1 << (QUANT_SHIFT - 1))) >> QUANT_SHIFT).clamp(-128, 127);
-        self.fields[g * 256 + (f + 128) as usize] as u64
+    fn lane_field(&self, l: &Lane, y: i32) -> u64 {
+        let f = ((y * l.qmul + (1 << (QUANT_SHIFT - 1))) >> QUANT_SHIFT).clamp(-128, 127);
+        let i = l.table as usize + (f + 128) as usize;
+        debug_assert!(i < self.fields.len());
+        // SAFETY: `table` is g·256 for a group g of this block and f + 128 lies
+        // in 0..=255, so i < groups·256 = fields.len()
+        unsafe { *self.fields.get_unchecked(i) as u64 }
     }
 }
 
@@ -235,9 +238,10 @@ struct Lane {
     k: u16,
     bits: u8,
     table: u16,
-    group: u8,
     /// Bit offset of the lane's field within the block's fields of one vector.
     offset: u16,
+    /// The group's fine multiplier.
+    qmul: i32,
     /// Start of the lane's entries in a diagonal block's inverse table.
     inverse_entry: u32,
 }
@@ -256,6 +260,12 @@ struct TilePlan {
     /// Reconstruction of the rest codes (decoder), valid once `rest_out_ready`.
     rest_out: Vec<i16>,
     rest_out_ready: bool,
+    /// Lane index of each component, `u16::MAX` for a component of a 0-bit group.
+    lane_of: Vec<u16>,
+    /// Lane index of each bit of the block's fields in one vector.
+    lane_at_bit: Vec<u16>,
+    /// The rest bit string in 56-bit chunks (the decoder's compare unit).
+    rest56: Vec<u64>,
     /// The map the lanes were planned for (valid when `planned`).
     planned_map: Vec<u8>,
     planned: bool,
@@ -275,13 +285,19 @@ impl TilePlan {
         self.planned_map.clone_from(&self.map);
         self.rest_planned = false;
         self.rest_out_ready = false;
+        let b = self.map.len();
         self.lanes.clear();
+        self.lane_of.resize(b, u16::MAX);
+        self.lane_at_bit.resize(crate::policy::MAX_BITS as usize * b, 0);
         let mut offset = 0;
         for (k, &g) in self.map.iter().enumerate() {
             let bits = blk.bits[g as usize];
+            let lane = self.lanes.len() as u16;
+            self.lane_of[k] = if bits > 0 { lane } else { u16::MAX };
             if bits > 0 {
+                self.lane_at_bit[offset as usize..(offset + bits as u16) as usize].fill(lane);
                 let inverse_entry = blk.group_base[g as usize] + ((k as u32) << bits);
-                self.lanes.push(Lane { k: k as u16, bits: bits as u8, table: (g as u16) * 256, group: g, offset, inverse_entry });
+                self.lanes.push(Lane { k: k as u16, bits: bits as u8, table: (g as u16) * 256, offset, qmul: blk.qmul[g as usize], inverse_entry });
                 offset += bits as u16;
             }
         }
@@ -301,13 +317,16 @@ impl TilePlan {
             return;
         }
         self.rest_planned = true;
-        let mut sink = BitSink::with_capacity_bits(8 * blk.b);
+        // the lanes' rest fields written into a zeroed string with one spare word
+        self.rest_bits = self.block_bits;
+        self.rest_pattern.clear();
+        self.rest_pattern.resize(self.rest_bits.div_ceil(64) as usize + 1, 0);
         for l in &self.lanes {
-            sink.push(blk.field(l.group as usize, blk.rest_y[l.k as usize]), l.bits as u32);
+            write_field(&mut self.rest_pattern, l.offset as usize, l.bits as u32, blk.lane_field(l, blk.rest_y[l.k as usize]));
         }
-        self.rest_bits = sink.bit_len() as u32;
-        sink.align(64);
-        self.rest_pattern = sink.into_words(64);
+        self.rest56.clear();
+        let pattern = &self.rest_pattern;
+        self.rest56.extend((0..self.rest_bits.div_ceil(56)).map(|j| read_bits(pattern, 56 * j as usize, (self.rest_bits - 56 * j).min(56))));
     }
 }
 
@@ -322,6 +341,8 @@ pub(crate) struct FastEngine {
     grouping: Grouping,
     lo: i32,
     hi: i32,
+    /// Compile the tile loops for AVX2 + BMI2 (both detected at run time).
+    avx2_loops: bool,
 }
 
 /// Per-range working buffers.
@@ -337,6 +358,14 @@ struct Work {
     yhat: Vec<i32>,
     yhat16: Vec<i16>,
     counts: Vec<usize>,
+    /// Column pairs of a vector with a non-zero input.
+    pairs: Vec<u16>,
+    /// Diagonal blocks: the channels of each vector off the rest code (at the vector's offset).
+    changed: Vec<u16>,
+    /// Their number per vector and block.
+    nchanged: Vec<usize>,
+    /// One vector's bit string of a block, assembled in place.
+    patch: Vec<u64>,
 }
 
 impl FastEngine {
@@ -349,6 +378,7 @@ impl FastEngine {
             tile: policy.tile,
             word_bits: policy.word_bits,
             grouping: policy.grouping,
+            avx2_loops: simd && crate::kernels::avx2_bmi2_available(),
             lo: policy.input.code_range.min(),
             hi: policy.input.code_range.max(),
         }
@@ -395,12 +425,16 @@ impl FastEngine {
             yhat: vec![0; b],
             yhat16: vec![0; bp],
             counts: vec![0; crate::policy::MAX_GROUPS],
+            pairs: vec![0; b.div_ceil(2)],
+            changed: vec![0; t * c],
+            nchanged: vec![0; t * self.blocks.len()],
+            patch: vec![0; (8 * b).div_ceil(64) + 1],
         }
     }
 
     /// Forward transform of one block of input codes.
-    #[inline]
-    fn forward(&self, bi: usize, x: &[i16], y: &mut [i32], w_pad: &mut [i16], w_acc: &mut [i32]) {
+    #[inline(always)]
+    fn forward(&self, bi: usize, x: &[i16], y: &mut [i32], w_pad: &mut [i16], w_acc: &mut [i32], w_pairs: &mut [u16]) {
         let blk = &self.blocks[bi];
         let m = &self.matrices[bi];
         if let Some(table) = &blk.forward_table {
@@ -422,14 +456,40 @@ impl FastEngine {
             w_pad[b] = 0;
             &w_pad[..b + 1]
         };
+        // only the column pairs with a non-zero input contribute (post-ReLU
+        // codes are mostly 0): list them branch-free, the sum is the same
+        let np = b.div_ceil(2);
+        let mut n = 0;
+        for p in 0..np {
+            w_pairs[n] = p as u16;
+            n += ((v[2 * p] | v[2 * p + 1]) != 0) as usize;
+        }
         let acc = &mut w_acc[..pm.rows_padded()];
         acc[..b].copy_from_slice(&blk.bias);
-        pm.apply(v, &ALL_PAIRS[..b.div_ceil(2)], acc, true);
+        pm.apply(v, &w_pairs[..n], acc, true);
         crate::kernels::finish_forward(&acc[..b], &m.forward_shift, &mut y[..b], true);
     }
 
     /// Payload words of the tiles covering vectors `first..end` (`first` on a tile start).
     pub fn compress_range(&self, codes: &[i16], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2_loops {
+            // SAFETY: avx2_loops is set only when AVX2 and BMI2 were detected at run time
+            return unsafe { self.compress_range_avx2(codes, lay, first, end, words_hint) };
+        }
+        self.compress_range_body(codes, lay, first, end, words_hint)
+    }
+
+    /// [`FastEngine::compress_range`] compiled for AVX2 + BMI2 (vectorized
+    /// compares, sums and table index arithmetic; shifts by a register without flags).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2")]
+    unsafe fn compress_range_avx2(&self, codes: &[i16], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
+        self.compress_range_body(codes, lay, first, end, words_hint)
+    }
+
+    #[inline(always)]
+    fn compress_range_body(&self, codes: &[i16], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
         let c = self.channels;
         let nb = self.blocks.len();
         let mut w = self.work();
@@ -443,27 +503,53 @@ impl FastEngine {
                 let mut rests = 0u64;
                 for t in 0..count {
                     let off = t * c + bi * b;
-                    let is_rest = w.x[off..off + b] == blk.rest_x[..];
+                    // (an OR of XORs vectorizes; a slice compare calls memcmp)
+                    let is_rest = w.x[off..off + b].iter().zip(&blk.rest_x).fold(0, |a, (&x, &r)| a | (x ^ r)) == 0;
                     w.rest[t * nb + bi] = is_rest;
                     if is_rest {
                         rests += 1;
+                    } else if let Some(table) = &blk.forward_table {
+                        // diagonal: only the channels off the rest code differ
+                        // from the rest vector; list them (branch-free) with
+                        // their outputs, in w.changed / w.y at the vector's offset
+                        let mut n = 0;
+                        for (k, (&x, &r)) in w.x[off..off + b].iter().zip(&blk.rest_x).enumerate() {
+                            w.changed[off + n] = k as u16;
+                            w.y[off + n] = table[k * 256 + (x as i32 - self.lo) as usize] as i32;
+                            n += (x != r) as usize;
+                        }
+                        w.nchanged[t * nb + bi] = n;
                     } else {
                         let (x, y) = (&w.x[off..off + b], &mut w.y[off..off + b]);
-                        self.forward(bi, x, y, &mut w.pad, &mut w.acc);
+                        self.forward(bi, x, y, &mut w.pad, &mut w.acc, &mut w.pairs);
                     }
                 }
+                let sparse = blk.forward_table.is_some();
                 let plan = &mut w.plans[bi];
                 match self.grouping {
                     Grouping::Static => plan.map.copy_from_slice(&blk.static_map),
                     Grouping::Dynamic => {
+                        // rest vectors (in a diagonal block: every vector, whose
+                        // changed channels are corrected below) add |rest y_k|
+                        let base = if sparse { count as u64 } else { rests };
                         for (e, &y) in w.energy.iter_mut().zip(&blk.rest_y) {
-                            *e = rests * y.unsigned_abs() as u64;
+                            *e = base * y.unsigned_abs() as u64;
                         }
                         for t in 0..count {
                             if w.rest[t * nb + bi] {
                                 continue;
                             }
                             let off = t * c + bi * b;
+                            if sparse {
+                                // |y_k| replaces the |rest y_k| counted above; the
+                                // wrapping sum is exact as the total is >= 0
+                                for j in 0..w.nchanged[t * nb + bi] {
+                                    let k = w.changed[off + j] as usize;
+                                    let d = w.y[off + j].unsigned_abs() as i64 - blk.rest_y[k].unsigned_abs() as i64;
+                                    w.energy[k] = w.energy[k].wrapping_add(d as u64);
+                                }
+                                continue;
+                            }
                             for (e, &y) in w.energy.iter_mut().zip(&w.y[off..off + b]) {
                                 *e += y.unsigned_abs() as u64;
                             }
@@ -475,7 +561,7 @@ impl FastEngine {
                     }
                 }
                 plan.plan(blk);
-                if rests > 0 {
+                if rests > 0 || sparse {
                     plan.plan_rest(blk);
                 }
             }
@@ -486,11 +572,23 @@ impl FastEngine {
                         sink.push_bits(&plan.rest_pattern, plan.rest_bits);
                         continue;
                     }
-                    let y = &w.y[t * c + bi * blk.b..t * c + (bi + 1) * blk.b];
-                    for l in &plan.lanes {
-                        let field = blk.field(l.group as usize, y[l.k as usize]);
-                        sink.push(field, l.bits as u32);
+                    if blk.forward_table.is_some() {
+                        // the rest bit string with the changed channels' fields written over it
+                        let off = t * c + bi * blk.b;
+                        let buf = &mut w.patch[..plan.rest_pattern.len()];
+                        buf.copy_from_slice(&plan.rest_pattern);
+                        for j in 0..w.nchanged[t * nb + bi] {
+                            let lane = plan.lane_of[w.changed[off + j] as usize];
+                            if lane != u16::MAX {
+                                let l = &plan.lanes[lane as usize];
+                                write_field(buf, l.offset as usize, l.bits as u32, blk.lane_field(l, w.y[off + j]));
+                            }
+                        }
+                        sink.push_bits(buf, plan.rest_bits);
+                        continue;
                     }
+                    let y = &w.y[t * c + bi * blk.b..t * c + (bi + 1) * blk.b];
+                    sink.push_run(plan.lanes.iter().map(|l| (blk.lane_field(l, y[l.k as usize]), l.bits as u32)));
                 }
             }
             sink.align(self.word_bits);
@@ -514,7 +612,24 @@ impl FastEngine {
     /// Decodes the tiles covering vectors `first..end` and hands each tile's
     /// rows (`count x C`, vector-major) to `emit(first vector, count, rows)`.
     /// The caller has checked that `words` is exactly as long as these tiles need.
-    pub fn decompress_tiles(&self, words: &[u64], first: usize, end: usize, mut emit: impl FnMut(usize, usize, &[i16])) -> Result<()> {
+    pub fn decompress_tiles(&self, words: &[u64], first: usize, end: usize, emit: impl FnMut(usize, usize, &[i16])) -> Result<()> {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2_loops {
+            // SAFETY: avx2_loops is set only when AVX2 and BMI2 were detected at run time
+            return unsafe { self.decompress_tiles_avx2(words, first, end, emit) };
+        }
+        self.decompress_tiles_body(words, first, end, emit)
+    }
+
+    /// [`FastEngine::decompress_tiles`] compiled for AVX2 + BMI2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2")]
+    unsafe fn decompress_tiles_avx2(&self, words: &[u64], first: usize, end: usize, emit: impl FnMut(usize, usize, &[i16])) -> Result<()> {
+        self.decompress_tiles_body(words, first, end, emit)
+    }
+
+    #[inline(always)]
+    fn decompress_tiles_body(&self, words: &[u64], first: usize, end: usize, mut emit: impl FnMut(usize, usize, &[i16])) -> Result<()> {
         let c = self.channels;
         let mut w = self.work();
         let mut tile_rows = vec![0i16; self.tile * c];
@@ -558,6 +673,31 @@ impl FastEngine {
                     let b = blk.b;
                     let dst = &mut tile_out[t * c + bi * b..t * c + (bi + 1) * b];
                     let plan = &mut w.plans[bi];
+                    if let Some(table) = &blk.inverse_table {
+                        // diagonal: the rest reconstruction, then only the lanes
+                        // whose bits differ from the rest string, found by XOR
+                        if !plan.rest_out_ready {
+                            plan.rest_out.resize(b, 0);
+                            let probe = BitSource::from_words(&plan.rest_pattern, 64);
+                            self.decode_block(bi, &plan.lanes, &plan.pairs, &probe, &mut w.yhat, &mut w.yhat16, &mut w.acc, &mut plan.rest_out);
+                            plan.rest_out_ready = true;
+                        }
+                        dst.copy_from_slice(&plan.rest_out);
+                        for (j, &r) in plan.rest56.iter().enumerate() {
+                            let at = 56 * j;
+                            let mut d = src.peek_at(at, (plan.rest_bits - at as u32).min(56)) ^ r;
+                            while d != 0 {
+                                let l = &plan.lanes[plan.lane_at_bit[at + d.trailing_zeros() as usize] as usize];
+                                let field = src.peek_at(l.offset as usize, l.bits as u32) as usize;
+                                dst[l.k as usize] = table[l.inverse_entry as usize + field];
+                                // on past this lane's bits (it ends at most 63 bits into the chunk)
+                                let end = (l.offset as usize + l.bits as usize - at) as u32;
+                                d &= u64::MAX.checked_shl(end).unwrap_or(0);
+                            }
+                        }
+                        src.skip(plan.block_bits as usize);
+                        continue;
+                    }
                     if src.starts_with(&plan.rest_pattern, plan.rest_bits) {
                         src.skip(plan.rest_bits as usize);
                         if !plan.rest_out_ready {
@@ -589,7 +729,7 @@ impl FastEngine {
     /// Reads one block's fields at the lanes' offsets from `src` (without
     /// moving it), dequantizes and inverse-transforms them into `out`.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     fn decode_block(&self, bi: usize, lanes: &[Lane], pairs: &[u16], src: &BitSource, yhat: &mut [i32], yhat16: &mut [i16], acc: &mut [i32], out: &mut [i16]) {
         let blk = &self.blocks[bi];
         let m = &self.matrices[bi];
@@ -625,13 +765,24 @@ impl FastEngine {
     }
 }
 
-/// Pair indices 0, 1, 2, ... for kernels applied to every column pair.
-static ALL_PAIRS: [u16; 4096] = {
-    let mut a = [0u16; 4096];
-    let mut i = 0;
-    while i < 4096 {
-        a[i] = i as u16;
-        i += 1;
+/// Writes the `bits` low bits of `field` (`bits` <= 32, higher bits zero)
+/// at bit `offset` of the LSB-first string `buf`, replacing what was there.
+#[inline(always)]
+fn write_field(buf: &mut [u64], offset: usize, bits: u32, field: u64) {
+    let (i, s) = (offset >> 6, (offset & 63) as u32);
+    let mask = (1u64 << bits) - 1;
+    buf[i] = (buf[i] & !(mask << s)) | (field << s);
+    if s + bits > 64 {
+        let r = 64 - s;
+        buf[i + 1] = (buf[i + 1] & !(mask >> r)) | (field >> r);
     }
-    a
-};
+}
+
+/// The `bits` bits (`bits` <= 57) at bit `pos` of the LSB-first string
+/// `buf`, which has a word beyond the one holding `pos`.
+#[inline(always)]
+fn read_bits(buf: &[u64], pos: usize, bits: u32) -> u64 {
+    let (i, o) = (pos >> 6, (pos & 63) as u32);
+    // (x << 1) << (63 - o) is x << (64 - o) without a shift by 64 when o = 0
+    ((buf[i] >> o) | ((buf[i + 1] << 1) << (63 - o))) & ((1u64 << bits) - 1)
+}

@@ -113,6 +113,19 @@ pub fn avx2_available() -> bool {
     }
 }
 
+/// Whether AVX2 and BMI2 are both available (the fast engine's tile loops
+/// are compiled for the pair).
+pub fn avx2_bmi2_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("bmi2") && std::is_x86_feature_detected!("bmi1")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// `y[k] = clamp(acc[k] >> shift[k], -32768, 32767)`: the forward
 /// transform's rounding shift and saturation, with the rounding term
 /// already in `acc` (shifts 1..=31). AVX2 (variable shifts) when `simd`.
