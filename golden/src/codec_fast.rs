@@ -232,8 +232,15 @@ impl FastBlock {
     }
 }
 
+/// Which direction a [`TilePlan`] serves (each needs different parts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Compress,
+    Decompress,
+}
+
 /// A lane of a tile's block that carries bits: component, width, table offset (`g·256`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Lane {
     k: u16,
     bits: u8,
@@ -260,6 +267,10 @@ struct TilePlan {
     /// Reconstruction of the rest codes (decoder), valid once `rest_out_ready`.
     rest_out: Vec<i16>,
     rest_out_ready: bool,
+    /// Fine multiplier of each component's group (0 in a 0-bit group).
+    comp_qmul: Vec<i32>,
+    /// `g·256` of each component's group g: its part of the code table.
+    comp_table: Vec<i32>,
     /// Lane index of each component, `u16::MAX` for a component of a 0-bit group.
     lane_of: Vec<u16>,
     /// Lane index of each bit of the block's fields in one vector.
@@ -277,7 +288,7 @@ impl TilePlan {
     /// The coded lanes and inverse column pairs under the group map; kept
     /// from the previous tile when the map is the same (always in static
     /// grouping, often in dynamic grouping).
-    fn plan(&mut self, blk: &FastBlock) {
+    fn plan(&mut self, blk: &FastBlock, side: Side) {
         if self.planned && self.map == self.planned_map {
             return;
         }
@@ -286,27 +297,50 @@ impl TilePlan {
         self.rest_planned = false;
         self.rest_out_ready = false;
         let b = self.map.len();
-        self.lanes.clear();
+        let dense_compress = side == Side::Compress && blk.forward_table.is_none();
+        let diagonal_decode = side == Side::Decompress && blk.inverse_table.is_some();
+        // one branch-free pass: every component writes a lane at index n,
+        // which only a coded component keeps (n moves on)
+        self.lanes.resize(b, Lane::default());
         self.lane_of.resize(b, u16::MAX);
-        self.lane_at_bit.resize(crate::policy::MAX_BITS as usize * b, 0);
-        let mut offset = 0;
+        self.lane_at_bit.resize(crate::policy::MAX_BITS as usize * (b + 1), 0);
+        let mut n = 0usize;
+        let mut offset = 0u16;
         for (k, &g) in self.map.iter().enumerate() {
-            let bits = blk.bits[g as usize];
-            let lane = self.lanes.len() as u16;
-            self.lane_of[k] = if bits > 0 { lane } else { u16::MAX };
-            if bits > 0 {
-                self.lane_at_bit[offset as usize..(offset + bits as u16) as usize].fill(lane);
-                let inverse_entry = blk.group_base[g as usize] + ((k as u32) << bits);
-                self.lanes.push(Lane { k: k as u16, bits: bits as u8, table: (g as u16) * 256, offset, qmul: blk.qmul[g as usize], inverse_entry });
-                offset += bits as u16;
+            let g = g as usize;
+            let bits = blk.bits[g];
+            let coded = bits > 0;
+            self.lanes[n] = Lane {
+                k: k as u16,
+                bits: bits as u8,
+                table: (g as u16) * 256,
+                offset,
+                qmul: blk.qmul[g],
+                inverse_entry: blk.group_base[g] + ((k as u32) << bits),
+            };
+            self.lane_of[k] = if coded { n as u16 } else { u16::MAX };
+            if diagonal_decode {
+                // MAX_BITS entries; the next lane overwrites those past this one
+                self.lane_at_bit[offset as usize..offset as usize + crate::policy::MAX_BITS as usize].fill(n as u16);
             }
+            n += coded as usize;
+            offset += bits as u16;
         }
+        self.lanes.truncate(n);
         self.block_bits = offset as u32;
-        self.pairs.clear();
-        for l in &self.lanes {
-            let p = l.k / 2;
-            if self.pairs.last() != Some(&p) {
-                self.pairs.push(p);
+        if dense_compress {
+            self.comp_qmul.clear();
+            self.comp_qmul.extend(self.map.iter().map(|&g| blk.qmul[g as usize]));
+            self.comp_table.clear();
+            self.comp_table.extend(self.map.iter().map(|&g| g as i32 * 256));
+        }
+        if side == Side::Decompress && blk.inverse.is_some() {
+            self.pairs.clear();
+            for l in &self.lanes {
+                let p = l.k / 2;
+                if self.pairs.last() != Some(&p) {
+                    self.pairs.push(p);
+                }
             }
         }
     }
@@ -366,6 +400,8 @@ struct Work {
     nchanged: Vec<usize>,
     /// One vector's bit string of a block, assembled in place.
     patch: Vec<u64>,
+    /// One vector's code table entries (dense blocks).
+    entry: Vec<i32>,
 }
 
 impl FastEngine {
@@ -429,6 +465,7 @@ impl FastEngine {
             changed: vec![0; t * c],
             nchanged: vec![0; t * self.blocks.len()],
             patch: vec![0; (8 * b).div_ceil(64) + 1],
+            entry: vec![0; b],
         }
     }
 
@@ -560,7 +597,7 @@ impl FastEngine {
                         }
                     }
                 }
-                plan.plan(blk);
+                plan.plan(blk, Side::Compress);
                 if rests > 0 || sparse {
                     plan.plan_rest(blk);
                 }
@@ -587,8 +624,22 @@ impl FastEngine {
                         sink.push_bits(buf, plan.rest_bits);
                         continue;
                     }
-                    let y = &w.y[t * c + bi * blk.b..t * c + (bi + 1) * blk.b];
-                    sink.push_run(plan.lanes.iter().map(|l| (blk.lane_field(l, y[l.k as usize]), l.bits as u32)));
+                    // the fine index and table entry of every component in one
+                    // vectorizable pass, then the coded lanes' fields
+                    let b = blk.b;
+                    let y = &w.y[t * c + bi * b..t * c + (bi + 1) * b];
+                    let entry = &mut w.entry[..b];
+                    for (e, (&y, (&q, &table))) in entry.iter_mut().zip(y.iter().zip(plan.comp_qmul.iter().zip(&plan.comp_table))) {
+                        // as FastBlock::lane_field
+                        *e = table + ((y * q + (1 << (QUANT_SHIFT - 1))) >> QUANT_SHIFT).clamp(-128, 127) + 128;
+                    }
+                    let fields = &blk.fields;
+                    sink.push_run(plan.lanes.iter().map(|l| {
+                        let i = entry[l.k as usize] as usize;
+                        debug_assert!(i < fields.len());
+                        // SAFETY: entry = g·256 + (0..=255) for a group g of this block: i < groups·256 = fields.len()
+                        (unsafe { *fields.get_unchecked(i) } as u64, l.bits as u32)
+                    }));
                 }
             }
             sink.align(self.word_bits);
@@ -664,7 +715,7 @@ impl FastEngine {
                         }
                     }
                 }
-                plan.plan(blk);
+                plan.plan(blk, Side::Decompress);
                 plan.plan_rest(blk);
             }
             let tile_out = &mut tile_rows[..count * c];
