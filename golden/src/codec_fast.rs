@@ -549,11 +549,21 @@ impl FastEngine {
                         // diagonal: only the channels off the rest code differ
                         // from the rest vector; list them (branch-free) with
                         // their outputs, in w.changed / w.y at the vector's offset
+                        let (xs, changed, ys) = (&w.x[off..off + b], &mut w.changed[off..off + b], &mut w.y[off..off + b]);
                         let mut n = 0;
-                        for (k, (&x, &r)) in w.x[off..off + b].iter().zip(&blk.rest_x).enumerate() {
-                            w.changed[off + n] = k as u16;
-                            w.y[off + n] = table[k * 256 + (x as i32 - self.lo) as usize] as i32;
-                            n += (x != r) as usize;
+                        for (ci, (xc, rc)) in xs.chunks(64).zip(blk.rest_x.chunks(64)).enumerate() {
+                            // a bit per channel off the rest code, then only those
+                            let mut m = 0u64;
+                            for (i, (&x, &r)) in xc.iter().zip(rc).enumerate() {
+                                m |= ((x != r) as u64) << i;
+                            }
+                            while m != 0 {
+                                let k = ci * 64 + m.trailing_zeros() as usize;
+                                changed[n] = k as u16;
+                                ys[n] = table[k * 256 + (xs[k] as i32 - self.lo) as usize] as i32;
+                                n += 1;
+                                m &= m - 1;
+                            }
                         }
                         w.nchanged[t * nb + bi] = n;
                     } else {
