@@ -151,6 +151,19 @@ impl BitSource {
         self.peek_at(0, bits)
     }
 
+    /// The 128 bits from the read position on (zeros past the stream's end).
+    #[inline(always)]
+    pub fn window128(&self) -> u128 {
+        let i = self.pos >> 6;
+        let o = (self.pos & 63) as u32;
+        let c = |j: usize| self.chunks.get(j).copied().unwrap_or(0);
+        let (c0, c1, c2) = (c(i), c(i + 1), c(i + 2));
+        // (x << 1) << (63 - o) is x << (64 - o) without a shift by 64 when o = 0
+        let lo = (c0 >> o) | ((c1 << 1) << (63 - o));
+        let hi = (c1 >> o) | ((c2 << 1) << (63 - o));
+        lo as u128 | (hi as u128) << 64
+    }
+
     /// The `bits` bits (`bits` <= 57) starting `offset` bits after the read position.
     #[inline(always)]
     pub fn peek_at(&self, offset: usize, bits: u32) -> u64 {
@@ -286,6 +299,23 @@ mod tests {
                     assert_eq!(s.read(bits), v, "case {case}");
                     assert_eq!(r.read(bits).unwrap(), v, "case {case}");
                 }
+            }
+        }
+    }
+
+    /// The 128-bit window equals the stream's bits at every position, zeros past its end.
+    #[test]
+    fn window128_matches_peeks() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        for wb in [32, 64] {
+            let words: Vec<u64> = (0..9).map(|_| rng.gen::<u64>() & if wb == 32 { 0xffff_ffff } else { u64::MAX }).collect();
+            let mut s = BitSource::from_words(&words, wb);
+            let total = words.len() * wb as usize;
+            let bit = |j: usize| j < total && (words[j / wb as usize] >> (j % wb as usize)) & 1 == 1;
+            for pos in 0..=total {
+                let want = (0..128).fold(0u128, |v, j| v | (bit(pos + j) as u128) << j);
+                assert_eq!(s.window128(), want, "W = {wb}, bit {pos}");
+                s.skip(1);
             }
         }
     }

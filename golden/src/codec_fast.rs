@@ -644,12 +644,13 @@ impl FastEngine {
                         *e = table + ((y * q + (1 << (QUANT_SHIFT - 1))) >> QUANT_SHIFT).clamp(-128, 127) + 128;
                     }
                     let fields = &blk.fields;
-                    sink.push_run(plan.lanes.iter().map(|l| {
+                    let field = |l: &Lane| {
                         let i = entry[l.k as usize] as usize;
                         debug_assert!(i < fields.len());
                         // SAFETY: entry = g·256 + (0..=255) for a group g of this block: i < groups·256 = fields.len()
-                        (unsafe { *fields.get_unchecked(i) } as u64, l.bits as u32)
-                    }));
+                        (unsafe { *fields.get_unchecked(i) }) as u64
+                    };
+                    sink.push_run(plan.lanes.iter().map(|l| (field(l), l.bits as u32)));
                 }
             }
             sink.align(self.word_bits);
@@ -806,9 +807,24 @@ impl FastEngine {
         if let Some(pm) = &blk.inverse {
             let v = &mut yhat16[..b.div_ceil(2) * 2];
             v.iter_mut().for_each(|x| *x = 0);
-            for l in lanes {
-                let field = src.peek_at(l.offset as usize, l.bits as u32) as usize;
-                v[l.k as usize] = blk.levels[l.table as usize + field];
+            let level = |l: &Lane, field: usize| {
+                let i = l.table as usize + field;
+                debug_assert!(i < blk.levels.len());
+                // SAFETY: table = g·256 for a group g of the block and field < 2^bits <= 256: i < groups·256 = levels.len()
+                unsafe { *blk.levels.get_unchecked(i) }
+            };
+            if lanes.last().is_some_and(|l| l.offset as u32 + l.bits as u32 <= 128) {
+                // the whole vector in one 128-bit window: each field is a shift and a mask
+                let win = src.window128();
+                for l in lanes {
+                    let field = ((win >> l.offset) as u64 & ((1u64 << l.bits) - 1)) as usize;
+                    v[l.k as usize] = level(l, field);
+                }
+            } else {
+                for l in lanes {
+                    let field = src.peek_at(l.offset as usize, l.bits as u32) as usize;
+                    v[l.k as usize] = level(l, field);
+                }
             }
             let acc = &mut acc[..pm.rows_padded()];
             acc.iter_mut().for_each(|x| *x = blk.inverse_round);
