@@ -11,7 +11,8 @@
 //! bits per value, SQNR on TEST, R(D) and the gap. With `--search` one
 //! calibration instead tries all the tiles and group counts (dynamic
 //! grouping) and keeps the best on CALIB (`try_tiles`, `try_groups`): one
-//! line with the tile and group count it chose.
+//! line with the tile and group count it chose. `--save-policy OUT.json`
+//! writes the (last) calibrated policy.
 use actcomp_golden::calibrate::{calibrate, CalibrateOptions, Target};
 use actcomp_golden::codec::Codec;
 use actcomp_golden::input_map::{from_codes, to_codes};
@@ -58,6 +59,9 @@ fn main() {
                     continue;
                 }
             };
+            if let Some(i) = a.iter().position(|s| s == "--save-policy") {
+                policy.save(a.get(i + 1).expect("--save-policy needs a path").as_ref()).unwrap_or_else(|e| panic!("{e}"));
+            }
             let (tile, groups) = (policy.tile, policy.blocks.iter().map(|b| b.groups.len()).max().unwrap_or(0));
             let codes = to_codes(&test, &policy.input, "test").unwrap_or_else(|e| panic!("{e}"));
             let codec = Codec::new(&policy).unwrap_or_else(|e| panic!("{e}"));

@@ -127,6 +127,10 @@ struct FastBlock {
     group_base: Vec<u32>,
     /// Reconstruction of a component decoded as 0 (diagonal inverse): `clamp(inverse_mean_i)`.
     inverse_base: Vec<i16>,
+    /// `[g·B + k]`: the rest vector's field of component k in group g (0 for 0-bit groups).
+    rest_fields: Vec<u8>,
+    /// `[g·B + k]`: with a diagonal inverse, the reconstruction of that field.
+    rest_recon: Vec<i16>,
 }
 
 impl FastBlock {
@@ -196,8 +200,31 @@ impl FastBlock {
             }
             t
         });
-        let inverse_base = blk.inverse_mean.iter().map(|&m| (round_shift(0, r) + m as i64).clamp(lo as i64, hi as i64) as i16).collect();
+        let inverse_base: Vec<i16> = blk.inverse_mean.iter().map(|&m| (round_shift(0, r) + m as i64).clamp(lo as i64, hi as i64) as i16).collect();
+        // the rest vector's field of every component in every group (0 in 0-bit
+        // groups), and for a diagonal inverse its reconstruction
+        let mut rest_fields = vec![0u8; ng * b];
+        let mut rest_recon = Vec::new();
+        for (g, grp) in blk.groups.iter().enumerate() {
+            for k in 0..b {
+                if grp.bits > 0 {
+                    let f = ((rest_y[k] * grp.qmul as i32 + (1 << (QUANT_SHIFT - 1))) >> QUANT_SHIFT).clamp(-128, 127);
+                    rest_fields[g * b + k] = fields[g * 256 + (f + 128) as usize];
+                }
+            }
+        }
+        if let Some(t) = &inverse_table {
+            rest_recon = (0..ng * b)
+                .map(|j| {
+                    let (g, k) = (j / b, j % b);
+                    let bits = blk.groups[g].bits;
+                    if bits == 0 { inverse_base[k] } else { t[group_base[g] as usize + (k << bits) + rest_fields[j] as usize] }
+                })
+                .collect();
+        }
         FastBlock {
+            rest_fields,
+            rest_recon,
             b,
             index_bits: group_index_bits(ng),
             sizes: blk.groups.iter().map(|g| g.size).collect(),
@@ -280,8 +307,6 @@ struct TilePlan {
     /// The map the lanes were planned for (valid when `planned`).
     planned_map: Vec<u8>,
     planned: bool,
-    /// `rest_bits` and `rest_pattern` are those of `planned_map`.
-    rest_planned: bool,
 }
 
 impl TilePlan {
@@ -294,7 +319,6 @@ impl TilePlan {
         }
         self.planned = true;
         self.planned_map.clone_from(&self.map);
-        self.rest_planned = false;
         self.rest_out_ready = false;
         let b = self.map.len();
         let dense_compress = side == Side::Compress && blk.forward_table.is_none();
@@ -303,6 +327,12 @@ impl TilePlan {
         // which only a coded component keeps (n moves on)
         self.lanes.resize(b, Lane::default());
         self.lane_of.resize(b, u16::MAX);
+        // the rest string: zeroed with room for 8 bits per component and a spare word
+        self.rest_pattern.clear();
+        self.rest_pattern.resize((crate::policy::MAX_BITS as usize * b).div_ceil(64) + 2, 0);
+        if diagonal_decode {
+            self.rest_out.resize(b, 0);
+        }
         self.lane_at_bit.resize(crate::policy::MAX_BITS as usize * (b + 1), 0);
         let mut n = 0usize;
         let mut offset = 0u16;
@@ -319,6 +349,14 @@ impl TilePlan {
                 inverse_entry: blk.group_base[g] + ((k as u32) << bits),
             };
             self.lane_of[k] = if coded { n as u16 } else { u16::MAX };
+            // OR in the rest field (nothing for a 0-bit group), spilling into the next word
+            let f = blk.rest_fields[g * b + k] as u64;
+            let (wi, sh) = (offset as usize >> 6, (offset & 63) as u32);
+            self.rest_pattern[wi] |= f << sh;
+            self.rest_pattern[wi + 1] |= (f >> 1) >> (63 - sh);
+            if diagonal_decode {
+                self.rest_out[k] = blk.rest_recon[g * b + k];
+            }
             if diagonal_decode {
                 // MAX_BITS entries; the next lane overwrites those past this one
                 self.lane_at_bit[offset as usize..offset as usize + crate::policy::MAX_BITS as usize].fill(n as u16);
@@ -328,6 +366,12 @@ impl TilePlan {
         }
         self.lanes.truncate(n);
         self.block_bits = offset as u32;
+        self.rest_bits = self.block_bits;
+        self.rest_pattern.truncate(self.rest_bits.div_ceil(64) as usize + 1);
+        self.rest56.clear();
+        let pattern = &self.rest_pattern;
+        self.rest56.extend((0..self.rest_bits.div_ceil(56)).map(|j| read_bits(pattern, 56 * j as usize, (self.rest_bits - 56 * j).min(56))));
+        self.rest_out_ready = diagonal_decode;
         if dense_compress {
             self.comp_qmul.clear();
             self.comp_qmul.extend(self.map.iter().map(|&g| blk.qmul[g as usize]));
@@ -345,23 +389,6 @@ impl TilePlan {
         }
     }
 
-    /// The rest vector's fields under the planned lanes (after [`TilePlan::plan`]).
-    fn plan_rest(&mut self, blk: &FastBlock) {
-        if self.rest_planned {
-            return;
-        }
-        self.rest_planned = true;
-        // the lanes' rest fields written into a zeroed string with one spare word
-        self.rest_bits = self.block_bits;
-        self.rest_pattern.clear();
-        self.rest_pattern.resize(self.rest_bits.div_ceil(64) as usize + 1, 0);
-        for l in &self.lanes {
-            write_field(&mut self.rest_pattern, l.offset as usize, l.bits as u32, blk.lane_field(l, blk.rest_y[l.k as usize]));
-        }
-        self.rest56.clear();
-        let pattern = &self.rest_pattern;
-        self.rest56.extend((0..self.rest_bits.div_ceil(56)).map(|j| read_bits(pattern, 56 * j as usize, (self.rest_bits - 56 * j).min(56))));
-    }
 }
 
 /// The fast engine for one policy.
@@ -608,9 +635,6 @@ impl FastEngine {
                     }
                 }
                 plan.plan(blk, Side::Compress);
-                if rests > 0 || sparse {
-                    plan.plan_rest(blk);
-                }
             }
             for t in 0..count {
                 for (bi, blk) in self.blocks.iter().enumerate() {
@@ -727,7 +751,6 @@ impl FastEngine {
                     }
                 }
                 plan.plan(blk, Side::Decompress);
-                plan.plan_rest(blk);
             }
             let tile_out = &mut tile_rows[..count * c];
             for t in 0..count {
