@@ -123,10 +123,10 @@ struct FastBlock {
     /// Diagonal inverse as tables: the reconstruction of channel k from the
     /// field of group g is `[group_base[g] + (k << bits_g) + field]`.
     inverse_table: Option<Vec<i16>>,
-    /// Start of each group's part of `inverse_table`.
-    group_base: Vec<u32>,
     /// Reconstruction of a component decoded as 0 (diagonal inverse): `clamp(inverse_mean_i)`.
     inverse_base: Vec<i16>,
+    /// `[g·B + k]`: the lane of component k in group g (offset 0).
+    lanes: Vec<Lane>,
     /// `[g·B + k]`: the rest vector's field of component k in group g (0 for 0-bit groups).
     rest_fields: Vec<u8>,
     /// `[g·B + k]`: with a diagonal inverse, the reconstruction of that field.
@@ -222,7 +222,22 @@ impl FastBlock {
                 })
                 .collect();
         }
+        let lanes = (0..ng * b)
+            .map(|j| {
+                let (g, k) = (j / b, j % b);
+                let bits = blk.groups[g].bits;
+                Lane {
+                    k: k as u16,
+                    bits: bits as u8,
+                    table: (g as u16) * 256,
+                    offset: 0,
+                    qmul: if bits == 0 { 0 } else { blk.groups[g].qmul as i32 },
+                    inverse_entry: group_base[g] + ((k as u32) << bits),
+                }
+            })
+            .collect();
         FastBlock {
+            lanes,
             rest_fields,
             rest_recon,
             b,
@@ -242,7 +257,6 @@ impl FastBlock {
             inverse_round: if r <= 31 { 1 << (r - 1) } else { 0 },
             forward_table,
             inverse_table,
-            group_base,
             inverse_base,
         }
     }
@@ -340,14 +354,7 @@ impl TilePlan {
             let g = g as usize;
             let bits = blk.bits[g];
             let coded = bits > 0;
-            self.lanes[n] = Lane {
-                k: k as u16,
-                bits: bits as u8,
-                table: (g as u16) * 256,
-                offset,
-                qmul: blk.qmul[g],
-                inverse_entry: blk.group_base[g] + ((k as u32) << bits),
-            };
+            self.lanes[n] = Lane { offset, ..blk.lanes[g * b + k] };
             self.lane_of[k] = if coded { n as u16 } else { u16::MAX };
             // OR in the rest field (nothing for a 0-bit group), spilling into the next word
             let f = blk.rest_fields[g * b + k] as u64;
@@ -472,12 +479,18 @@ impl FastEngine {
             .collect()
     }
 
+    /// Vectors gathered or scattered at once: whole tiles, at least 64
+    /// vectors, so small tiles still use the 8 x 8 transposes.
+    fn batch_vectors(&self) -> usize {
+        self.tile * 64usize.div_ceil(self.tile)
+    }
+
     fn work(&self) -> Work {
         let (t, c) = (self.tile, self.channels);
         let b = self.blocks[0].b;
         let bp = b.div_ceil(8) * 8 + 8;
         Work {
-            x: vec![0; t * c],
+            x: vec![0; self.batch_vectors() * c],
             y: vec![0; t * c],
             rest: vec![false; t * self.blocks.len()],
             energy: vec![0; b],
@@ -559,16 +572,23 @@ impl FastEngine {
         let mut w = self.work();
         let mut sink = BitSink::with_capacity_bits(words_hint * self.word_bits as usize);
         let mut first = first;
+        let (mut batch_first, mut batch_count) = (first, 0);
         while first < end {
             let count = self.tile.min(end - first);
-            lay.gather(codes, first, count, &mut w.x);
+            if first >= batch_first + batch_count {
+                batch_first = first;
+                batch_count = self.batch_vectors().min(end - first);
+                lay.gather(codes, batch_first, batch_count, &mut w.x);
+            }
+            // the tile's rows of the gathered batch
+            let xt = &w.x[(first - batch_first) * c..];
             for (bi, blk) in self.blocks.iter().enumerate() {
                 let b = blk.b;
                 let mut rests = 0u64;
                 for t in 0..count {
                     let off = t * c + bi * b;
                     // (an OR of XORs vectorizes; a slice compare calls memcmp)
-                    let is_rest = w.x[off..off + b].iter().zip(&blk.rest_x).fold(0, |a, (&x, &r)| a | (x ^ r)) == 0;
+                    let is_rest = xt[off..off + b].iter().zip(&blk.rest_x).fold(0, |a, (&x, &r)| a | (x ^ r)) == 0;
                     w.rest[t * nb + bi] = is_rest;
                     if is_rest {
                         rests += 1;
@@ -576,7 +596,7 @@ impl FastEngine {
                         // diagonal: only the channels off the rest code differ
                         // from the rest vector; list them (branch-free) with
                         // their outputs, in w.changed / w.y at the vector's offset
-                        let (xs, changed, ys) = (&w.x[off..off + b], &mut w.changed[off..off + b], &mut w.y[off..off + b]);
+                        let (xs, changed, ys) = (&xt[off..off + b], &mut w.changed[off..off + b], &mut w.y[off..off + b]);
                         let mut n = 0;
                         for (ci, (xc, rc)) in xs.chunks(64).zip(blk.rest_x.chunks(64)).enumerate() {
                             // a bit per channel off the rest code, then only those
@@ -594,7 +614,7 @@ impl FastEngine {
                         }
                         w.nchanged[t * nb + bi] = n;
                     } else {
-                        let (x, y) = (&w.x[off..off + b], &mut w.y[off..off + b]);
+                        let (x, y) = (&xt[off..off + b], &mut w.y[off..off + b]);
                         self.forward(bi, x, y, &mut w.pad, &mut w.acc, &mut w.pairs);
                     }
                 }
@@ -718,7 +738,10 @@ impl FastEngine {
     fn decompress_tiles_body(&self, words: &[u64], first: usize, end: usize, mut emit: impl FnMut(usize, usize, &[i16])) -> Result<()> {
         let c = self.channels;
         let mut w = self.work();
-        let mut tile_rows = vec![0i16; self.tile * c];
+        // tiles are decoded into a batch of rows, handed on when full
+        let batch = self.batch_vectors();
+        let mut rows = vec![0i16; batch * c];
+        let mut batch_first = first;
         let mut src = BitSource::from_words(words, self.word_bits);
         let mut pos = first;
         let mut tile = first / self.tile;
@@ -752,7 +775,7 @@ impl FastEngine {
                 }
                 plan.plan(blk, Side::Decompress);
             }
-            let tile_out = &mut tile_rows[..count * c];
+            let tile_out = &mut rows[(pos - batch_first) * c..(pos - batch_first + count) * c];
             for t in 0..count {
                 for (bi, blk) in self.blocks.iter().enumerate() {
                     let b = blk.b;
@@ -804,9 +827,12 @@ impl FastEngine {
                     src.bit_pos() / self.word_bits as usize
                 )));
             }
-            emit(pos, count, &tile_rows[..count * c]);
             pos += count;
             tile += 1;
+            if pos - batch_first == batch || pos == end {
+                emit(batch_first, pos - batch_first, &rows[..(pos - batch_first) * c]);
+                batch_first = pos;
+            }
         }
         Ok(())
     }
