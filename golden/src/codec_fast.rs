@@ -865,8 +865,12 @@ impl FastEngine {
             if lanes.last().is_some_and(|l| l.offset as u32 + l.bits as u32 <= 128) {
                 // the whole vector in one 128-bit window: each field is a shift and a mask
                 let win = src.window128();
+                // three overlapping 64-bit views at bits 0, 32 and 64: a field of
+                // at most 8 bits lies wholly in the view at offset & !31 (or 64)
+                let views = [win as u64, (win >> 32) as u64, (win >> 64) as u64];
                 for l in lanes {
-                    let field = ((win >> l.offset) as u64 & ((1u64 << l.bits) - 1)) as usize;
+                    let sel = (l.offset as usize >> 5).min(2);
+                    let field = ((views[sel] >> (l.offset as usize - 32 * sel)) & ((1u64 << l.bits) - 1)) as usize;
                     v[l.k as usize] = level(l, field);
                 }
             } else {
