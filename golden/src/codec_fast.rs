@@ -99,8 +99,6 @@ struct FastBlock {
     positions: Vec<usize>,
     /// Bits of each group.
     bits: Vec<u32>,
-    /// Fine multiplier of each group (0 for 0-bit groups).
-    qmul: Vec<i32>,
     /// `[g·256 + fine + 128]`: the code as its packed field (low `bits` bits).
     fields: Vec<u8>,
     /// `[g·256 + field]`: the level of the code packed as `field`.
@@ -246,7 +244,6 @@ impl FastBlock {
             static_map: crate::grouping::static_group_map(blk),
             positions: crate::grouping::rank_positions(&blk.rank),
             bits: blk.groups.iter().map(|g| g.bits).collect(),
-            qmul: blk.groups.iter().map(|g| if g.bits == 0 { 0 } else { g.qmul as i32 }).collect(),
             fields,
             levels,
             rest_x,
@@ -337,6 +334,11 @@ impl TilePlan {
         let b = self.map.len();
         let dense_compress = side == Side::Compress && blk.forward_table.is_none();
         let diagonal_decode = side == Side::Decompress && blk.inverse_table.is_some();
+        let diagonal_compress = side == Side::Compress && blk.forward_table.is_some();
+        if dense_compress {
+            self.comp_qmul.resize(b, 0);
+            self.comp_table.resize(b, 0);
+        }
         // one branch-free pass: every component writes a lane at index n,
         // which only a coded component keeps (n moves on)
         self.lanes.resize(b, Lane::default());
@@ -355,7 +357,13 @@ impl TilePlan {
             let bits = blk.bits[g];
             let coded = bits > 0;
             self.lanes[n] = Lane { offset, ..blk.lanes[g * b + k] };
-            self.lane_of[k] = if coded { n as u16 } else { u16::MAX };
+            if diagonal_compress {
+                self.lane_of[k] = if coded { n as u16 } else { u16::MAX };
+            }
+            if dense_compress {
+                self.comp_qmul[k] = self.lanes[n].qmul;
+                self.comp_table[k] = self.lanes[n].table as i32;
+            }
             // OR in the rest field (nothing for a 0-bit group), spilling into the next word
             let f = blk.rest_fields[g * b + k] as u64;
             let (wi, sh) = (offset as usize >> 6, (offset & 63) as u32);
@@ -379,12 +387,6 @@ impl TilePlan {
         let pattern = &self.rest_pattern;
         self.rest56.extend((0..self.rest_bits.div_ceil(56)).map(|j| read_bits(pattern, 56 * j as usize, (self.rest_bits - 56 * j).min(56))));
         self.rest_out_ready = diagonal_decode;
-        if dense_compress {
-            self.comp_qmul.clear();
-            self.comp_qmul.extend(self.map.iter().map(|&g| blk.qmul[g as usize]));
-            self.comp_table.clear();
-            self.comp_table.extend(self.map.iter().map(|&g| g as i32 * 256));
-        }
         if side == Side::Decompress && blk.inverse.is_some() {
             self.pairs.clear();
             for l in &self.lanes {
