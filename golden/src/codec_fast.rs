@@ -261,6 +261,7 @@ impl FastBlock {
     /// The packed field of transform output `y` in a coded lane (the quantizer of step 4 and the code table).
     #[inline(always)]
     fn lane_field(&self, l: &Lane, y: i32) -> u64 {
+        // |y| <= 2^15 and qmul < 2^15: the product and the rounding term fit i32
         let f = ((y * l.qmul + (1 << (QUANT_SHIFT - 1))) >> QUANT_SHIFT).clamp(-128, 127);
         let i = l.table as usize + (f + 128) as usize;
         debug_assert!(i < self.fields.len());
