@@ -37,6 +37,29 @@ impl BitSink {
         }
     }
 
+    /// Appends a run of fields `(value, bits)` (each `bits` <= 32, value
+    /// bits above `bits` zero) with the accumulator held in registers for
+    /// the whole run: the same stream as [`BitSink::push`] field by field.
+    #[inline(always)]
+    pub fn push_run(&mut self, fields: impl Iterator<Item = (u64, u32)>) {
+        let (mut acc, mut fill) = (self.acc, self.fill);
+        for (v, bits) in fields {
+            debug_assert!(bits <= 32 && v >> bits == 0);
+            acc |= v << fill;
+            fill += bits;
+            if fill >= 64 {
+                self.chunks.push(acc);
+                fill -= 64;
+                // the bits of v that did not fit: bits - fill of them did
+                // (1..=32 of them as fill was < 64 before this field), and
+                // v >> bits = 0 when all did
+                acc = v >> (bits - fill);
+            }
+        }
+        self.acc = acc;
+        self.fill = fill;
+    }
+
     /// Appends a bit string held LSB-first in `chunks`, `bits` long.
     #[inline]
     pub fn push_bits(&mut self, chunks: &[u64], bits: u32) {
@@ -126,6 +149,19 @@ impl BitSource {
     #[inline(always)]
     pub fn peek(&self, bits: u32) -> u64 {
         self.peek_at(0, bits)
+    }
+
+    /// The 128 bits from the read position on (zeros past the stream's end).
+    #[inline(always)]
+    pub fn window128(&self) -> u128 {
+        let i = self.pos >> 6;
+        let o = (self.pos & 63) as u32;
+        let c = |j: usize| self.chunks.get(j).copied().unwrap_or(0);
+        let (c0, c1, c2) = (c(i), c(i + 1), c(i + 2));
+        // (x << 1) << (63 - o) is x << (64 - o) without a shift by 64 when o = 0
+        let lo = (c0 >> o) | ((c1 << 1) << (63 - o));
+        let hi = (c1 >> o) | ((c2 << 1) << (63 - o));
+        lo as u128 | (hi as u128) << 64
     }
 
     /// The `bits` bits (`bits` <= 57) starting `offset` bits after the read position.
@@ -263,6 +299,23 @@ mod tests {
                     assert_eq!(s.read(bits), v, "case {case}");
                     assert_eq!(r.read(bits).unwrap(), v, "case {case}");
                 }
+            }
+        }
+    }
+
+    /// The 128-bit window equals the stream's bits at every position, zeros past its end.
+    #[test]
+    fn window128_matches_peeks() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        for wb in [32, 64] {
+            let words: Vec<u64> = (0..9).map(|_| rng.gen::<u64>() & if wb == 32 { 0xffff_ffff } else { u64::MAX }).collect();
+            let mut s = BitSource::from_words(&words, wb);
+            let total = words.len() * wb as usize;
+            let bit = |j: usize| j < total && (words[j / wb as usize] >> (j % wb as usize)) & 1 == 1;
+            for pos in 0..=total {
+                let want = (0..128).fold(0u128, |v, j| v | (bit(pos + j) as u128) << j);
+                assert_eq!(s.window128(), want, "W = {wb}, bit {pos}");
+                s.skip(1);
             }
         }
     }

@@ -78,6 +78,16 @@ pub struct CalibrateOptions {
     /// Groupings to try (empty: only `grouping`).
     #[serde(default)]
     pub try_groupings: Vec<Grouping>,
+    /// Tile sizes to try with dynamic grouping (empty: only `tile`). The
+    /// tile sets how often the group map is sent: smaller tiles follow the
+    /// data more closely and pay more side information. Static grouping
+    /// has no side information and keeps `tile`.
+    #[serde(default)]
+    pub try_tiles: Vec<usize>,
+    /// Group counts (most groups per block) to try with dynamic grouping
+    /// (empty: only `groups`); fewer groups make each map entry narrower.
+    #[serde(default)]
+    pub try_groups: Vec<usize>,
 }
 
 /// One configuration tried by the transform / grouping selection.
@@ -87,6 +97,12 @@ pub struct Candidate {
     pub transform: TransformKind,
     /// Grouping tried.
     pub grouping: Grouping,
+    /// Tile tried (absent in records written before tiles were searched).
+    #[serde(default)]
+    pub tile: Option<usize>,
+    /// Most groups per block tried (absent in older records).
+    #[serde(default)]
+    pub groups: Option<usize>,
     /// Payload bits per value it reached (None: it failed).
     pub payload_bpv: Option<f64>,
     /// Calibration SQNR it reached.
@@ -115,6 +131,8 @@ impl Default for CalibrateOptions {
             learn_inverse_mean: true,
             try_transforms: Vec::new(),
             try_groupings: Vec::new(),
+            try_tiles: Vec::new(),
+            try_groups: Vec::new(),
         }
     }
 }
@@ -361,29 +379,58 @@ pub(crate) fn component_curves(hists: &[Vec<WeightedHist>], style: QuantStyle) -
         .collect()
 }
 
-/// Learns a policy from calibration tensors. When `try_transforms` or
-/// `try_groupings` list several choices, every combination is calibrated and
-/// the best on the calibration data is kept: the highest SQNR for a rate
-/// target, the lowest rate for a quality target.
+/// Learns a policy from calibration tensors. When `try_transforms`,
+/// `try_groupings`, `try_tiles` or `try_groups` list several choices, every
+/// combination is calibrated (tiles and group counts only with dynamic
+/// grouping) and the best on the calibration data is kept: the highest SQNR
+/// for a rate target, the lowest rate for a quality target.
 pub fn calibrate(tensors: &[&Tensor], opts: &CalibrateOptions, progress: Progress) -> Result<Calibration> {
-    if opts.try_transforms.is_empty() && opts.try_groupings.is_empty() {
+    if opts.try_transforms.is_empty() && opts.try_groupings.is_empty() && opts.try_tiles.is_empty() && opts.try_groups.is_empty() {
         return calibrate_one(tensors, opts, progress);
     }
     let transforms = if opts.try_transforms.is_empty() { vec![opts.transform] } else { opts.try_transforms.clone() };
     let groupings = if opts.try_groupings.is_empty() { vec![opts.grouping] } else { opts.try_groupings.clone() };
-    let combos: Vec<(TransformKind, Grouping)> = transforms.iter().flat_map(|&t| groupings.iter().map(move |&g| (t, g))).collect();
+    let tiles = if opts.try_tiles.is_empty() { vec![opts.tile] } else { opts.try_tiles.clone() };
+    let group_counts = if opts.try_groups.is_empty() { vec![opts.groups] } else { opts.try_groups.clone() };
+    let mut combos: Vec<(TransformKind, Grouping, usize, usize)> = Vec::new();
+    for &t in &transforms {
+        for &g in &groupings {
+            match g {
+                Grouping::Static => combos.push((t, g, opts.tile, opts.groups)),
+                Grouping::Dynamic => {
+                    for &tile in &tiles {
+                        for &n in &group_counts {
+                            combos.push((t, g, tile, n));
+                        }
+                    }
+                }
+            }
+        }
+    }
     let mut best: Option<Calibration> = None;
     let mut candidates = Vec::new();
     let mut first_err = None;
-    for (i, &(t, g)) in combos.iter().enumerate() {
-        let o = CalibrateOptions { transform: t, grouping: g, try_transforms: vec![], try_groupings: vec![], ..opts.clone() };
+    for (i, &(t, g, tile, groups)) in combos.iter().enumerate() {
+        let o = CalibrateOptions {
+            transform: t,
+            grouping: g,
+            tile,
+            groups,
+            try_transforms: vec![],
+            try_groupings: vec![],
+            try_tiles: vec![],
+            try_groups: vec![],
+            ..opts.clone()
+        };
         let n = combos.len() as f64;
-        let sub = |s: &str, f: f64| progress(&format!("{t:?}/{g:?}: {s}"), (i as f64 + f) / n);
+        let sub = |s: &str, f: f64| progress(&format!("{t:?}/{g:?}/T={tile}/G<={groups}: {s}"), (i as f64 + f) / n);
         match calibrate_one(tensors, &o, &sub) {
             Ok(cal) => {
                 candidates.push(Candidate {
                     transform: t,
                     grouping: g,
+                    tile: Some(tile),
+                    groups: Some(groups),
                     payload_bpv: Some(cal.payload_bpv),
                     calibration_sqnr_db: Some(cal.calibration_distortion.sqnr_db),
                     error: None,
@@ -404,7 +451,15 @@ pub fn calibrate(tensors: &[&Tensor], opts: &CalibrateOptions, progress: Progres
                 }
             }
             Err(e) => {
-                candidates.push(Candidate { transform: t, grouping: g, payload_bpv: None, calibration_sqnr_db: None, error: Some(e.to_string()) });
+                candidates.push(Candidate {
+                    transform: t,
+                    grouping: g,
+                    tile: Some(tile),
+                    groups: Some(groups),
+                    payload_bpv: None,
+                    calibration_sqnr_db: None,
+                    error: Some(e.to_string()),
+                });
                 first_err.get_or_insert(e);
             }
         }
@@ -413,6 +468,8 @@ pub fn calibrate(tensors: &[&Tensor], opts: &CalibrateOptions, progress: Progres
     cal.candidates = candidates;
     cal.options.try_transforms = opts.try_transforms.clone();
     cal.options.try_groupings = opts.try_groupings.clone();
+    cal.options.try_tiles = opts.try_tiles.clone();
+    cal.options.try_groups = opts.try_groups.clone();
     let mut record = serde_json::to_value(&cal).expect("serializes");
     if let Some(o) = record.as_object_mut() {
         o.remove("policy");

@@ -99,8 +99,6 @@ struct FastBlock {
     positions: Vec<usize>,
     /// Bits of each group.
     bits: Vec<u32>,
-    /// Fine multiplier of each group (0 for 0-bit groups).
-    qmul: Vec<i32>,
     /// `[g·256 + fine + 128]`: the code as its packed field (low `bits` bits).
     fields: Vec<u8>,
     /// `[g·256 + field]`: the level of the code packed as `field`.
@@ -123,10 +121,14 @@ struct FastBlock {
     /// Diagonal inverse as tables: the reconstruction of channel k from the
     /// field of group g is `[group_base[g] + (k << bits_g) + field]`.
     inverse_table: Option<Vec<i16>>,
-    /// Start of each group's part of `inverse_table`.
-    group_base: Vec<u32>,
     /// Reconstruction of a component decoded as 0 (diagonal inverse): `clamp(inverse_mean_i)`.
     inverse_base: Vec<i16>,
+    /// `[g·B + k]`: the lane of component k in group g (offset 0).
+    lanes: Vec<Lane>,
+    /// `[g·B + k]`: the rest vector's field of component k in group g (0 for 0-bit groups).
+    rest_fields: Vec<u8>,
+    /// `[g·B + k]`: with a diagonal inverse, the reconstruction of that field.
+    rest_recon: Vec<i16>,
 }
 
 impl FastBlock {
@@ -196,15 +198,52 @@ impl FastBlock {
             }
             t
         });
-        let inverse_base = blk.inverse_mean.iter().map(|&m| (round_shift(0, r) + m as i64).clamp(lo as i64, hi as i64) as i16).collect();
+        let inverse_base: Vec<i16> = blk.inverse_mean.iter().map(|&m| (round_shift(0, r) + m as i64).clamp(lo as i64, hi as i64) as i16).collect();
+        // the rest vector's field of every component in every group (0 in 0-bit
+        // groups), and for a diagonal inverse its reconstruction
+        let mut rest_fields = vec![0u8; ng * b];
+        let mut rest_recon = Vec::new();
+        for (g, grp) in blk.groups.iter().enumerate() {
+            for k in 0..b {
+                if grp.bits > 0 {
+                    let f = ((rest_y[k] * grp.qmul as i32 + (1 << (QUANT_SHIFT - 1))) >> QUANT_SHIFT).clamp(-128, 127);
+                    rest_fields[g * b + k] = fields[g * 256 + (f + 128) as usize];
+                }
+            }
+        }
+        if let Some(t) = &inverse_table {
+            rest_recon = (0..ng * b)
+                .map(|j| {
+                    let (g, k) = (j / b, j % b);
+                    let bits = blk.groups[g].bits;
+                    if bits == 0 { inverse_base[k] } else { t[group_base[g] as usize + (k << bits) + rest_fields[j] as usize] }
+                })
+                .collect();
+        }
+        let lanes = (0..ng * b)
+            .map(|j| {
+                let (g, k) = (j / b, j % b);
+                let bits = blk.groups[g].bits;
+                Lane {
+                    k: k as u16,
+                    bits: bits as u8,
+                    table: (g as u16) * 256,
+                    offset: 0,
+                    qmul: if bits == 0 { 0 } else { blk.groups[g].qmul as i32 },
+                    inverse_entry: group_base[g] + ((k as u32) << bits),
+                }
+            })
+            .collect();
         FastBlock {
+            lanes,
+            rest_fields,
+            rest_recon,
             b,
             index_bits: group_index_bits(ng),
             sizes: blk.groups.iter().map(|g| g.size).collect(),
             static_map: crate::grouping::static_group_map(blk),
             positions: crate::grouping::rank_positions(&blk.rank),
             bits: blk.groups.iter().map(|g| g.bits).collect(),
-            qmul: blk.groups.iter().map(|g| if g.bits == 0 { 0 } else { g.qmul as i32 }).collect(),
             fields,
             levels,
             rest_x,
@@ -215,29 +254,40 @@ impl FastBlock {
             inverse_round: if r <= 31 { 1 << (r - 1) } else { 0 },
             forward_table,
             inverse_table,
-            group_base,
             inverse_base,
         }
     }
 
-    /// The packed field of transform output `y` in group `g` (bits > 0).
+    /// The packed field of transform output `y` in a coded lane (the quantizer of step 4 and the code table).
     #[inline(always)]
-    fn field(&self, g: usize, y: i32) -> u64 {
+    fn lane_field(&self, l: &Lane, y: i32) -> u64 {
         // |y| <= 2^15 and qmul < 2^15: the product and the rounding term fit i32
-        let f = ((y * self.qmul[g] + (1 << (QUANT_SHIFT - 1))) >> QUANT_SHIFT).clamp(-128, 127);
-        self.fields[g * 256 + (f + 128) as usize] as u64
+        let f = ((y * l.qmul + (1 << (QUANT_SHIFT - 1))) >> QUANT_SHIFT).clamp(-128, 127);
+        let i = l.table as usize + (f + 128) as usize;
+        debug_assert!(i < self.fields.len());
+        // SAFETY: `table` is g·256 for a group g of this block and f + 128 lies
+        // in 0..=255, so i < groups·256 = fields.len()
+        unsafe { *self.fields.get_unchecked(i) as u64 }
     }
 }
 
+/// Which direction a [`TilePlan`] serves (each needs different parts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Compress,
+    Decompress,
+}
+
 /// A lane of a tile's block that carries bits: component, width, table offset (`g·256`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Lane {
     k: u16,
     bits: u8,
     table: u16,
-    group: u8,
     /// Bit offset of the lane's field within the block's fields of one vector.
     offset: u16,
+    /// The group's fine multiplier.
+    qmul: i32,
     /// Start of the lane's entries in a diagonal block's inverse table.
     inverse_entry: u32,
 }
@@ -256,59 +306,99 @@ struct TilePlan {
     /// Reconstruction of the rest codes (decoder), valid once `rest_out_ready`.
     rest_out: Vec<i16>,
     rest_out_ready: bool,
+    /// Fine multiplier of each component's group (0 in a 0-bit group).
+    comp_qmul: Vec<i32>,
+    /// `g·256` of each component's group g: its part of the code table.
+    comp_table: Vec<i32>,
+    /// Lane index of each component, `u16::MAX` for a component of a 0-bit group.
+    lane_of: Vec<u16>,
+    /// Lane index of each bit of the block's fields in one vector.
+    lane_at_bit: Vec<u16>,
+    /// The rest bit string in 56-bit chunks (the decoder's compare unit).
+    rest56: Vec<u64>,
     /// The map the lanes were planned for (valid when `planned`).
     planned_map: Vec<u8>,
     planned: bool,
-    /// `rest_bits` and `rest_pattern` are those of `planned_map`.
-    rest_planned: bool,
 }
 
 impl TilePlan {
     /// The coded lanes and inverse column pairs under the group map; kept
     /// from the previous tile when the map is the same (always in static
     /// grouping, often in dynamic grouping).
-    fn plan(&mut self, blk: &FastBlock) {
+    fn plan(&mut self, blk: &FastBlock, side: Side) {
         if self.planned && self.map == self.planned_map {
             return;
         }
         self.planned = true;
         self.planned_map.clone_from(&self.map);
-        self.rest_planned = false;
         self.rest_out_ready = false;
-        self.lanes.clear();
-        let mut offset = 0;
-        for (k, &g) in self.map.iter().enumerate() {
-            let bits = blk.bits[g as usize];
-            if bits > 0 {
-                let inverse_entry = blk.group_base[g as usize] + ((k as u32) << bits);
-                self.lanes.push(Lane { k: k as u16, bits: bits as u8, table: (g as u16) * 256, group: g, offset, inverse_entry });
-                offset += bits as u16;
-            }
+        let b = self.map.len();
+        let dense_compress = side == Side::Compress && blk.forward_table.is_none();
+        let diagonal_decode = side == Side::Decompress && blk.inverse_table.is_some();
+        let diagonal_compress = side == Side::Compress && blk.forward_table.is_some();
+        if dense_compress {
+            self.comp_qmul.resize(b, 0);
+            self.comp_table.resize(b, 0);
         }
+        // one branch-free pass: every component writes a lane at index n,
+        // which only a coded component keeps (n moves on)
+        self.lanes.resize(b, Lane::default());
+        self.lane_of.resize(b, u16::MAX);
+        // the rest string: zeroed with room for 8 bits per component and a spare word
+        self.rest_pattern.clear();
+        self.rest_pattern.resize((crate::policy::MAX_BITS as usize * b).div_ceil(64) + 2, 0);
+        if diagonal_decode {
+            self.rest_out.resize(b, 0);
+        }
+        self.lane_at_bit.resize(crate::policy::MAX_BITS as usize * (b + 1), 0);
+        let mut n = 0usize;
+        let mut offset = 0u16;
+        for (k, &g) in self.map.iter().enumerate() {
+            let g = g as usize;
+            let bits = blk.bits[g];
+            let coded = bits > 0;
+            self.lanes[n] = Lane { offset, ..blk.lanes[g * b + k] };
+            if diagonal_compress {
+                self.lane_of[k] = if coded { n as u16 } else { u16::MAX };
+            }
+            if dense_compress {
+                self.comp_qmul[k] = self.lanes[n].qmul;
+                self.comp_table[k] = self.lanes[n].table as i32;
+            }
+            // OR in the rest field (nothing for a 0-bit group), spilling into the next word
+            let f = blk.rest_fields[g * b + k] as u64;
+            let (wi, sh) = (offset as usize >> 6, (offset & 63) as u32);
+            self.rest_pattern[wi] |= f << sh;
+            self.rest_pattern[wi + 1] |= (f >> 1) >> (63 - sh);
+            if diagonal_decode {
+                self.rest_out[k] = blk.rest_recon[g * b + k];
+            }
+            if diagonal_decode {
+                // MAX_BITS entries; the next lane overwrites those past this one
+                self.lane_at_bit[offset as usize..offset as usize + crate::policy::MAX_BITS as usize].fill(n as u16);
+            }
+            n += coded as usize;
+            offset += bits as u16;
+        }
+        self.lanes.truncate(n);
         self.block_bits = offset as u32;
-        self.pairs.clear();
-        for l in &self.lanes {
-            let p = l.k / 2;
-            if self.pairs.last() != Some(&p) {
-                self.pairs.push(p);
+        self.rest_bits = self.block_bits;
+        self.rest_pattern.truncate(self.rest_bits.div_ceil(64) as usize + 1);
+        self.rest56.clear();
+        let pattern = &self.rest_pattern;
+        self.rest56.extend((0..self.rest_bits.div_ceil(56)).map(|j| read_bits(pattern, 56 * j as usize, (self.rest_bits - 56 * j).min(56))));
+        self.rest_out_ready = diagonal_decode;
+        if side == Side::Decompress && blk.inverse.is_some() {
+            self.pairs.clear();
+            for l in &self.lanes {
+                let p = l.k / 2;
+                if self.pairs.last() != Some(&p) {
+                    self.pairs.push(p);
+                }
             }
         }
     }
 
-    /// The rest vector's fields under the planned lanes (after [`TilePlan::plan`]).
-    fn plan_rest(&mut self, blk: &FastBlock) {
-        if self.rest_planned {
-            return;
-        }
-        self.rest_planned = true;
-        let mut sink = BitSink::with_capacity_bits(8 * blk.b);
-        for l in &self.lanes {
-            sink.push(blk.field(l.group as usize, blk.rest_y[l.k as usize]), l.bits as u32);
-        }
-        self.rest_bits = sink.bit_len() as u32;
-        sink.align(64);
-        self.rest_pattern = sink.into_words(64);
-    }
 }
 
 /// The fast engine for one policy.
@@ -322,6 +412,8 @@ pub(crate) struct FastEngine {
     grouping: Grouping,
     lo: i32,
     hi: i32,
+    /// Compile the tile loops for AVX2 + BMI2 (both detected at run time).
+    avx2_loops: bool,
 }
 
 /// Per-range working buffers.
@@ -337,6 +429,16 @@ struct Work {
     yhat: Vec<i32>,
     yhat16: Vec<i16>,
     counts: Vec<usize>,
+    /// Column pairs of a vector with a non-zero input.
+    pairs: Vec<u16>,
+    /// Diagonal blocks: the channels of each vector off the rest code (at the vector's offset).
+    changed: Vec<u16>,
+    /// Their number per vector and block.
+    nchanged: Vec<usize>,
+    /// One vector's bit string of a block, assembled in place.
+    patch: Vec<u64>,
+    /// One vector's code table entries (dense blocks).
+    entry: Vec<i32>,
 }
 
 impl FastEngine {
@@ -349,6 +451,7 @@ impl FastEngine {
             tile: policy.tile,
             word_bits: policy.word_bits,
             grouping: policy.grouping,
+            avx2_loops: simd && crate::kernels::avx2_bmi2_available(),
             lo: policy.input.code_range.min(),
             hi: policy.input.code_range.max(),
         }
@@ -379,12 +482,18 @@ impl FastEngine {
             .collect()
     }
 
+    /// Vectors gathered or scattered at once: whole tiles, at least 64
+    /// vectors, so small tiles still use the 8 x 8 transposes.
+    fn batch_vectors(&self) -> usize {
+        self.tile * 64usize.div_ceil(self.tile)
+    }
+
     fn work(&self) -> Work {
         let (t, c) = (self.tile, self.channels);
         let b = self.blocks[0].b;
         let bp = b.div_ceil(8) * 8 + 8;
         Work {
-            x: vec![0; t * c],
+            x: vec![0; self.batch_vectors() * c],
             y: vec![0; t * c],
             rest: vec![false; t * self.blocks.len()],
             energy: vec![0; b],
@@ -395,12 +504,17 @@ impl FastEngine {
             yhat: vec![0; b],
             yhat16: vec![0; bp],
             counts: vec![0; crate::policy::MAX_GROUPS],
+            pairs: vec![0; b.div_ceil(2)],
+            changed: vec![0; t * c],
+            nchanged: vec![0; t * self.blocks.len()],
+            patch: vec![0; (8 * b).div_ceil(64) + 1],
+            entry: vec![0; b],
         }
     }
 
     /// Forward transform of one block of input codes.
-    #[inline]
-    fn forward(&self, bi: usize, x: &[i16], y: &mut [i32], w_pad: &mut [i16], w_acc: &mut [i32]) {
+    #[inline(always)]
+    fn forward(&self, bi: usize, x: &[i16], y: &mut [i32], w_pad: &mut [i16], w_acc: &mut [i32], w_pairs: &mut [u16]) {
         let blk = &self.blocks[bi];
         let m = &self.matrices[bi];
         if let Some(table) = &blk.forward_table {
@@ -422,48 +536,117 @@ impl FastEngine {
             w_pad[b] = 0;
             &w_pad[..b + 1]
         };
+        // only the column pairs with a non-zero input contribute (post-ReLU
+        // codes are mostly 0): list them branch-free, the sum is the same
+        let np = b.div_ceil(2);
+        let mut n = 0;
+        for p in 0..np {
+            w_pairs[n] = p as u16;
+            n += ((v[2 * p] | v[2 * p + 1]) != 0) as usize;
+        }
         let acc = &mut w_acc[..pm.rows_padded()];
         acc[..b].copy_from_slice(&blk.bias);
-        pm.apply(v, &ALL_PAIRS[..b.div_ceil(2)], acc, true);
+        pm.apply(v, &w_pairs[..n], acc, true);
         crate::kernels::finish_forward(&acc[..b], &m.forward_shift, &mut y[..b], true);
     }
 
     /// Payload words of the tiles covering vectors `first..end` (`first` on a tile start).
     pub fn compress_range(&self, codes: &[i16], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2_loops {
+            // SAFETY: avx2_loops is set only when AVX2 and BMI2 were detected at run time
+            return unsafe { self.compress_range_avx2(codes, lay, first, end, words_hint) };
+        }
+        self.compress_range_body(codes, lay, first, end, words_hint)
+    }
+
+    /// [`FastEngine::compress_range`] compiled for AVX2 + BMI2 (vectorized
+    /// compares, sums and table index arithmetic; shifts by a register without flags).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2")]
+    unsafe fn compress_range_avx2(&self, codes: &[i16], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
+        self.compress_range_body(codes, lay, first, end, words_hint)
+    }
+
+    #[inline(always)]
+    fn compress_range_body(&self, codes: &[i16], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
         let c = self.channels;
         let nb = self.blocks.len();
         let mut w = self.work();
         let mut sink = BitSink::with_capacity_bits(words_hint * self.word_bits as usize);
         let mut first = first;
+        let (mut batch_first, mut batch_count) = (first, 0);
         while first < end {
             let count = self.tile.min(end - first);
-            lay.gather(codes, first, count, &mut w.x);
+            if first >= batch_first + batch_count {
+                batch_first = first;
+                batch_count = self.batch_vectors().min(end - first);
+                lay.gather(codes, batch_first, batch_count, &mut w.x);
+            }
+            // the tile's rows of the gathered batch
+            let xt = &w.x[(first - batch_first) * c..];
             for (bi, blk) in self.blocks.iter().enumerate() {
                 let b = blk.b;
                 let mut rests = 0u64;
                 for t in 0..count {
                     let off = t * c + bi * b;
-                    let is_rest = w.x[off..off + b] == blk.rest_x[..];
+                    // (an OR of XORs vectorizes; a slice compare calls memcmp)
+                    let is_rest = xt[off..off + b].iter().zip(&blk.rest_x).fold(0, |a, (&x, &r)| a | (x ^ r)) == 0;
                     w.rest[t * nb + bi] = is_rest;
                     if is_rest {
                         rests += 1;
+                    } else if let Some(table) = &blk.forward_table {
+                        // diagonal: only the channels off the rest code differ
+                        // from the rest vector; list them (branch-free) with
+                        // their outputs, in w.changed / w.y at the vector's offset
+                        let (xs, changed, ys) = (&xt[off..off + b], &mut w.changed[off..off + b], &mut w.y[off..off + b]);
+                        let mut n = 0;
+                        for (ci, (xc, rc)) in xs.chunks(64).zip(blk.rest_x.chunks(64)).enumerate() {
+                            // a bit per channel off the rest code, then only those
+                            let mut m = 0u64;
+                            for (i, (&x, &r)) in xc.iter().zip(rc).enumerate() {
+                                m |= ((x != r) as u64) << i;
+                            }
+                            while m != 0 {
+                                let k = ci * 64 + m.trailing_zeros() as usize;
+                                changed[n] = k as u16;
+                                ys[n] = table[k * 256 + (xs[k] as i32 - self.lo) as usize] as i32;
+                                n += 1;
+                                m &= m - 1;
+                            }
+                        }
+                        w.nchanged[t * nb + bi] = n;
                     } else {
-                        let (x, y) = (&w.x[off..off + b], &mut w.y[off..off + b]);
-                        self.forward(bi, x, y, &mut w.pad, &mut w.acc);
+                        let (x, y) = (&xt[off..off + b], &mut w.y[off..off + b]);
+                        self.forward(bi, x, y, &mut w.pad, &mut w.acc, &mut w.pairs);
                     }
                 }
+                let sparse = blk.forward_table.is_some();
                 let plan = &mut w.plans[bi];
                 match self.grouping {
                     Grouping::Static => plan.map.copy_from_slice(&blk.static_map),
                     Grouping::Dynamic => {
+                        // rest vectors (in a diagonal block: every vector, whose
+                        // changed channels are corrected below) add |rest y_k|
+                        let base = if sparse { count as u64 } else { rests };
                         for (e, &y) in w.energy.iter_mut().zip(&blk.rest_y) {
-                            *e = rests * y.unsigned_abs() as u64;
+                            *e = base * y.unsigned_abs() as u64;
                         }
                         for t in 0..count {
                             if w.rest[t * nb + bi] {
                                 continue;
                             }
                             let off = t * c + bi * b;
+                            if sparse {
+                                // |y_k| replaces the |rest y_k| counted above; the
+                                // wrapping sum is exact as the total is >= 0
+                                for j in 0..w.nchanged[t * nb + bi] {
+                                    let k = w.changed[off + j] as usize;
+                                    let d = w.y[off + j].unsigned_abs() as i64 - blk.rest_y[k].unsigned_abs() as i64;
+                                    w.energy[k] = w.energy[k].wrapping_add(d as u64);
+                                }
+                                continue;
+                            }
                             for (e, &y) in w.energy.iter_mut().zip(&w.y[off..off + b]) {
                                 *e += y.unsigned_abs() as u64;
                             }
@@ -474,10 +657,7 @@ impl FastEngine {
                         }
                     }
                 }
-                plan.plan(blk);
-                if rests > 0 {
-                    plan.plan_rest(blk);
-                }
+                plan.plan(blk, Side::Compress);
             }
             for t in 0..count {
                 for (bi, blk) in self.blocks.iter().enumerate() {
@@ -486,11 +666,38 @@ impl FastEngine {
                         sink.push_bits(&plan.rest_pattern, plan.rest_bits);
                         continue;
                     }
-                    let y = &w.y[t * c + bi * blk.b..t * c + (bi + 1) * blk.b];
-                    for l in &plan.lanes {
-                        let field = blk.field(l.group as usize, y[l.k as usize]);
-                        sink.push(field, l.bits as u32);
+                    if blk.forward_table.is_some() {
+                        // the rest bit string with the changed channels' fields written over it
+                        let off = t * c + bi * blk.b;
+                        let buf = &mut w.patch[..plan.rest_pattern.len()];
+                        buf.copy_from_slice(&plan.rest_pattern);
+                        for j in 0..w.nchanged[t * nb + bi] {
+                            let lane = plan.lane_of[w.changed[off + j] as usize];
+                            if lane != u16::MAX {
+                                let l = &plan.lanes[lane as usize];
+                                write_field(buf, l.offset as usize, l.bits as u32, blk.lane_field(l, w.y[off + j]));
+                            }
+                        }
+                        sink.push_bits(buf, plan.rest_bits);
+                        continue;
                     }
+                    // the fine index and table entry of every component in one
+                    // vectorizable pass, then the coded lanes' fields
+                    let b = blk.b;
+                    let y = &w.y[t * c + bi * b..t * c + (bi + 1) * b];
+                    let entry = &mut w.entry[..b];
+                    for (e, (&y, (&q, &table))) in entry.iter_mut().zip(y.iter().zip(plan.comp_qmul.iter().zip(&plan.comp_table))) {
+                        // as FastBlock::lane_field
+                        *e = table + ((y * q + (1 << (QUANT_SHIFT - 1))) >> QUANT_SHIFT).clamp(-128, 127) + 128;
+                    }
+                    let fields = &blk.fields;
+                    let field = |l: &Lane| {
+                        let i = entry[l.k as usize] as usize;
+                        debug_assert!(i < fields.len());
+                        // SAFETY: entry = g·256 + (0..=255) for a group g of this block: i < groups·256 = fields.len()
+                        (unsafe { *fields.get_unchecked(i) }) as u64
+                    };
+                    sink.push_run(plan.lanes.iter().map(|l| (field(l), l.bits as u32)));
                 }
             }
             sink.align(self.word_bits);
@@ -514,10 +721,30 @@ impl FastEngine {
     /// Decodes the tiles covering vectors `first..end` and hands each tile's
     /// rows (`count x C`, vector-major) to `emit(first vector, count, rows)`.
     /// The caller has checked that `words` is exactly as long as these tiles need.
-    pub fn decompress_tiles(&self, words: &[u64], first: usize, end: usize, mut emit: impl FnMut(usize, usize, &[i16])) -> Result<()> {
+    pub fn decompress_tiles(&self, words: &[u64], first: usize, end: usize, emit: impl FnMut(usize, usize, &[i16])) -> Result<()> {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2_loops {
+            // SAFETY: avx2_loops is set only when AVX2 and BMI2 were detected at run time
+            return unsafe { self.decompress_tiles_avx2(words, first, end, emit) };
+        }
+        self.decompress_tiles_body(words, first, end, emit)
+    }
+
+    /// [`FastEngine::decompress_tiles`] compiled for AVX2 + BMI2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2")]
+    unsafe fn decompress_tiles_avx2(&self, words: &[u64], first: usize, end: usize, emit: impl FnMut(usize, usize, &[i16])) -> Result<()> {
+        self.decompress_tiles_body(words, first, end, emit)
+    }
+
+    #[inline(always)]
+    fn decompress_tiles_body(&self, words: &[u64], first: usize, end: usize, mut emit: impl FnMut(usize, usize, &[i16])) -> Result<()> {
         let c = self.channels;
         let mut w = self.work();
-        let mut tile_rows = vec![0i16; self.tile * c];
+        // tiles are decoded into a batch of rows, handed on when full
+        let batch = self.batch_vectors();
+        let mut rows = vec![0i16; batch * c];
+        let mut batch_first = first;
         let mut src = BitSource::from_words(words, self.word_bits);
         let mut pos = first;
         let mut tile = first / self.tile;
@@ -549,15 +776,39 @@ impl FastEngine {
                         }
                     }
                 }
-                plan.plan(blk);
-                plan.plan_rest(blk);
+                plan.plan(blk, Side::Decompress);
             }
-            let tile_out = &mut tile_rows[..count * c];
+            let tile_out = &mut rows[(pos - batch_first) * c..(pos - batch_first + count) * c];
             for t in 0..count {
                 for (bi, blk) in self.blocks.iter().enumerate() {
                     let b = blk.b;
                     let dst = &mut tile_out[t * c + bi * b..t * c + (bi + 1) * b];
                     let plan = &mut w.plans[bi];
+                    if let Some(table) = &blk.inverse_table {
+                        // diagonal: the rest reconstruction, then only the lanes
+                        // whose bits differ from the rest string, found by XOR
+                        if !plan.rest_out_ready {
+                            plan.rest_out.resize(b, 0);
+                            let probe = BitSource::from_words(&plan.rest_pattern, 64);
+                            self.decode_block(bi, &plan.lanes, &plan.pairs, &probe, &mut w.yhat, &mut w.yhat16, &mut w.acc, &mut plan.rest_out);
+                            plan.rest_out_ready = true;
+                        }
+                        dst.copy_from_slice(&plan.rest_out);
+                        for (j, &r) in plan.rest56.iter().enumerate() {
+                            let at = 56 * j;
+                            let mut d = src.peek_at(at, (plan.rest_bits - at as u32).min(56)) ^ r;
+                            while d != 0 {
+                                let l = &plan.lanes[plan.lane_at_bit[at + d.trailing_zeros() as usize] as usize];
+                                let field = src.peek_at(l.offset as usize, l.bits as u32) as usize;
+                                dst[l.k as usize] = table[l.inverse_entry as usize + field];
+                                // on past this lane's bits (it ends at most 63 bits into the chunk)
+                                let end = (l.offset as usize + l.bits as usize - at) as u32;
+                                d &= u64::MAX.checked_shl(end).unwrap_or(0);
+                            }
+                        }
+                        src.skip(plan.block_bits as usize);
+                        continue;
+                    }
                     if src.starts_with(&plan.rest_pattern, plan.rest_bits) {
                         src.skip(plan.rest_bits as usize);
                         if !plan.rest_out_ready {
@@ -579,9 +830,12 @@ impl FastEngine {
                     src.bit_pos() / self.word_bits as usize
                 )));
             }
-            emit(pos, count, &tile_rows[..count * c]);
             pos += count;
             tile += 1;
+            if pos - batch_first == batch || pos == end {
+                emit(batch_first, pos - batch_first, &rows[..(pos - batch_first) * c]);
+                batch_first = pos;
+            }
         }
         Ok(())
     }
@@ -589,7 +843,7 @@ impl FastEngine {
     /// Reads one block's fields at the lanes' offsets from `src` (without
     /// moving it), dequantizes and inverse-transforms them into `out`.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     fn decode_block(&self, bi: usize, lanes: &[Lane], pairs: &[u16], src: &BitSource, yhat: &mut [i32], yhat16: &mut [i16], acc: &mut [i32], out: &mut [i16]) {
         let blk = &self.blocks[bi];
         let m = &self.matrices[bi];
@@ -605,9 +859,28 @@ impl FastEngine {
         if let Some(pm) = &blk.inverse {
             let v = &mut yhat16[..b.div_ceil(2) * 2];
             v.iter_mut().for_each(|x| *x = 0);
-            for l in lanes {
-                let field = src.peek_at(l.offset as usize, l.bits as u32) as usize;
-                v[l.k as usize] = blk.levels[l.table as usize + field];
+            let level = |l: &Lane, field: usize| {
+                let i = l.table as usize + field;
+                debug_assert!(i < blk.levels.len());
+                // SAFETY: table = g·256 for a group g of the block and field < 2^bits <= 256: i < groups·256 = levels.len()
+                unsafe { *blk.levels.get_unchecked(i) }
+            };
+            if lanes.last().is_some_and(|l| l.offset as u32 + l.bits as u32 <= 128) {
+                // the whole vector in one 128-bit window: each field is a shift and a mask
+                let win = src.window128();
+                // three overlapping 64-bit views at bits 0, 32 and 64: a field of
+                // at most 8 bits lies wholly in the view at offset & !31 (or 64)
+                let views = [win as u64, (win >> 32) as u64, (win >> 64) as u64];
+                for l in lanes {
+                    let sel = (l.offset as usize >> 5).min(2);
+                    let field = ((views[sel] >> (l.offset as usize - 32 * sel)) & ((1u64 << l.bits) - 1)) as usize;
+                    v[l.k as usize] = level(l, field);
+                }
+            } else {
+                for l in lanes {
+                    let field = src.peek_at(l.offset as usize, l.bits as u32) as usize;
+                    v[l.k as usize] = level(l, field);
+                }
             }
             let acc = &mut acc[..pm.rows_padded()];
             acc.iter_mut().for_each(|x| *x = blk.inverse_round);
@@ -625,13 +898,24 @@ impl FastEngine {
     }
 }
 
-/// Pair indices 0, 1, 2, ... for kernels applied to every column pair.
-static ALL_PAIRS: [u16; 4096] = {
-    let mut a = [0u16; 4096];
-    let mut i = 0;
-    while i < 4096 {
-        a[i] = i as u16;
-        i += 1;
+/// Writes the `bits` low bits of `field` (`bits` <= 32, higher bits zero)
+/// at bit `offset` of the LSB-first string `buf`, replacing what was there.
+#[inline(always)]
+fn write_field(buf: &mut [u64], offset: usize, bits: u32, field: u64) {
+    let (i, s) = (offset >> 6, (offset & 63) as u32);
+    let mask = (1u64 << bits) - 1;
+    buf[i] = (buf[i] & !(mask << s)) | (field << s);
+    if s + bits > 64 {
+        let r = 64 - s;
+        buf[i + 1] = (buf[i + 1] & !(mask >> r)) | (field >> r);
     }
-    a
-};
+}
+
+/// The `bits` bits (`bits` <= 57) at bit `pos` of the LSB-first string
+/// `buf`, which has a word beyond the one holding `pos`.
+#[inline(always)]
+fn read_bits(buf: &[u64], pos: usize, bits: u32) -> u64 {
+    let (i, o) = (pos >> 6, (pos & 63) as u32);
+    // (x << 1) << (63 - o) is x << (64 - o) without a shift by 64 when o = 0
+    ((buf[i] >> o) | ((buf[i + 1] << 1) << (63 - o))) & ((1u64 << bits) - 1)
+}

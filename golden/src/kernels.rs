@@ -113,6 +113,19 @@ pub fn avx2_available() -> bool {
     }
 }
 
+/// Whether AVX2 and BMI2 are both available (the fast engine's tile loops
+/// are compiled for the pair).
+pub fn avx2_bmi2_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("bmi2") && std::is_x86_feature_detected!("bmi1")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// `y[k] = clamp(acc[k] >> shift[k], -32768, 32767)`: the forward
 /// transform's rounding shift and saturation, with the rounding term
 /// already in `acc` (shifts 1..=31). AVX2 (variable shifts) when `simd`.
@@ -215,6 +228,15 @@ mod avx2 {
     use super::PairMatrix;
     use std::arch::x86_64::*;
 
+    /// `v[2p]` in the low and `v[2p+1]` in the high half of a 32-bit lane.
+    /// Caller guarantees `2p + 1 < v.len()`.
+    #[inline(always)]
+    unsafe fn pair_word(v: &[i16], p: usize) -> i32 {
+        let lo = *v.get_unchecked(2 * p) as u16 as u32;
+        let hi = *v.get_unchecked(2 * p + 1) as u16 as u32;
+        (lo | (hi << 16)) as i32
+    }
+
     /// Fixed accumulator count N (N·8 rows) keeps the accumulators in registers.
     #[target_feature(enable = "avx2")]
     unsafe fn apply_n<const N: usize>(m: &PairMatrix, v: &[i16], pairs: &[u16], acc: &mut [i32]) {
@@ -227,8 +249,10 @@ mod avx2 {
             let p = p as usize;
             assert!(p < m.pairs);
             // the pair (v[2p], v[2p+1]) as one little-endian 32-bit lane,
-            // broadcast; in bounds as v.len() >= 2·pairs (asserted by the caller)
-            let xv = _mm256_set1_epi32((v.as_ptr().add(2 * p) as *const i32).read_unaligned());
+            // broadcast; in bounds as v.len() >= 2·pairs (asserted by the caller).
+            // Two 16-bit loads: callers write v one i16 at a time, and a 32-bit
+            // load over two such stores cannot be forwarded (a stall per pair)
+            let xv = _mm256_set1_epi32(pair_word(v, p));
             let col = m.m.as_ptr().add(p * rp * 2);
             for (j, x) in a.iter_mut().enumerate() {
                 let w = _mm256_loadu_si256(col.add(16 * j) as *const __m256i);
@@ -270,7 +294,7 @@ mod avx2 {
                 for &p in pairs {
                     let p = p as usize;
                     assert!(p < m.pairs);
-                    let xv = _mm256_set1_epi32((v.as_ptr().add(2 * p) as *const i32).read_unaligned());
+                    let xv = _mm256_set1_epi32(pair_word(v, p));
                     let col = m.m.as_ptr().add(p * rp * 2);
                     for j in 0..rp / 8 {
                         let dst = acc.as_mut_ptr().add(8 * j) as *mut __m256i;

@@ -82,3 +82,37 @@ fn automatic_selection_keeps_the_best_candidate() {
     assert_eq!(cal.calibration_distortion.sqnr_db, best);
     assert!(cal.policy.calibration.as_ref().unwrap().get("candidates").is_some());
 }
+
+/// Tiles and group counts are searched for dynamic grouping only; the kept
+/// policy is the best candidate and carries its tile and group count.
+#[test]
+fn tile_and_group_search_keeps_the_best_dynamic_candidate() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let t = random_activations(&mut rng, vec![2, 8, 8, 8], true);
+    let opts = CalibrateOptions {
+        try_groupings: vec![Grouping::Static, Grouping::Dynamic],
+        try_tiles: vec![4, 16],
+        try_groups: vec![2, 4],
+        ..CalibrateOptions::default()
+    };
+    let cal = calibrate(&[&t], &opts, &|_, _| {}).unwrap();
+    // one static candidate at the default tile and groups, 2 x 2 dynamic ones
+    assert_eq!(cal.candidates.len(), 5);
+    let statics: Vec<_> = cal.candidates.iter().filter(|c| c.grouping == Grouping::Static).collect();
+    assert_eq!(statics.len(), 1);
+    assert_eq!((statics[0].tile, statics[0].groups), (Some(opts.tile), Some(opts.groups)));
+    let mut dynamic: Vec<_> = cal.candidates.iter().filter(|c| c.grouping == Grouping::Dynamic).map(|c| (c.tile.unwrap(), c.groups.unwrap())).collect();
+    dynamic.sort();
+    assert_eq!(dynamic, vec![(4, 2), (4, 4), (16, 2), (16, 4)]);
+    let best = cal.candidates.iter().filter(|c| c.calibration_sqnr_db == Some(cal.calibration_distortion.sqnr_db)).collect::<Vec<_>>();
+    assert!(!best.is_empty());
+    let top = cal.candidates.iter().filter_map(|c| c.calibration_sqnr_db).fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(cal.calibration_distortion.sqnr_db, top);
+    let p = &cal.policy;
+    assert!(best.iter().any(|c| c.grouping == p.grouping && c.tile == Some(p.tile)));
+    assert!(p.blocks.iter().all(|blk| blk.groups.len() <= best[0].groups.unwrap()));
+    // the record keeps the search lists for a later re-calibration
+    let o = &p.calibration.as_ref().unwrap()["options"];
+    assert_eq!(o["try_tiles"], serde_json::json!([4, 16]));
+    assert_eq!(o["try_groups"], serde_json::json!([2, 4]));
+}

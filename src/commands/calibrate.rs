@@ -68,6 +68,15 @@ pub struct CalibArgs {
     /// Pixel vectors per tile.
     #[arg(long, default_value_t = 16)]
     pub tile: usize,
+    /// Tile sizes to try with dynamic grouping, comma-separated; the best on
+    /// the calibration data is kept (default: only --tile). Smaller tiles
+    /// follow the data more closely and send the group map more often.
+    #[arg(long, value_delimiter = ',')]
+    pub try_tiles: Vec<usize>,
+    /// Group counts (most groups per block) to try with dynamic grouping,
+    /// comma-separated (default: only --groups).
+    #[arg(long, value_delimiter = ',')]
+    pub try_groups: Vec<usize>,
     /// Payload word width (32 or 64).
     #[arg(long, default_value_t = 32)]
     pub word_bits: u32,
@@ -110,6 +119,8 @@ impl CalibArgs {
                 _ => vec![],
             },
             tile: self.tile,
+            try_tiles: self.try_tiles.clone(),
+            try_groups: self.try_groups.clone(),
             word_bits: self.word_bits,
             style: match self.quantizer {
                 StyleArg::Uniform => QuantStyle::Uniform,
@@ -174,8 +185,15 @@ pub fn summary_line(cal: &Calibration) -> String {
             (_, _, Some(e)) => format!("failed: {e}"),
             _ => "?".into(),
         };
-        let chosen = c.transform == p.transform && c.grouping == p.grouping;
-        s += &format!("\n  tried {:?}/{:?}: {}{}", c.transform, c.grouping, what, if chosen { "  <- chosen" } else { "" });
+        let chosen = c.transform == p.transform
+            && c.grouping == p.grouping
+            && c.tile.is_none_or(|t| t == p.tile)
+            && c.calibration_sqnr_db == Some(cal.calibration_distortion.sqnr_db);
+        let tg = match (c.grouping, c.tile, c.groups) {
+            (Grouping::Dynamic, Some(t), Some(g)) => format!(" T={t} G<={g}"),
+            _ => String::new(),
+        };
+        s += &format!("\n  tried {:?}/{:?}{tg}: {}{}", c.transform, c.grouping, what, if chosen { "  <- chosen" } else { "" });
     }
     s
 }

@@ -194,8 +194,11 @@ pub fn build_report(
     let base_opts = CalibrateOptions {
         transform: policy.transform,
         grouping: policy.grouping,
+        tile: policy.tile,
         try_transforms: vec![],
         try_groupings: vec![],
+        try_tiles: vec![],
+        try_groups: vec![],
         ..policy_options(policy)
     };
     let ours_at = |opts: &CalibrateOptions, label: &str| -> Result<Point> {
