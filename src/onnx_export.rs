@@ -255,3 +255,28 @@ fn scalar((dims, v): (Vec<usize>, Vec<f32>), file: &str, what: &str) -> Result<f
     ensure!(v.len() == 1, "{file}: '{what}' holds {} values (shape {dims:?}); need one", v.len());
     Ok(v[0])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference_cnn::Cnn;
+    use rand::SeedableRng;
+
+    /// What `cnn_to_onnx` writes, `onnx_to_cnn` reads back unchanged; other graphs are refused.
+    #[test]
+    fn import_returns_the_exported_weights() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let w = Cnn::new(&mut rng, 4, 8, 16, 10, &candle_core::Device::Cpu).unwrap().export(0.25, 0.5).unwrap();
+        let path = std::env::temp_dir().join(format!("actcomp-import-{}.onnx", std::process::id()));
+        std::fs::write(&path, cnn_to_onnx(&w, &[]).unwrap()).unwrap();
+        let back = onnx_to_cnn(&path).unwrap();
+        std::fs::remove_file(&path).ok();
+        assert_eq!((back.mean, back.std, back.channels, back.hidden, back.classes), (0.25, 0.5, [4, 8], 16, 10));
+        for (a, b) in [(&w.conv1_w, &back.conv1_w), (&w.conv2_b, &back.conv2_b), (&w.fc1_w, &back.fc1_w), (&w.fc2_b, &back.fc2_b)] {
+            assert_eq!(a, b);
+        }
+        let mnist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models/mnist_cnn.onnx");
+        let e = format!("{:#}", onnx_to_cnn(&mnist).unwrap_err());
+        assert!(e.contains("not the reference CNN"), "{e}");
+    }
+}
