@@ -120,6 +120,11 @@ impl Cnn {
             .collect()
     }
 
+    /// The variables of the classifier head (fc1, fc2): the layers after the last feature map.
+    pub fn head_vars(&self) -> Vec<Var> {
+        [&self.fc1_w, &self.fc1_b, &self.fc2_w, &self.fc2_b].into_iter().cloned().collect()
+    }
+
     /// Logits of normalized images (N x 1 x 28 x 28).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.forward_tapped(x, &mut |_, t| Ok(t))

@@ -129,6 +129,22 @@ fn one_epoch_writes_a_model_that_eval_reproduces() {
     assert_eq!(e2["compressed_correct"], j["finetuned"]["compressed_correct"], "fresh calibration in eval disagrees with finetune");
 }
 
+/// `--train head` changes only fc1 and fc2: every compressed feature map, hence its policy and
+/// its codec distortion on the test split, stays exactly as before, while the network changes.
+#[test]
+fn head_training_keeps_feature_maps_and_policies() {
+    let dir = tmpdir("head");
+    let out = dir.join("ft").display().to_string();
+    let args = finetune_args(&out, &["--json", "--train", "head"]);
+    let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let j = ok_json(&refs);
+    assert_eq!(j["finetuned"]["sqnr_db"], j["original"]["sqnr_db"], "head-only training changed a compressed feature map");
+    assert_eq!(j["finetuned"]["stored_bpv"], j["original"]["stored_bpv"]);
+    assert_eq!(j["epochs"][0]["calibration_sqnr_db"], j["original"]["calibration_sqnr_db"], "re-calibration found other activations");
+    let orig = std::fs::read(fixture("models/fashion_cnn.onnx")).unwrap();
+    assert_ne!(orig, std::fs::read(dir.join("ft/finetuned.onnx")).unwrap(), "head-only training left the network unchanged");
+}
+
 #[test]
 fn bad_input_is_a_clear_error() {
     let dir = tmpdir("bad");

@@ -66,6 +66,13 @@ pub struct Args {
     pub at: Vec<String>,
     #[command(flatten)]
     pub calib: CalibArgs,
+    /// Which weights train: all, or only the classifier head (fc1, fc2), which leaves every
+    /// compressed feature map, hence its calibrated policy, unchanged.
+    #[arg(long, value_enum, default_value = "all")]
+    pub train: TrainWhat,
+    /// Also re-calibrate every N training steps inside an epoch (0: only after each epoch).
+    #[arg(long, default_value_t = 0)]
+    pub recalibrate_every: usize,
     /// Passes over the training images.
     #[arg(long, default_value_t = 2)]
     pub epochs: usize,
@@ -93,6 +100,15 @@ pub struct Args {
     /// Print a machine-readable summary on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Which weights `finetune` trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrainWhat {
+    /// Every layer.
+    All,
+    /// fc1 and fc2 only (the convolutions, and so the compressed feature maps, stay as they are).
+    Head,
 }
 
 /// Top-1 (%) and correct count of predictions against labels.
@@ -219,9 +235,14 @@ pub fn run(a: Args) -> Result<()> {
     }
 
     let command = format!(
-        "actcomp finetune --at {} --target-bpv {} --epochs {} --lr {} --lr-decay {} --batch {} --seed {} --calib-count {}{}",
+        "actcomp finetune --at {} --target-bpv {} --train {} --recalibrate-every {} --epochs {} --lr {} --lr-decay {} --batch {} --seed {} --calib-count {}{}",
         a.at.join(","),
         a.calib.target_bpv.map(|b| b.to_string()).unwrap_or_else(|| "(default 2.5)".into()),
+        match a.train {
+            TrainWhat::All => "all",
+            TrainWhat::Head => "head",
+        },
+        a.recalibrate_every,
         a.epochs,
         a.lr,
         a.lr_decay,
@@ -231,13 +252,18 @@ pub fn run(a: Args) -> Result<()> {
         a.train_limit.map(|n| format!(" --train-limit {n}")).unwrap_or_default()
     );
     let mut rng = StdRng::seed_from_u64(a.seed);
-    let mut opt = AdamW::new(cnn.vars(), ParamsAdamW { lr: a.lr, weight_decay: 0.0, ..Default::default() })?;
+    let vars = match a.train {
+        TrainWhat::All => cnn.vars(),
+        TrainWhat::Head => cnn.head_vars(),
+    };
+    let mut opt = AdamW::new(vars, ParamsAdamW { lr: a.lr, weight_decay: 0.0, ..Default::default() })?;
     let mut order: Vec<usize> = (0..n_train).collect();
     let per = train.per_image();
     let mut epoch_log = Vec::new();
     for epoch in 1..=a.epochs {
         let t_epoch = Instant::now();
-        let coders: Vec<PolicyCoder> = policies.iter().map(|p| PolicyCoder::new(p.clone())).collect::<Result<_>>()?;
+        let mut coders: Vec<PolicyCoder> = policies.iter().map(|p| PolicyCoder::new(p.clone())).collect::<Result<_>>()?;
+        let mut recalibrations = 0usize;
         let mut totals = vec![Totals::default(); targets.len()];
         order.shuffle(&mut rng);
         let bar = Stages::new("finetune", a.json);
@@ -269,6 +295,13 @@ pub fn run(a: Args) -> Result<()> {
                 &format!("epoch {epoch}/{}: step {}/{steps}, loss {:.4}", a.epochs, k + 1, loss_sum / (k + 1) as f64),
                 (k + 1) as f64 / steps as f64,
             );
+            if a.recalibrate_every > 0 && (k + 1) % a.recalibrate_every == 0 && k + 1 < steps {
+                // the policies follow the weights inside the epoch too
+                write_onnx(&model_out, &cnn.export(mean, std)?, &[("command".into(), command.clone())])?;
+                let (p, _, _) = calibrate_model(&model_out, &a.at, calib_images, calib_n, &opts, true)?;
+                coders = p.iter().map(|p| PolicyCoder::new(p.clone())).collect::<Result<_>>()?;
+                recalibrations += 1;
+            }
         }
         bar.finish();
         let train_secs = t_epoch.elapsed().as_secs_f64();
@@ -312,7 +345,7 @@ pub fn run(a: Args) -> Result<()> {
             "epoch": epoch, "lr": opt.learning_rate(), "loss": mean_loss, "compressed_train_top1": train_top1,
             "train_sqnr_db": train_sqnr, "calibration_sqnr_db": cal_sqnr,
             "payload_bpv": policies.iter().map(|p| p.payload_bpv()).collect::<Vec<_>>(),
-            "compressed_test_top1": test_top1,
+            "compressed_test_top1": test_top1, "recalibrations_inside": recalibrations,
             "seconds": {"train": train_secs, "codec": codec_secs, "calibration": calib_secs},
         }));
         opt.set_learning_rate(opt.learning_rate() * a.lr_decay);
