@@ -9,10 +9,14 @@
 //! 3. Each epoch trains on the training images with every `--at` feature map replaced by the
 //!    golden decompress(compress(x)) of each image (bit-exact, the same reconstruction as
 //!    `eval`); the backward pass is straight-through ([`crate::ste`]).
-//! 4. After each epoch the network is exported, its activations on the calibration images are
-//!    captured again, and the calibration is re-run, so bit-widths (the dynamic search) and the
-//!    quantizer steps/levels follow the new activations. They are re-learned between epochs by
-//!    the calibration's search, not by gradient inside an epoch.
+//! 4. After each epoch (and with `--recalibrate-every N` also every N steps) the network is
+//!    exported, its activations on the calibration images are captured again, and the
+//!    calibration is re-run, so bit-widths (the dynamic search) and the quantizer steps/levels
+//!    follow the new activations. They are re-learned at those points by the calibration's
+//!    search, not by gradient; between two re-calibrations the policies are fixed.
+//!    `--train head` trains only fc1 and fc2, so the compressed maps and their policies stay
+//!    exactly as calibrated (docs/accuracy.md explains why the policies must keep up with the
+//!    weights when every layer trains).
 //! 5. The fine-tuned network is written as ONNX with the final policies, and the test split is
 //!    evaluated uncompressed and compressed, for the original and the fine-tuned network.
 
