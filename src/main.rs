@@ -7,6 +7,8 @@ mod idx;
 mod onnx_export;
 mod plots;
 mod progress;
+mod reference_cnn;
+mod ste;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -59,6 +61,8 @@ enum Command {
     Eval(commands::eval::Args),
     /// Train the Fashion-MNIST reference CNN with candle on the CPU and export it as ONNX.
     TrainReference(commands::train::Args),
+    /// Fine-tune the reference CNN with its feature maps compressed in the loop (straight-through), re-calibrating between epochs.
+    Finetune(commands::finetune::Args),
     /// Emit the compressor and decompressor top levels (static or dynamic grouping) as Verilog plus manifest.json.
     Verilog(commands::verilog::Args),
     /// Simulate a tensor through the top levels (rust-hdl and/or the emitted Verilog under Verilator) and check them bit-exact against the golden model.
@@ -81,6 +85,7 @@ fn main() {
         Command::Demo(a) => commands::demo::run(a),
         Command::Eval(a) => commands::eval::run(a),
         Command::TrainReference(a) => commands::train::run(a),
+        Command::Finetune(a) => commands::finetune::run(a),
         Command::Verilog(a) => commands::verilog::run(a),
         Command::Sim(a) => commands::sim::run(a),
         Command::Lint(a) => commands::lint::run(a),

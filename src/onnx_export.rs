@@ -1,5 +1,5 @@
-//! ONNX export of the small reference CNN that `actcomp train-reference`
-//! trains, built with the protobuf types tract-onnx itself exposes
+//! ONNX export (and re-import, for `actcomp finetune`) of the small reference CNN that
+//! `actcomp train-reference` trains, built with the protobuf types tract-onnx itself exposes
 //! (`tract_onnx::pb`) and encoded with prost, so no Python is involved.
 //!
 //! Graph (opset 13, IR version 8; tensor names are what `actcomp eval --at` takes):
@@ -8,7 +8,8 @@
 //! → Conv 3x3 pad 1 `conv2` → Relu `relu2` → MaxPool 2x2 `pool2`
 //! → Flatten `flatten` → Gemm `fc1` → Relu `relu3` → Gemm `logits` (N x classes).
 
-use anyhow::{ensure, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use std::path::Path;
 use prost::Message;
 use tract_onnx::pb;
 
@@ -160,4 +161,122 @@ pub fn cnn_to_onnx(w: &CnnWeights, metadata: &[(String, String)]) -> Result<Vec<
         ..Default::default()
     };
     Ok(model.encode_to_vec())
+}
+
+/// The op types of the exported graph, node by node (what [`onnx_to_cnn`] accepts).
+const GRAPH_OPS: [(&str, &str); 12] = [
+    ("normalize_sub", "Sub"),
+    ("normalized", "Div"),
+    ("conv1", "Conv"),
+    ("relu1", "Relu"),
+    ("pool1", "MaxPool"),
+    ("conv2", "Conv"),
+    ("relu2", "Relu"),
+    ("pool2", "MaxPool"),
+    ("flatten", "Flatten"),
+    ("fc1", "Gemm"),
+    ("relu3", "Relu"),
+    ("fc2", "Gemm"),
+];
+
+/// Reads the weights of a reference CNN back from an ONNX file written by [`cnn_to_onnx`]
+/// (`actcomp train-reference` or `actcomp finetune`). Any other graph is refused with an
+/// error saying what differs: only this architecture can be rebuilt for training.
+pub fn onnx_to_cnn(path: &Path) -> Result<CnnWeights> {
+    let name = path.display();
+    let bytes = std::fs::read(path).with_context(|| format!("{name}: cannot read"))?;
+    let model = pb::ModelProto::decode(bytes.as_slice()).map_err(|e| anyhow!("{name}: not an ONNX model ({e})"))?;
+    let graph = model.graph.as_ref().ok_or_else(|| anyhow!("{name}: the ONNX model has no graph"))?;
+    let ops: Vec<(&str, &str)> = graph.node.iter().map(|n| (n.name.as_str(), n.op_type.as_str())).collect();
+    if ops != GRAPH_OPS {
+        let have: Vec<String> = ops.iter().map(|(n, o)| format!("{n}:{o}")).collect();
+        bail!(
+            "{name}: not the reference CNN of `actcomp train-reference` (conv-relu-pool x2, fc-relu-fc); its nodes are [{}]. \
+             finetune rebuilds only that network for training",
+            have.join(", ")
+        );
+    }
+    let get = |pname: &str| -> Result<(Vec<usize>, Vec<f32>)> {
+        let t = graph
+            .initializer
+            .iter()
+            .find(|t| t.name == pname)
+            .ok_or_else(|| anyhow!("{name}: no initializer '{pname}'"))?;
+        ensure!(
+            t.data_type == pb::tensor_proto::DataType::Float as i32,
+            "{name}: initializer '{pname}' is not float32 (ONNX data type {})",
+            t.data_type
+        );
+        let dims: Vec<usize> = t.dims.iter().map(|&d| usize::try_from(d).map_err(|_| anyhow!("{name}: '{pname}' has dimension {d}"))).collect::<Result<_>>()?;
+        let n: usize = dims.iter().product();
+        let vals: Vec<f32> = if !t.raw_data.is_empty() {
+            ensure!(t.raw_data.len() == 4 * n, "{name}: initializer '{pname}' holds {} bytes for shape {dims:?}", t.raw_data.len());
+            t.raw_data.chunks(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        } else {
+            ensure!(t.float_data.len() == n, "{name}: initializer '{pname}' holds {} floats for shape {dims:?}", t.float_data.len());
+            t.float_data.clone()
+        };
+        if let Some(bad) = vals.iter().find(|v| !v.is_finite()) {
+            bail!("{name}: initializer '{pname}' holds {bad}");
+        }
+        Ok((dims, vals))
+    };
+    let (cw1, conv1_w) = get("conv1.weight")?;
+    let (cw2, conv2_w) = get("conv2.weight")?;
+    let (fw1, fc1_w) = get("fc1.weight")?;
+    let (fw2, fc2_w) = get("fc2.weight")?;
+    let shape_err = || anyhow!("{name}: weight shapes conv1 {cw1:?}, conv2 {cw2:?}, fc1 {fw1:?}, fc2 {fw2:?} do not chain as the reference CNN");
+    ensure!(cw1.len() == 4 && cw2.len() == 4 && fw1.len() == 2 && fw2.len() == 2, shape_err());
+    let w = CnnWeights {
+        mean: scalar(get("normalize.mean")?, &name.to_string(), "normalize.mean")?,
+        std: scalar(get("normalize.std")?, &name.to_string(), "normalize.std")?,
+        channels: [cw1[0], cw2[0]],
+        hidden: fw1[0],
+        classes: fw2[0],
+        conv1_w,
+        conv1_b: get("conv1.bias")?.1,
+        conv2_w,
+        conv2_b: get("conv2.bias")?.1,
+        fc1_w,
+        fc1_b: get("fc1.bias")?.1,
+        fc2_w,
+        fc2_b: get("fc2.bias")?.1,
+    };
+    ensure!(
+        cw1[1..] == [1, 3, 3] && cw2[1..] == [cw1[0], 3, 3] && fw1[1] == cw2[0] * 49 && fw2[1] == fw1[0],
+        shape_err()
+    );
+    ensure!(w.std > 0.0, "{name}: normalize.std is {}", w.std);
+    w.params().with_context(|| format!("{name}: bias shapes"))?;
+    Ok(w)
+}
+
+fn scalar((dims, v): (Vec<usize>, Vec<f32>), file: &str, what: &str) -> Result<f32> {
+    ensure!(v.len() == 1, "{file}: '{what}' holds {} values (shape {dims:?}); need one", v.len());
+    Ok(v[0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference_cnn::Cnn;
+    use rand::SeedableRng;
+
+    /// What `cnn_to_onnx` writes, `onnx_to_cnn` reads back unchanged; other graphs are refused.
+    #[test]
+    fn import_returns_the_exported_weights() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let w = Cnn::new(&mut rng, 4, 8, 16, 10, &candle_core::Device::Cpu).unwrap().export(0.25, 0.5).unwrap();
+        let path = std::env::temp_dir().join(format!("actcomp-import-{}.onnx", std::process::id()));
+        std::fs::write(&path, cnn_to_onnx(&w, &[]).unwrap()).unwrap();
+        let back = onnx_to_cnn(&path).unwrap();
+        std::fs::remove_file(&path).ok();
+        assert_eq!((back.mean, back.std, back.channels, back.hidden, back.classes), (0.25, 0.5, [4, 8], 16, 10));
+        for (a, b) in [(&w.conv1_w, &back.conv1_w), (&w.conv2_b, &back.conv2_b), (&w.fc1_w, &back.fc1_w), (&w.fc2_b, &back.fc2_b)] {
+            assert_eq!(a, b);
+        }
+        let mnist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models/mnist_cnn.onnx");
+        let e = format!("{:#}", onnx_to_cnn(&mnist).unwrap_err());
+        assert!(e.contains("not the reference CNN"), "{e}");
+    }
 }

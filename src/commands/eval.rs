@@ -13,6 +13,7 @@
 
 use super::calibrate::{run_calibration, summary_line, CalibArgs};
 use crate::progress::Stages;
+use actcomp_golden::calibrate::{CalibrateOptions, Calibration};
 use actcomp_golden::codec::Codec;
 use actcomp_golden::input_map::{from_codes, to_codes};
 use actcomp_golden::metrics::sqnr_db;
@@ -314,6 +315,18 @@ pub struct Images {
     pub count: usize,
     per_image: usize,
     dtype: Dtype,
+}
+
+impl Images {
+    /// The preprocessed values of image `i` (C order).
+    pub fn image(&self, i: usize) -> &[f32] {
+        &self.data[i * self.per_image..(i + 1) * self.per_image]
+    }
+
+    /// Values per image.
+    pub fn per_image(&self) -> usize {
+        self.per_image
+    }
 }
 
 pub(crate) fn load_images(path: &Path, net: &Net, mean: &[f64], std: &[f64]) -> Result<Images> {
@@ -793,6 +806,26 @@ impl CalibSplit {
     }
 }
 
+/// One calibration per target tensor, each on that tensor's uncompressed activations over the
+/// calibration images of `calib` (what `eval --target-bpv` does without --sequential-calibration;
+/// `finetune` calls it between epochs).
+pub(crate) fn calibrate_each(
+    calib: &CalibSplit,
+    net: &Net,
+    images: &Images,
+    batch: usize,
+    targets: &[Candidate],
+    opts: &CalibrateOptions,
+    quiet: bool,
+) -> Result<Vec<Calibration>> {
+    let captured = calib.capture(net, images, batch, targets, quiet)?;
+    targets
+        .iter()
+        .zip(&captured)
+        .map(|(t, caps)| run_calibration(caps, opts, quiet).with_context(|| format!("calibrating tensor '{}'", t.name)))
+        .collect()
+}
+
 /// Entry point of `actcomp eval`.
 pub fn run(a: Args) -> Result<()> {
     if let Some(list) = &a.list_tensors {
@@ -875,9 +908,7 @@ pub fn run(a: Args) -> Result<()> {
         let t0 = Instant::now();
         let mut ps = Vec::new();
         if !a.sequential_calibration {
-            let captured = calib.capture(&net, &images, a.batch, &targets, a.json)?;
-            for (t, caps) in targets.iter().zip(&captured) {
-                let cal = run_calibration(caps, &opts, a.json).with_context(|| format!("calibrating tensor '{}'", t.name))?;
+            for (t, cal) in targets.iter().zip(calibrate_each(&calib, &net, &images, a.batch, &targets, &opts, a.json)?) {
                 summaries.push(format!("{}: {}", t.name, summary_line(&cal)));
                 ps.push(cal.policy);
             }

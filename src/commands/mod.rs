@@ -13,3 +13,4 @@ pub mod synth;
 pub mod pcf;
 pub mod dse;
 pub mod train;
+pub mod finetune;

@@ -10,13 +10,14 @@
 
 use super::eval::Net;
 use crate::idx::read_idx_u8;
-use crate::onnx_export::{cnn_to_onnx, CnnWeights};
+use crate::onnx_export::cnn_to_onnx;
+use crate::reference_cnn::Cnn;
 use anyhow::{bail, ensure, Context, Result};
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -101,78 +102,6 @@ fn load_split(dir: &Path, prefix: &str) -> Result<Split> {
     Ok(Split { count: images.shape[0], pixels: images.data, labels: labels.data })
 }
 
-/// The trainable parameters.
-struct Params {
-    conv1_w: Var,
-    conv1_b: Var,
-    conv2_w: Var,
-    conv2_b: Var,
-    fc1_w: Var,
-    fc1_b: Var,
-    fc2_w: Var,
-    fc2_b: Var,
-}
-
-/// PyTorch's default initialisation: uniform in ±1/sqrt(fan_in) for weights and biases.
-fn uniform_var(rng: &mut StdRng, shape: &[usize], fan_in: usize, dev: &Device) -> Result<Var> {
-    let bound = 1.0 / (fan_in as f32).sqrt();
-    let n: usize = shape.iter().product();
-    let v: Vec<f32> = (0..n).map(|_| rng.gen_range(-bound..bound)).collect();
-    Ok(Var::from_tensor(&Tensor::from_vec(v, shape, dev)?)?)
-}
-
-impl Params {
-    fn new(rng: &mut StdRng, c1: usize, c2: usize, hidden: usize, classes: usize, dev: &Device) -> Result<Params> {
-        let flat = c2 * 7 * 7;
-        Ok(Params {
-            conv1_w: uniform_var(rng, &[c1, 1, 3, 3], 9, dev)?,
-            conv1_b: uniform_var(rng, &[c1], 9, dev)?,
-            conv2_w: uniform_var(rng, &[c2, c1, 3, 3], c1 * 9, dev)?,
-            conv2_b: uniform_var(rng, &[c2], c1 * 9, dev)?,
-            fc1_w: uniform_var(rng, &[hidden, flat], flat, dev)?,
-            fc1_b: uniform_var(rng, &[hidden], flat, dev)?,
-            fc2_w: uniform_var(rng, &[classes, hidden], hidden, dev)?,
-            fc2_b: uniform_var(rng, &[classes], hidden, dev)?,
-        })
-    }
-
-    fn vars(&self) -> Vec<Var> {
-        [&self.conv1_w, &self.conv1_b, &self.conv2_w, &self.conv2_b, &self.fc1_w, &self.fc1_b, &self.fc2_w, &self.fc2_b]
-            .into_iter()
-            .cloned()
-            .collect()
-    }
-
-    /// Logits of normalized images (N x 1 x 28 x 28).
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let bias4 = |b: &Var| b.as_tensor().reshape((1, b.dims()[0], 1, 1));
-        let x = x.conv2d(&self.conv1_w, 1, 1, 1, 1)?.broadcast_add(&bias4(&self.conv1_b)?)?.relu()?.max_pool2d(2)?;
-        let x = x.conv2d(&self.conv2_w, 1, 1, 1, 1)?.broadcast_add(&bias4(&self.conv2_b)?)?.relu()?.max_pool2d(2)?;
-        let x = x.flatten_from(1)?;
-        let x = x.matmul(&self.fc1_w.t()?)?.broadcast_add(&self.fc1_b)?.relu()?;
-        Ok(x.matmul(&self.fc2_w.t()?)?.broadcast_add(&self.fc2_b)?)
-    }
-
-    fn export(&self, mean: f32, std: f32) -> Result<CnnWeights> {
-        let flat = |v: &Var| -> Result<Vec<f32>> { Ok(v.as_tensor().flatten_all()?.to_vec1::<f32>()?) };
-        Ok(CnnWeights {
-            mean,
-            std,
-            channels: [self.conv1_w.dims()[0], self.conv2_w.dims()[0]],
-            hidden: self.fc1_w.dims()[0],
-            classes: self.fc2_w.dims()[0],
-            conv1_w: flat(&self.conv1_w)?,
-            conv1_b: flat(&self.conv1_b)?,
-            conv2_w: flat(&self.conv2_w)?,
-            conv2_b: flat(&self.conv2_b)?,
-            fc1_w: flat(&self.fc1_w)?,
-            fc1_b: flat(&self.fc1_b)?,
-            fc2_w: flat(&self.fc2_w)?,
-            fc2_b: flat(&self.fc2_b)?,
-        })
-    }
-}
-
 /// Images `idx` of a split as a normalized N x 1 x 28 x 28 tensor.
 fn batch_tensor(s: &Split, idx: &[usize], mean: f32, std: f32, dev: &Device) -> Result<Tensor> {
     let mut v = Vec::with_capacity(idx.len() * 784);
@@ -183,7 +112,7 @@ fn batch_tensor(s: &Split, idx: &[usize], mean: f32, std: f32, dev: &Device) -> 
 }
 
 /// Top-1 accuracy (%) of the candle network on a whole split.
-fn accuracy(p: &Params, s: &Split, mean: f32, std: f32, dev: &Device) -> Result<f64> {
+fn accuracy(p: &Cnn, s: &Split, mean: f32, std: f32, dev: &Device) -> Result<f64> {
     let mut correct = 0usize;
     for start in (0..s.count).step_by(500) {
         let idx: Vec<usize> = (start..(start + 500).min(s.count)).collect();
@@ -213,7 +142,7 @@ pub fn run(a: Args) -> Result<()> {
 
     let dev = Device::Cpu;
     let mut rng = StdRng::seed_from_u64(a.seed);
-    let params = Params::new(&mut rng, a.channels[0], a.channels[1], a.hidden, 10, &dev)?;
+    let params = Cnn::new(&mut rng, a.channels[0], a.channels[1], a.hidden, 10, &dev)?;
     let mut opt = AdamW::new(params.vars(), ParamsAdamW { lr: a.lr, weight_decay: 0.0, ..Default::default() })?;
     let mut order: Vec<usize> = (0..n_train).collect();
     let mut epoch_log = Vec::new();
@@ -317,7 +246,7 @@ mod tests {
     fn exported_onnx_matches_candle() {
         let dev = Device::Cpu;
         let mut rng = StdRng::seed_from_u64(7);
-        let p = Params::new(&mut rng, 4, 8, 16, 10, &dev).unwrap();
+        let p = Cnn::new(&mut rng, 4, 8, 16, 10, &dev).unwrap();
         let (mean, std) = (0.25f32, 0.5f32);
         let bytes = cnn_to_onnx(&p.export(mean, std).unwrap(), &[("k".into(), "v".into())]).unwrap();
         let path = std::env::temp_dir().join(format!("actcomp-export-{}.onnx", std::process::id()));
