@@ -102,6 +102,21 @@ const OURS_COLOR: RGBColor = RGBColor(214, 39, 40);
 const GRID_BOLD: RGBColor = RGBColor(215, 215, 215);
 const GRID_LIGHT: RGBColor = RGBColor(240, 240, 240);
 
+/// The mesh style every chart shares: axis-title font, grey grid lines.
+trait HouseGrid {
+    /// Axis titles at 16 px, bold and light grid lines in grey, at most 4
+    /// light lines between bold ones.
+    fn set_house_grid(&mut self) -> &mut Self;
+}
+
+impl<X: plotters::coord::ranged1d::Ranged, Y: plotters::coord::ranged1d::Ranged, DB: DrawingBackend> HouseGrid
+    for plotters::chart::MeshStyle<'_, '_, X, Y, DB>
+{
+    fn set_house_grid(&mut self) -> &mut Self {
+        self.axis_desc_style(font(16)).bold_line_style(GRID_BOLD).light_line_style(GRID_LIGHT).max_light_lines(4)
+    }
+}
+
 fn font(size: u32) -> TextStyle<'static> {
     TextStyle::from((FONT, size).into_font())
 }
@@ -191,10 +206,7 @@ fn draw_accuracy_sweep<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Sw
         .x_label_formatter(&|v| tick(*v))
         .y_label_formatter(&|v| format!("{v:.1}"))
         .label_style(font(14))
-        .axis_desc_style(font(16))
-        .bold_line_style(GRID_BOLD)
-        .light_line_style(GRID_LIGHT)
-        .max_light_lines(4)
+        .set_house_grid()
         .draw()?;
     let base = s.baseline_top1;
     chart
@@ -265,10 +277,7 @@ fn draw_spectrum<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) 
         .x_label_formatter(&|v| format!("{v:.0}"))
         .y_label_formatter(&|v| format!("{v:.0e}"))
         .label_style(font(14))
-        .axis_desc_style(font(16))
-        .bold_line_style(GRID_BOLD)
-        .light_line_style(GRID_LIGHT)
-        .max_light_lines(4)
+        .set_house_grid()
         .draw()?;
 
     // Groups of block 0: shaded spans, boundaries, bit-width labels.
@@ -418,10 +427,7 @@ fn draw_rate_distortion<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &R
         .x_label_formatter(&|v| tick(*v))
         .y_label_formatter(&|v| format!("{v:.0}"))
         .label_style(font(14))
-        .axis_desc_style(font(16))
-        .bold_line_style(GRID_BOLD)
-        .light_line_style(GRID_LIGHT)
-        .max_light_lines(4)
+        .set_house_grid()
         .draw()?;
 
     if !bound.is_empty() {
@@ -515,10 +521,7 @@ fn draw_search_trajectory<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: 
         .x_label_formatter(&|v| tick(*v))
         .y_label_formatter(&|v| format!("{v:.0}"))
         .label_style(font(14))
-        .axis_desc_style(font(16))
-        .bold_line_style(GRID_BOLD)
-        .light_line_style(GRID_LIGHT)
-        .max_light_lines(4)
+        .set_house_grid()
         .draw()?;
 
     let path: Vec<(f64, f64)> = steps.iter().map(|s| s.1).collect();
@@ -649,10 +652,7 @@ fn draw_ablation<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) 
         .y_labels(n + 1)
         .x_label_style(font(14))
         .y_label_style(label_style.clone())
-        .axis_desc_style(font(16))
-        .bold_line_style(GRID_BOLD)
-        .light_line_style(GRID_LIGHT)
-        .max_light_lines(4)
+        .set_house_grid()
         .draw()?;
 
     for (i, (p, kind)) in bars.iter().enumerate() {

@@ -7,7 +7,6 @@
 //! sub-beat `s`, `tlast` on the last sub-beat only.
 
 use actcomp_hdl::{LaneGather, LaneSplitter};
-use rust_hdl::prelude::*;
 
 use crate::transform::{bits_to_lanes, lanes_to_bits, BeatFormat, LaneBeat, StreamDut};
 
@@ -48,12 +47,7 @@ pub fn gather_expected(beats: &[LaneBeat], subs: usize) -> Vec<LaneBeat> {
 }
 
 impl<const DI: usize, const UI: usize, const DO: usize, const UO: usize> StreamDut for LaneSplitter<DI, UI, DO, UO> {
-    fn set_clock(&mut self, high: bool) {
-        self.clock.next = Clock { clk: high };
-    }
-    fn set_reset(&mut self, on: bool) {
-        self.reset.next = on;
-    }
+    crate::axis_handshake!();
     fn drive_input(&mut self, beat: Option<&LaneBeat>) {
         match beat {
             Some(b) => {
@@ -65,14 +59,7 @@ impl<const DI: usize, const UI: usize, const DO: usize, const UO: usize> StreamD
             }
             None => self.s_axis_tvalid.next = false,
         }
-    }
-    fn input_ready(&self) -> bool {
-        self.s_axis_tready.val()
-    }
-    fn set_output_ready(&mut self, ready: bool) {
-        self.m_axis_tready.next = ready;
-    }
-    fn output(&self) -> Option<LaneBeat> {
+    }    fn output(&self) -> Option<LaneBeat> {
         self.m_axis_tvalid.val().then(|| LaneBeat {
             lanes: bits_to_lanes(self.m_axis_tdata.val(), DO / 8, 8, false),
             aux: bits_to_lanes(self.m_axis_tuser.val(), UO / 4, 4, false),
@@ -82,12 +69,7 @@ impl<const DI: usize, const UI: usize, const DO: usize, const UO: usize> StreamD
 }
 
 impl<const DI: usize, const DO: usize> StreamDut for LaneGather<DI, DO> {
-    fn set_clock(&mut self, high: bool) {
-        self.clock.next = Clock { clk: high };
-    }
-    fn set_reset(&mut self, on: bool) {
-        self.reset.next = on;
-    }
+    crate::axis_handshake!();
     fn drive_input(&mut self, beat: Option<&LaneBeat>) {
         match beat {
             Some(b) => {
@@ -98,14 +80,7 @@ impl<const DI: usize, const DO: usize> StreamDut for LaneGather<DI, DO> {
             }
             None => self.s_axis_tvalid.next = false,
         }
-    }
-    fn input_ready(&self) -> bool {
-        self.s_axis_tready.val()
-    }
-    fn set_output_ready(&mut self, ready: bool) {
-        self.m_axis_tready.next = ready;
-    }
-    fn output(&self) -> Option<LaneBeat> {
+    }    fn output(&self) -> Option<LaneBeat> {
         self.m_axis_tvalid.val().then(|| LaneBeat {
             lanes: bits_to_lanes(self.m_axis_tdata.val(), DO / 8, 8, false),
             aux: vec![],

@@ -17,6 +17,29 @@
 //! * [`vtb`]: hex stimulus files and a plain-Verilog testbench for running
 //!   emitted Verilog under Icarus Verilog, plus tool discovery.
 
+/// The four handshake methods every one-in / one-out stream bench trait
+/// ([`StreamDut`], [`AxisDut`]) implements the same way for a rust-hdl unit
+/// with `clock`, `reset`, `s_axis_tready` and `m_axis_tready` ports:
+/// `set_clock`, `set_reset`, `input_ready`, `set_output_ready`. Use it
+/// inside the trait impl.
+#[macro_export]
+macro_rules! axis_handshake {
+    () => {
+        fn set_clock(&mut self, high: bool) {
+            self.clock.next = rust_hdl::prelude::Clock { clk: high };
+        }
+        fn set_reset(&mut self, on: bool) {
+            self.reset.next = on;
+        }
+        fn input_ready(&self) -> bool {
+            self.s_axis_tready.val()
+        }
+        fn set_output_ready(&mut self, ready: bool) {
+            self.m_axis_tready.next = ready;
+        }
+    };
+}
+
 pub mod axis;
 pub mod dequantizer;
 pub mod grouping;

@@ -4,7 +4,6 @@
 use actcomp_golden::packer::{pack_beats, PackBeat};
 use actcomp_hdl::VarWidthPacker;
 use rand::Rng;
-use rust_hdl::prelude::*;
 
 use crate::axis::{AxisDut, OutWord};
 use crate::scoreboard::ExpectedWord;
@@ -24,13 +23,7 @@ impl<const LANES: usize, const DW: usize, const UW: usize, const W: usize, const
 {
     type Beat = PackBeat;
 
-    fn set_clock(&mut self, high: bool) {
-        self.clock.next = Clock { clk: high };
-    }
-
-    fn set_reset(&mut self, on: bool) {
-        self.reset.next = on;
-    }
+    crate::axis_handshake!();
 
     fn drive_input(&mut self, beat: Option<&PackBeat>) {
         match beat {
@@ -47,15 +40,6 @@ impl<const LANES: usize, const DW: usize, const UW: usize, const W: usize, const
             }
         }
     }
-
-    fn input_ready(&self) -> bool {
-        self.s_axis_tready.val()
-    }
-
-    fn set_output_ready(&mut self, ready: bool) {
-        self.m_axis_tready.next = ready;
-    }
-
     fn output(&self) -> Option<OutWord> {
         if self.m_axis_tvalid.val() {
             Some(OutWord { data: self.m_axis_tdata.val().to_u64(), last: self.m_axis_tlast.val() })

@@ -9,7 +9,6 @@ use actcomp_golden::policy::BlockPolicy;
 use actcomp_golden::quantizer::GroupQuantizer;
 use actcomp_hdl::Quantizer;
 use rand::Rng;
-use rust_hdl::prelude::*;
 
 use crate::transform::{bits_to_lanes, lanes_to_bits, BeatFormat, LaneBeat, StreamDut};
 
@@ -26,12 +25,7 @@ pub fn quantizer_out_format(b: usize) -> BeatFormat {
 impl<const B: usize, const YW: usize, const GW: usize, const DW: usize, const UW: usize> StreamDut
     for Quantizer<B, YW, GW, DW, UW>
 {
-    fn set_clock(&mut self, high: bool) {
-        self.clock.next = Clock { clk: high };
-    }
-    fn set_reset(&mut self, on: bool) {
-        self.reset.next = on;
-    }
+    crate::axis_handshake!();
     fn drive_input(&mut self, beat: Option<&LaneBeat>) {
         match beat {
             Some(b) => {
@@ -43,14 +37,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const DW: usize, const UW
             }
             None => self.s_axis_tvalid.next = false,
         }
-    }
-    fn input_ready(&self) -> bool {
-        self.s_axis_tready.val()
-    }
-    fn set_output_ready(&mut self, ready: bool) {
-        self.m_axis_tready.next = ready;
-    }
-    fn output(&self) -> Option<LaneBeat> {
+    }    fn output(&self) -> Option<LaneBeat> {
         self.m_axis_tvalid.val().then(|| LaneBeat {
             lanes: bits_to_lanes(self.m_axis_tdata.val(), B, 8, true),
             aux: bits_to_lanes(self.m_axis_tuser.val(), B, 4, false),

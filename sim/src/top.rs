@@ -44,12 +44,7 @@ impl<
     > AxisDut for Compressor<B, XW, YW, KB, GW, DW, UW, W, A, RW, AW, PL, PDW, PUW>
 {
     type Beat = LaneBeat;
-    fn set_clock(&mut self, high: bool) {
-        self.clock.next = Clock { clk: high };
-    }
-    fn set_reset(&mut self, on: bool) {
-        self.reset.next = on;
-    }
+    crate::axis_handshake!();
     fn drive_input(&mut self, beat: Option<&LaneBeat>) {
         match beat {
             Some(b) => {
@@ -59,12 +54,6 @@ impl<
             }
             None => self.s_axis_tvalid.next = false,
         }
-    }
-    fn input_ready(&self) -> bool {
-        self.s_axis_tready.val()
-    }
-    fn set_output_ready(&mut self, ready: bool) {
-        self.m_axis_tready.next = ready;
     }
     fn output(&self) -> Option<OutWord> {
         self.m_axis_tvalid.val().then(|| OutWord { data: self.m_axis_tdata.val().to_u64(), last: self.m_axis_tlast.val() })

@@ -439,12 +439,7 @@ pub fn transform_out_format(b: usize) -> BeatFormat {
 macro_rules! transform_dut {
     ($ty:ident, $($cg:ident),*) => {
         impl<$(const $cg: usize),*> StreamDut for $ty<$($cg),*> {
-            fn set_clock(&mut self, high: bool) {
-                self.clock.next = Clock { clk: high };
-            }
-            fn set_reset(&mut self, on: bool) {
-                self.reset.next = on;
-            }
+            crate::axis_handshake!();
             fn drive_input(&mut self, beat: Option<&LaneBeat>) {
                 match beat {
                     Some(b) => {
@@ -455,14 +450,7 @@ macro_rules! transform_dut {
                     }
                     None => self.s_axis_tvalid.next = false,
                 }
-            }
-            fn input_ready(&self) -> bool {
-                self.s_axis_tready.val()
-            }
-            fn set_output_ready(&mut self, ready: bool) {
-                self.m_axis_tready.next = ready;
-            }
-            fn output(&self) -> Option<LaneBeat> {
+            }            fn output(&self) -> Option<LaneBeat> {
                 self.m_axis_tvalid.val().then(|| LaneBeat {
                     lanes: bits_to_lanes(self.m_axis_tdata.val(), B, 16, true),
                     aux: vec![],
