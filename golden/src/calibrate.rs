@@ -388,6 +388,13 @@ pub fn calibrate(tensors: &[&Tensor], opts: &CalibrateOptions, progress: Progres
     if opts.try_transforms.is_empty() && opts.try_groupings.is_empty() && opts.try_tiles.is_empty() && opts.try_groups.is_empty() {
         return calibrate_one(tensors, opts, progress);
     }
+    // A bad entry of a search list is the user's error, not a failed candidate.
+    if let Some(t) = opts.try_tiles.iter().find(|&&t| t == 0 || t > 1 << 16) {
+        return Err(GoldenError::invalid("try_tiles", format!("tile {t} is outside 1..=65536")));
+    }
+    if let Some(g) = opts.try_groups.iter().find(|&&g| g == 0 || g > MAX_GROUPS) {
+        return Err(GoldenError::invalid("try_groups", format!("{g} groups; 1..={MAX_GROUPS} allowed")));
+    }
     let transforms = if opts.try_transforms.is_empty() { vec![opts.transform] } else { opts.try_transforms.clone() };
     let groupings = if opts.try_groupings.is_empty() { vec![opts.grouping] } else { opts.try_groupings.clone() };
     let tiles = if opts.try_tiles.is_empty() { vec![opts.tile] } else { opts.try_tiles.clone() };

@@ -116,3 +116,16 @@ fn tile_and_group_search_keeps_the_best_dynamic_candidate() {
     assert_eq!(o["try_tiles"], serde_json::json!([4, 16]));
     assert_eq!(o["try_groups"], serde_json::json!([2, 4]));
 }
+
+/// A bad entry of `try_tiles` / `try_groups` is a clear error naming the
+/// list, not a silently skipped candidate.
+#[test]
+fn bad_search_list_entries_are_errors() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let t = random_activations(&mut rng, vec![1, 8, 4, 4], true);
+    for (tiles, groups, needle) in [(vec![4, 0], vec![], "try_tiles"), (vec![], vec![2, 9], "try_groups"), (vec![], vec![0], "try_groups")] {
+        let opts = CalibrateOptions { try_tiles: tiles, try_groups: groups, ..CalibrateOptions::default() };
+        let e = calibrate(&[&t], &opts, &|_, _| {}).unwrap_err().to_string();
+        assert!(e.contains(needle), "{e}");
+    }
+}
