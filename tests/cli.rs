@@ -182,3 +182,40 @@ fn demo_runs_on_the_builtin_fixture() {
         assert!(d.join(f).exists(), "demo did not write {f}");
     }
 }
+
+/// `--block hw` (the default) picks the largest block the hardware top levels build that
+/// divides C, so a default policy goes straight into `actcomp verilog`; `--block all` is one
+/// block of all channels and is flagged as software-only; bad values are clear errors.
+#[test]
+fn default_block_is_the_largest_hardware_block_and_all_is_one_software_block() {
+    let d = tmpdir("block");
+    let calib = fixture("mnist_conv1_relu_calib.npy"); // C = 32
+    let cs = calib.to_str().unwrap();
+    let quick = ["--transform", "pca", "--grouping", "static", "--target-bpv", "2.5"];
+    let block_of = |p: &Path| -> u64 {
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        v["block_size"].as_u64().expect("policy has block_size")
+    };
+
+    let hw = d.join("hw.json");
+    let mut args = vec!["calibrate", "--activations", cs, "-o", hw.to_str().unwrap(), "--json"];
+    args.extend(quick);
+    let v: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+    assert_eq!(block_of(&hw), 16, "C = 32: the largest hardware block dividing it is 16");
+    assert_eq!(v["hardware"], serde_json::json!(true), "{v}");
+    let rtl = d.join("rtl");
+    ok(&["verilog", "--policy", hw.to_str().unwrap(), "-o", rtl.to_str().unwrap()]);
+    assert!(rtl.join("actcomp_compressor.v").is_file());
+
+    let all = d.join("all.json");
+    let mut args = vec!["calibrate", "--activations", cs, "--block", "all", "-o", all.to_str().unwrap()];
+    args.extend(quick);
+    let text = ok(&args);
+    assert_eq!(block_of(&all), 32, "--block all is one block of all 32 channels");
+    assert!(text.contains("software-only policy") && text.contains("B = 32"), "{text}");
+    fails(&["verilog", "--policy", all.to_str().unwrap(), "-o", rtl.to_str().unwrap()], &["block size B = 32", "--block hw"]);
+
+    for (bad, needle) in [("0", "0 channels"), ("x", "'x' is not hw, all or a channel count"), ("5", "does not divide")] {
+        fails(&["calibrate", "--activations", cs, "--block", bad, "-o", d.join("bad.json").to_str().unwrap()], &[needle]);
+    }
+}

@@ -52,8 +52,13 @@ pub struct CalibrateOptions {
     pub target: Target,
     /// Channel transform.
     pub transform: TransformKind,
-    /// Channels per block (None: all channels in one block).
+    /// Channels per block (None: see `preferred_blocks`).
     pub block_size: Option<usize>,
+    /// With `block_size` None: the block is the largest of these sizes that
+    /// divides the channel count (e.g. the sizes a hardware build supports),
+    /// or all channels in one block when none does or the list is empty.
+    #[serde(default)]
+    pub preferred_blocks: Vec<usize>,
     /// Most groups per block (1..=8).
     pub groups: usize,
     /// Static or dynamic grouping.
@@ -121,6 +126,7 @@ impl Default for CalibrateOptions {
             target: Target::BitsPerValue(2.5),
             transform: TransformKind::Pca,
             block_size: None,
+            preferred_blocks: Vec::new(),
             groups: 8,
             grouping: Grouping::Static,
             tile: 16,
@@ -485,13 +491,19 @@ pub fn calibrate(tensors: &[&Tensor], opts: &CalibrateOptions, progress: Progres
     Ok(cal)
 }
 
+/// The block size used when none is given: the largest of `preferred` that
+/// divides `channels`, else `channels` (one block).
+pub fn default_block(channels: usize, preferred: &[usize]) -> usize {
+    preferred.iter().copied().filter(|&b| b > 0 && channels % b == 0).max().unwrap_or(channels)
+}
+
 /// Calibrates one transform / grouping configuration.
 fn calibrate_one(tensors: &[&Tensor], opts: &CalibrateOptions, progress: Progress) -> Result<Calibration> {
     if tensors.is_empty() {
         return Err(GoldenError::BadInput("no calibration tensors".into()));
     }
     let c = tensors[0].channels();
-    let b = opts.block_size.unwrap_or(c);
+    let b = opts.block_size.unwrap_or_else(|| default_block(c, &opts.preferred_blocks));
     if opts.groups == 0 || opts.groups > MAX_GROUPS {
         return Err(GoldenError::invalid("groups", format!("{}; 1..={MAX_GROUPS} allowed", opts.groups)));
     }

@@ -129,3 +129,24 @@ fn bad_search_list_entries_are_errors() {
         assert!(e.contains(needle), "{e}");
     }
 }
+
+/// Without a block size, calibration takes the largest preferred size dividing C, or all C
+/// channels when none does (or no preference is given).
+#[test]
+fn default_block_is_the_largest_preferred_divisor_or_all_channels() {
+    use actcomp_golden::calibrate::default_block;
+    let hw = [4usize, 8, 16];
+    assert_eq!(default_block(64, &hw), 16);
+    assert_eq!(default_block(24, &hw), 8);
+    assert_eq!(default_block(12, &hw), 4);
+    assert_eq!(default_block(6, &hw), 6, "no preferred size divides 6: one block");
+    assert_eq!(default_block(64, &[]), 64);
+    assert_eq!(default_block(8, &[0, 16]), 8, "0 and non-divisors are skipped");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let t = random_activations(&mut rng, vec![2, 24, 5, 5], true);
+    for (preferred, want) in [(hw.to_vec(), 8), (vec![], 24)] {
+        let opts = CalibrateOptions { preferred_blocks: preferred, groups: 4, ..CalibrateOptions::default() };
+        let cal = calibrate(&[&t], &opts, &|_, _| {}).unwrap();
+        assert_eq!(cal.policy.block_size, want);
+    }
+}

@@ -153,7 +153,7 @@ pub fn check_top_policy(policy: &Policy) -> Result<(), TopError> {
     let b = policy.block_size;
     if !TOP_BLOCK_SIZES.contains(&b) {
         return Err(TopError(format!(
-            "block size B = {b} is not supported by the top levels (supported: B = 4, 8, 16; calibrate with --block 16 or smaller)"
+            "block size B = {b} is not supported by the top levels (supported: B = 4, 8, 16; calibrate with --block hw, the default, or --block 16, 8, 4)"
         )));
     }
     if policy.num_blocks() > TOP_MAX_BLOCKS {

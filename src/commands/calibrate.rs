@@ -44,6 +44,43 @@ pub enum StyleArg {
     Lloyd,
 }
 
+/// Block size choice on the command line (`--block hw|all|N`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockArg {
+    /// The largest of the hardware block sizes dividing C (C itself when none does).
+    Hardware,
+    /// All channels in one block.
+    All,
+    /// This many channels per block.
+    Size(usize),
+}
+
+impl std::str::FromStr for BlockArg {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "hw" => Ok(BlockArg::Hardware),
+            "all" => Ok(BlockArg::All),
+            n => match n.parse::<usize>() {
+                Ok(0) => Err("a block of 0 channels; give hw, all or a channel count >= 1".into()),
+                Ok(b) => Ok(BlockArg::Size(b)),
+                Err(_) => Err(format!("'{n}' is not hw, all or a channel count")),
+            },
+        }
+    }
+}
+
+impl BlockArg {
+    /// (`block_size`, `preferred_blocks`) of the golden calibration options.
+    fn golden(self) -> (Option<usize>, Vec<usize>) {
+        match self {
+            BlockArg::Hardware => (None, actcomp_hdl::compressor::TOP_BLOCK_SIZES.to_vec()),
+            BlockArg::All => (None, Vec::new()),
+            BlockArg::Size(b) => (Some(b), Vec::new()),
+        }
+    }
+}
+
 /// Options shared by every command that calibrates.
 #[derive(clap::Args, Clone)]
 pub struct CalibArgs {
@@ -56,9 +93,13 @@ pub struct CalibArgs {
     /// Channel transform (auto: the best of pca, dct and identity on the calibration data).
     #[arg(long, value_enum, default_value = "auto")]
     pub transform: TransformArg,
-    /// Channels per block (default: all channels in one block).
-    #[arg(long)]
-    pub block: Option<usize>,
+    /// Channels per block: `hw` (default) is the largest block the hardware
+    /// top levels build (16, 8 or 4) that divides the channel count, so the
+    /// policy goes straight into `actcomp verilog` / `sim` / `synth`; `all`
+    /// is one block of all channels (software only above 16 channels; best
+    /// rate–distortion); or a number dividing the channel count.
+    #[arg(long, default_value = "hw")]
+    pub block: BlockArg,
     /// Most groups per block (1..=8).
     #[arg(long, default_value_t = 4)]
     pub groups: usize,
@@ -108,7 +149,8 @@ impl CalibArgs {
                 TransformArg::Auto => vec![TransformKind::Pca, TransformKind::Dct, TransformKind::Identity],
                 _ => vec![],
             },
-            block_size: self.block,
+            block_size: self.block.golden().0,
+            preferred_blocks: self.block.golden().1,
             groups: self.groups,
             grouping: match self.grouping {
                 GroupingArg::Static | GroupingArg::Auto => Grouping::Static,
@@ -198,6 +240,14 @@ pub fn summary_line(cal: &Calibration) -> String {
     s
 }
 
+/// A note when `policy` cannot be built by the hardware top levels (`actcomp
+/// verilog` / `sim` / `synth` would refuse it), saying why; None when it can.
+pub fn hardware_note(policy: &actcomp_golden::policy::Policy) -> Option<String> {
+    actcomp_hdl::compressor::check_top_policy(policy)
+        .err()
+        .map(|e| format!("note: software-only policy, the hardware top levels do not build it: {e}"))
+}
+
 /// Entry point of `actcomp calibrate`.
 pub fn run(a: Args) -> Result<()> {
     let tensors = load_tensors(&a.activations)?;
@@ -216,10 +266,14 @@ pub fn run(a: Args) -> Result<()> {
                 "calibration": cal.calibration_distortion,
                 "search_steps": cal.trajectory.len(),
                 "seconds": secs,
+                "hardware": hardware_note(&cal.policy).is_none(),
             })
         );
     } else {
         println!("{}", summary_line(&cal));
+        if let Some(n) = hardware_note(&cal.policy) {
+            println!("{n}");
+        }
         println!("wrote {} ({} search steps, {:.2} s)", a.output.display(), cal.trajectory.len(), secs);
     }
     Ok(())

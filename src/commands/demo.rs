@@ -2,7 +2,8 @@
 //! calibrate at 2.5 bits/value on one set of images, compress and decompress
 //! the activations of other images, report against baselines and the bound.
 
-use super::calibrate::{run_calibration, summary_line, CalibArgs};
+use super::calibrate::{hardware_note, run_calibration, summary_line, BlockArg, CalibArgs};
+use actcomp_golden::calibrate::default_block;
 use super::codec::{compress_tensor, decompress_container};
 use super::report::{build_report, print_table, write_report};
 use actcomp_golden::container::Container;
@@ -69,16 +70,13 @@ pub fn run(a: Args) -> Result<()> {
         "actcomp demo: {name} activations of the ccexam MNIST CNN; calibrate on {:?}, compress held-out {:?}",
         calib.shape, test.shape
     ));
-    // Default block: the largest the hardware top levels build (16), so the
-    // demo policy goes straight into `actcomp verilog` / `sim`; `--block C`
-    // gives the software-only all-channel block.
-    let mut calib_args = a.calib.clone();
-    if calib_args.block.is_none() {
+    let calib_args = a.calib.clone();
+    if calib_args.block == BlockArg::Hardware {
         let c = calib.shape.get(1).copied().unwrap_or(1);
-        calib_args.block = actcomp_hdl::compressor::TOP_BLOCK_SIZES.iter().rev().copied().find(|b| c % b == 0);
-        if let Some(b) = calib_args.block {
+        let b = default_block(c, &actcomp_hdl::compressor::TOP_BLOCK_SIZES);
+        if actcomp_hdl::compressor::TOP_BLOCK_SIZES.contains(&b) {
             say(format!(
-                "block B = {b}: the largest block the hardware top levels build (actcomp verilog / sim take this policy); --block {c} for one all-channel block"
+                "block B = {b}: the largest block the hardware top levels build (actcomp verilog / sim take this policy); --block all for one all-channel block"
             ));
         }
     }
@@ -87,6 +85,9 @@ pub fn run(a: Args) -> Result<()> {
     let policy_path = dir.join("policy.json");
     cal.policy.save(&policy_path)?;
     say(summary_line(&cal));
+    if let Some(n) = hardware_note(&cal.policy) {
+        say(n);
+    }
     let c = compress_tensor(&cal.policy, &test, "held-out tensor")?;
     let acz = dir.join(format!("{name}_test.acz"));
     let bytes = c.to_bytes();

@@ -28,7 +28,9 @@ pub struct Args {
     /// Calibration activations (.npy, N x C x ...).
     #[arg(long)]
     pub activations: PathBuf,
-    /// Use only the first N channels (small FPGAs cannot hold a 32- or 64-channel datapath).
+    /// Use only the first N channels (small FPGAs cannot hold a 32- or 64-channel
+    /// datapath). Default per target: 8 on ice40-hx8k, 4 on ice40-up5k, 16 on
+    /// ecp5-85k, all channels on xilinx and generic.
     #[arg(long)]
     pub channels: Option<usize>,
     /// FPGA family / device.
@@ -306,7 +308,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     let full = Tensor::load_npy(&a.activations)?;
     full.check_finite(&a.activations.display().to_string())?;
-    let calib = match a.channels {
+    let calib = match a.channels.or_else(|| a.target.default_dse_channels().map(|n| n.min(full.channels()))) {
         Some(n) => first_channels(&full, n).with_context(|| a.activations.display().to_string())?,
         None => full,
     };

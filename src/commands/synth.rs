@@ -60,6 +60,18 @@ impl Target {
             Target::Generic => "generic",
         }
     }
+    /// The default channel count of `actcomp dse` on this target: the
+    /// datapath is replicated per block, so small FPGAs hold only the first
+    /// few channels of a layer (measured fits in docs/eda.md, "Default
+    /// configuration per target"); None: all channels.
+    pub fn default_dse_channels(self) -> Option<usize> {
+        match self {
+            Target::Ice40Hx8k => Some(8),
+            Target::Ice40Up5k => Some(4),
+            Target::Ecp5_85k => Some(16),
+            Target::Xilinx | Target::Generic => None,
+        }
+    }
     /// The device's resources (None for families without a fixed device).
     pub fn device(self) -> Option<Device> {
         match self {
@@ -81,7 +93,26 @@ impl Target {
     }
 }
 
-/// `actcomp synth` arguments.
+/// What fits when no multiplier budget does: the top levels replicate their
+/// datapath per block, so LUTs, DSPs and BRAMs grow about linearly with the
+/// channel count; scaling the measured usage gives the channel count (a
+/// multiple of B) this configuration would fit with, or says that not one
+/// block fits.
+fn channels_that_fit_hint(policy: &Policy, u: &Usage, d: &Device) -> String {
+    let (c, b) = (policy.channels as f64, policy.block_size);
+    let ratio = [(u.luts, d.luts), (u.brams, d.brams), (u.dsps, d.dsps)]
+        .iter()
+        .filter(|(need, _)| *need > 0)
+        .map(|&(need, have)| have as f64 / need as f64)
+        .fold(f64::INFINITY, f64::min);
+    let fit = ((c * ratio) as usize / b) * b;
+    if fit >= b {
+        format!("; about {fit} of the {} channels would fit with this configuration (usage scaled linearly in C: the datapath is replicated per block)", policy.channels)
+    } else {
+        format!("; not even one block of B = {b} fits (a smaller block, --block 8 or 4 at calibration, needs fewer multipliers)")
+    }
+}
+
 /// `--multipliers` of `actcomp synth`: a budget, or `auto` per target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SynthMult {
@@ -114,6 +145,7 @@ pub fn auto_multipliers(target: Target, policy: &Policy) -> (Multipliers, String
     }
 }
 
+/// `actcomp synth` arguments.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Policy JSON (B = 4, 8 or 16; static or dynamic grouping).
@@ -443,7 +475,11 @@ pub fn run(a: Args) -> Result<()> {
                 .collect();
             fit = json!({"fits": over.is_empty(), "over": over});
             if !over.is_empty() {
-                let hint = if mult == Multipliers::Full && o.top == TOPS[0] { "; try --multipliers serial (B multipliers per block instead of B*B)" } else { "" };
+                let hint = if mult == Multipliers::Full && o.top == TOPS[0] {
+                    "; try --multipliers serial (B multipliers per block instead of B*B)".to_string()
+                } else {
+                    channels_that_fit_hint(&policy, u, &d)
+                };
                 misfits.push(format!("{}: DOES NOT FIT {}: {}{hint}", o.top, d.name, over.join(", ")));
             }
         }
@@ -532,4 +568,35 @@ pub fn run(a: Args) -> Result<()> {
         bail!("synthesis for {} failed:\n{}", a.target.name(), failures.join("\n"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actcomp_golden::testkit::{random_policy, PolicySpec};
+    use rand::SeedableRng;
+
+    fn policy(c: usize, b: usize) -> Policy {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        random_policy(&mut rng, &PolicySpec { channels: Some(c), block_size: Some(b), ..Default::default() })
+    }
+
+    /// The hint scales the most constrained resource and rounds down to whole blocks.
+    #[test]
+    fn channels_that_fit_scale_the_tightest_resource_to_whole_blocks() {
+        let hx8k = Target::Ice40Hx8k.device().unwrap();
+        let u = Usage { luts: 4 * 7680, ..Usage::default() };
+        let h = channels_that_fit_hint(&policy(64, 16), &u, &hx8k);
+        assert!(h.contains("about 16 of the 64 channels"), "{h}");
+        let u = Usage { luts: 3 * 7680, ..Usage::default() };
+        let h = channels_that_fit_hint(&policy(64, 16), &u, &hx8k);
+        assert!(h.contains("about 16 of the 64"), "64/3 = 21 channels round down to one block of 16: {h}");
+        let u = Usage { luts: 5 * 7680, ..Usage::default() };
+        let h = channels_that_fit_hint(&policy(64, 16), &u, &hx8k);
+        assert!(h.contains("not even one block of B = 16"), "64/5 = 12 < 16: {h}");
+        let up5k = Target::Ice40Up5k.device().unwrap();
+        let u = Usage { luts: 100, dsps: 16, ..Usage::default() };
+        let h = channels_that_fit_hint(&policy(8, 4), &u, &up5k);
+        assert!(h.contains("about 4 of the 8"), "DSPs are the limit (8 of 16): {h}");
+    }
 }
