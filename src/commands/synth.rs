@@ -124,23 +124,45 @@ pub enum SynthMult {
     Serial,
 }
 
-/// Hard multipliers the compressor needs with budget `mult`, as yosys maps
-/// them: the forward transforms (NB·B² or NB·B) plus one per quantizer lane
-/// (C; measured: C = 8, B = 4 serial maps to 16 MULT18 on ECP5).
+/// Multipliers the compressor needs with budget `mult`, as yosys maps them:
+/// one per quantizer lane (C; measured: C = 8, B = 4 serial maps to 16
+/// MULT18 on ECP5) plus the forward transforms. `serial` reads its
+/// coefficients from a table, so its NB·B multipliers are real; `full`
+/// multiplies by the policy's constant coefficients, and yosys folds a
+/// product by 0 or by a positive power of two into wiring and shifts, so
+/// only the other coefficients count (an identity transform, whose diagonal
+/// holds per-component gains, needs B per block: as many as `serial`, but
+/// by constants and at full rate).
 pub fn compressor_hard_multipliers(policy: &Policy, mult: Multipliers) -> u64 {
-    (policy.num_blocks() * mult.per_block(policy.block_size) + policy.channels) as u64
+    let transform = match mult {
+        Multipliers::Serial => policy.num_blocks() * policy.block_size,
+        Multipliers::Full => policy
+            .blocks
+            .iter()
+            .flat_map(|b| b.forward.iter().flatten())
+            .filter(|&&v| !(v == 0 || (v > 0 && (v as u32).is_power_of_two())))
+            .count(),
+    };
+    (transform + policy.channels) as u64
 }
 
 /// The budget `--multipliers auto` picks: `full` when the compressor's
 /// multipliers ([`compressor_hard_multipliers`]) fit the device's hard
-/// multipliers, or the target has no device limit (xilinx, generic);
-/// otherwise `serial`. The iCE40-HX8K has no hard multipliers, so every
-/// multiply is LUT logic there and `auto` is `serial`.
+/// multipliers, or the target has no device limit (xilinx, generic), or
+/// `full` needs no more multipliers than `serial` (e.g. an identity
+/// transform: B constant gains per block); otherwise `serial`. The
+/// iCE40-HX8K has no hard multipliers, so every multiply is LUT logic there
+/// and `auto` is `serial` unless `full` is no larger.
 pub fn auto_multipliers(target: Target, policy: &Policy) -> (Multipliers, String) {
     let full = compressor_hard_multipliers(policy, Multipliers::Full);
+    let serial = compressor_hard_multipliers(policy, Multipliers::Serial);
     match target.device() {
         None => (Multipliers::Full, "no device limit".to_string()),
         Some(d) if full <= d.dsps => (Multipliers::Full, format!("{full} multipliers <= {} hard multipliers of the {}", d.dsps, d.name)),
+        Some(_) if full <= serial => (
+            Multipliers::Full,
+            format!("full needs {full} multipliers (constant coefficients other than 0 and powers of two), no more than serial's {serial}, at full rate"),
+        ),
         Some(d) => (Multipliers::Serial, format!("full would need {full} multipliers > {} hard multipliers of the {}", d.dsps, d.name)),
     }
 }
@@ -579,6 +601,36 @@ mod tests {
     fn policy(c: usize, b: usize) -> Policy {
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         random_policy(&mut rng, &PolicySpec { channels: Some(c), block_size: Some(b), ..Default::default() })
+    }
+
+    /// `auto`: a dense matrix is serial on the DSP-less HX8K and full where it fits the
+    /// hard multipliers; a diagonal (identity-like) matrix needs no more multipliers in
+    /// full than in serial, so it is full; 0 and powers of two are not multipliers.
+    #[test]
+    fn auto_multipliers_count_only_real_constant_products() {
+        let mut p = policy(8, 4);
+        for blk in &mut p.blocks {
+            for (k, row) in blk.forward.iter_mut().enumerate() {
+                for (i, v) in row.iter_mut().enumerate() {
+                    *v = 1000 + (k * 4 + i) as i32; // dense, no power of two
+                }
+            }
+        }
+        assert_eq!(compressor_hard_multipliers(&p, Multipliers::Full), 2 * 16 + 8);
+        assert_eq!(compressor_hard_multipliers(&p, Multipliers::Serial), 2 * 4 + 8);
+        assert_eq!(auto_multipliers(Target::Ice40Hx8k, &p).0, Multipliers::Serial);
+        assert_eq!(auto_multipliers(Target::Ecp5_85k, &p).0, Multipliers::Full, "40 <= 156 MULT18");
+        assert_eq!(auto_multipliers(Target::Ice40Up5k, &p).0, Multipliers::Serial, "40 > 8 SB_MAC16");
+        for blk in &mut p.blocks {
+            for (k, row) in blk.forward.iter_mut().enumerate() {
+                for (i, v) in row.iter_mut().enumerate() {
+                    *v = if i == k { 16000 + k as i32 } else if i + 1 == k { 1 << 12 } else { 0 };
+                }
+            }
+        }
+        assert_eq!(compressor_hard_multipliers(&p, Multipliers::Full), 2 * 4 + 8, "diagonal gains only");
+        let (m, why) = auto_multipliers(Target::Ice40Hx8k, &p);
+        assert_eq!(m, Multipliers::Full, "{why}");
     }
 
     /// The hint scales the most constrained resource and rounds down to whole blocks.
