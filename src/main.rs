@@ -75,7 +75,20 @@ enum Command {
     Dse(commands::dse::Args),
 }
 
+/// Writing into a closed pipe (`actcomp ... | head`) ends the process quietly,
+/// as it does for other Unix tools, instead of Rust's default of ignoring
+/// SIGPIPE and panicking with "failed printing to stdout".
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread is spawned;
+    // SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let res = match cli.command {
         Command::Calibrate(a) => commands::calibrate::run(a),

@@ -219,3 +219,25 @@ fn default_block_is_the_largest_hardware_block_and_all_is_one_software_block() {
         fails(&["calibrate", "--activations", cs, "--block", bad, "-o", d.join("bad.json").to_str().unwrap()], &[needle]);
     }
 }
+
+/// `actcomp ... | head` closes stdout early: the program must end quietly (SIGPIPE, as Unix
+/// tools do), not panic with "failed printing to stdout".
+#[test]
+fn closed_stdout_ends_quietly_without_a_panic() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models/mnist_cnn.onnx");
+    let mut child = Command::new(BIN)
+        .args(["eval", "--list-tensors", "--model", model.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs actcomp");
+    drop(child.stdout.take()); // the reader goes away before the listing is printed
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "actcomp panicked on a closed stdout:\n{err}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "status {:?}, stderr:\n{err}", out.status);
+    }
+}
