@@ -81,6 +81,13 @@ impl BlockArg {
     }
 }
 
+/// Tile of static grouping, and of dynamic grouping when only one is tried.
+pub const DEFAULT_TILE: usize = 16;
+/// Dynamic-grouping tiles tried when neither `--tile` nor `--try-tiles` is
+/// given: T = 8 gains 1.4–2.1 dB over T = 16 at 2.5 bits/value on the conv1 /
+/// conv2 fixtures (held-out tensors, B = 16) for 6 % of the compressor's rate.
+pub const DEFAULT_TRY_TILES: [usize; 2] = [8, 16];
+
 /// Options shared by every command that calibrates.
 #[derive(clap::Args, Clone)]
 pub struct CalibArgs {
@@ -106,12 +113,13 @@ pub struct CalibArgs {
     /// Static or dynamic grouping (auto: the better on the calibration data).
     #[arg(long, value_enum, default_value = "auto")]
     pub grouping: GroupingArg,
-    /// Pixel vectors per tile.
-    #[arg(long, default_value_t = 16)]
-    pub tile: usize,
+    /// Pixel vectors per tile (only this tile; default: try 8 and 16, see --try-tiles).
+    #[arg(long)]
+    pub tile: Option<usize>,
     /// Tile sizes to try with dynamic grouping, comma-separated; the best on
-    /// the calibration data is kept (default: only --tile). Smaller tiles
-    /// follow the data more closely and send the group map more often.
+    /// the calibration data is kept (default: 8,16 unless --tile is given).
+    /// Smaller tiles follow the data more closely and send the group map more
+    /// often; the compressor's rate is 8T/(T+1) values/cycle at B = 16.
     #[arg(long, value_delimiter = ',')]
     pub try_tiles: Vec<usize>,
     /// Group counts (most groups per block) to try with dynamic grouping,
@@ -160,8 +168,12 @@ impl CalibArgs {
                 GroupingArg::Auto => vec![Grouping::Static, Grouping::Dynamic],
                 _ => vec![],
             },
-            tile: self.tile,
-            try_tiles: self.try_tiles.clone(),
+            tile: self.tile.unwrap_or(DEFAULT_TILE),
+            try_tiles: match (self.tile, self.try_tiles.is_empty()) {
+                (_, false) => self.try_tiles.clone(),
+                (Some(_), true) => Vec::new(),
+                (None, true) => DEFAULT_TRY_TILES.to_vec(),
+            },
             try_groups: self.try_groups.clone(),
             word_bits: self.word_bits,
             style: match self.quantizer {
