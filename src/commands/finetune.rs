@@ -13,7 +13,9 @@
 //!    exported, its activations on the calibration images are captured again, and the
 //!    calibration is re-run, so bit-widths (the dynamic search) and the quantizer steps/levels
 //!    follow the new activations. They are re-learned at those points by the calibration's
-//!    search, not by gradient; between two re-calibrations the policies are fixed.
+//!    search; between two re-calibrations the policies are fixed, unless `--levels learned`:
+//!    then the reconstruction levels also train by the task loss after every step
+//!    ([`crate::level_learning`]), and the final policies are the learned ones.
 //!    `--train head` trains only fc1 and fc2, so the compressed maps and their policies stay
 //!    exactly as calibrated (docs/accuracy.md explains why the policies must keep up with the
 //!    weights when every layer trains).
