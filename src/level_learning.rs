@@ -161,7 +161,8 @@ impl LevelLearner {
                     st.v[j] = B2 * st.v[j] + (1.0 - B2) * gu * gu;
                     st.u[j] -= self.lr * (st.m[j] / c1) / ((st.v[j] / c2).sqrt() + EPS);
                 }
-                // keep the float copies ascending and in range (the encoder's nearest-level rule needs order)
+                // keep the float copies ascending and in range (the encoder's nearest-level rule
+                // needs order; the Adam moments stay with their index)
                 let (umin, umax) = (Y_MIN as f64 / st.step, Y_MAX as f64 / st.step);
                 for u in st.u.iter_mut() {
                     *u = u.clamp(umin, umax);
