@@ -85,7 +85,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "calibrated")]
     pub levels: LevelMode,
     /// Adam learning rate of the learned levels, in fine quantizer steps (65536 / qmul) per step.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.05)]
     pub level_lr: f64,
     /// Also re-calibrate every N training steps inside an epoch (0: only after each epoch).
     #[arg(long, default_value_t = 0)]
