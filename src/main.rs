@@ -4,6 +4,7 @@
 
 mod commands;
 mod idx;
+mod level_learning;
 mod onnx_export;
 mod plots;
 mod progress;

@@ -145,6 +145,33 @@ fn head_training_keeps_feature_maps_and_policies() {
     assert_ne!(orig, std::fs::read(dir.join("ft/finetuned.onnx")).unwrap(), "head-only training left the network unchanged");
 }
 
+/// `--levels learned --train none`: only the policies' levels train. The network is unchanged,
+/// the final policies are the learned ones (other levels than a fresh calibration, the same
+/// bit-widths), and `actcomp eval` with those policy files reproduces finetune's figures.
+#[test]
+fn learned_levels_give_policies_that_eval_reproduces() {
+    let dir = tmpdir("levels");
+    let out = dir.join("ft").display().to_string();
+    let args = finetune_args(&out, &["--json", "--train", "none", "--levels", "learned", "--level-lr", "2"]);
+    let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let j = ok_json(&refs);
+    assert_eq!(j["finetuned"]["levels"], "learned");
+    assert_eq!(j["finetuned"]["uncompressed_correct"], j["original"]["uncompressed_correct"], "--train none changed the network");
+    assert_eq!(j["finetuned"]["payload_bpv"], j["original"]["payload_bpv"], "learning levels changed a bit-width");
+    let recal = &j["finetuned_recalibrated"];
+    assert!(recal["compressed_top1"].is_number(), "no comparison with the re-calibrated policies: {recal}");
+    // the re-calibrated policies of the unchanged network are the post-training ones
+    assert_eq!(recal["sqnr_db"], j["original"]["sqnr_db"]);
+    assert_ne!(j["finetuned"]["sqnr_db"], j["original"]["sqnr_db"], "the learned levels reconstruct exactly as the calibrated ones");
+    let names = ["relu1", "pool1", "relu2", "pool2"];
+    let pols: Vec<String> = names.iter().map(|n| dir.join(format!("ft/policy_{n}.json")).display().to_string()).collect();
+    let (ti, tl) = (fixture("images/fashion_test_images.npy"), fixture("images/fashion_test_labels.npy"));
+    let model = dir.join("ft/finetuned.onnx").display().to_string();
+    let joined = pols.join(",");
+    let e = ok_json(&["eval", "--model", &model, "--images", &ti, "--labels", &tl, "--at", "all-activations", "--policy", &joined, "--json"]);
+    assert_eq!(e["compressed_correct"], j["finetuned"]["compressed_correct"], "eval --policy disagrees with finetune");
+}
+
 #[test]
 fn bad_input_is_a_clear_error() {
     let dir = tmpdir("bad");
@@ -172,6 +199,8 @@ fn bad_input_is_a_clear_error() {
     check(with(&[], &["--at", "normalized"]), &["normalized", "not a feature map"]);
     check(with(&[("--epochs", "0")], &[]), &["--epochs"]);
     check(with(&[("--lr", "0")], &[]), &["--lr"]);
+    check(with(&[], &["--levels", "learned", "--level-lr", "0"]), &["--level-lr"]);
+    check(with(&[], &["--train", "none"]), &["--train none", "--levels learned"]);
     // a missing test file
     check(with(&[("--test-images", "/nonexistent/t10k.npy")], &[]), &["/nonexistent/t10k.npy", "no such file"]);
 }

@@ -58,6 +58,18 @@ impl GroupTables {
     }
 }
 
+/// Which group and code each transform output got in one pass of the codec,
+/// `[vector * C + slot]` (vector-major, block-major within the vector, as
+/// [`Codec::transform_outputs`]): slot `bi * B + k` is component k of block bi.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuantTrace {
+    /// Group index of each component (its tile's group map in dynamic grouping).
+    pub groups: Vec<u8>,
+    /// Code of each component (0 in a 0-bit group); its level is
+    /// `levels[code + 2^(bits-1)]` of its group.
+    pub codes: Vec<i32>,
+}
+
 /// How a [`Codec`] evaluates the scheme. Every engine gives the same bits;
 /// the property tests (golden/tests/properties.rs) hold them to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -450,15 +462,38 @@ impl Codec {
 
     /// What decompress(compress(codes)) gives, computed without packing.
     pub fn reconstruct(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<i16>> {
+        self.reconstruct_with(codes, shape, None)
+    }
+
+    /// [`Codec::reconstruct`] and, from the same pass, which group and code every transform
+    /// output got (what learning the level tables by gradient needs).
+    pub fn reconstruct_traced(&self, codes: &[i16], shape: &[usize]) -> Result<(Vec<i16>, QuantTrace)> {
+        let mut trace = QuantTrace::default();
+        let out = self.reconstruct_with(codes, shape, Some(&mut trace))?;
+        Ok((out, trace))
+    }
+
+    fn reconstruct_with(&self, codes: &[i16], shape: &[usize], mut trace: Option<&mut QuantTrace>) -> Result<Vec<i16>> {
         let lay = self.input_layout(shape, codes)?;
         let p = &self.policy;
+        let c = p.channels;
         let mut s = self.scratch();
         let mut out = vec![0i16; codes.len()];
+        if let Some(tr) = trace.as_deref_mut() {
+            tr.groups = Vec::with_capacity(codes.len());
+            tr.codes = Vec::with_capacity(codes.len());
+        }
         let mut first = 0;
         while first < lay.vectors {
             let count = p.tile.min(lay.vectors - first);
             lay.gather(codes, first, count, &mut s.x);
             self.encode_tile(&mut s, count);
+            if let Some(tr) = trace.as_deref_mut() {
+                tr.codes.extend_from_slice(&s.codes[..count * c]);
+                for _ in 0..count {
+                    tr.groups.extend_from_slice(&s.maps[..c]);
+                }
+            }
             self.decode_tile(&mut s, count);
             lay.scatter(&s.x, first, count, &mut out);
             first += count;

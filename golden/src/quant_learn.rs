@@ -168,14 +168,7 @@ fn tables_for(bins: &[[f64; 3]; FINE_CELLS], qmul: u32, bits: u32, style: QuantS
             .map(|f| if bins[f][0] > 0.0 { bins[f][1] / bins[f][0] } else { (f as f64 - 128.0) * step })
             .collect();
         for _ in 0..100 {
-            let mut next = starts.clone();
-            for c in 1..cells {
-                let t = 0.5 * (levels[c - 1] as f64 + levels[c] as f64);
-                let mut s = rep.partition_point(|&r| r < t);
-                // keep every cell non-empty
-                s = s.max(next[c - 1] + 1).min(FINE_CELLS - (cells - c));
-                next[c] = s;
-            }
+            let next = nearest_level_starts(&rep, &levels);
             let new_levels: Vec<i32> = (0..cells).map(|c| level_of(next[c], next[c + 1], true)).collect();
             let done = next == starts && new_levels == levels;
             starts = next;
@@ -185,16 +178,54 @@ fn tables_for(bins: &[[f64; 3]; FINE_CELLS], qmul: u32, bits: u32, style: QuantS
             }
         }
     }
-    let mut encode = vec![0i32; FINE_CELLS];
+    let encode = encode_from_starts(&starts);
     let mut sse = 0.0;
+    for c in 0..cells {
+        sse += cell_cost(stats(starts[c], starts[c + 1]), levels[c] as f64);
+    }
+    LearnedQuantizer { bits, qmul, encode, levels, sse }
+}
+
+/// Lloyd's cell step: code cell c covers the fine cells `starts[c]..starts[c+1]` (fine cell
+/// f is fine index f - 128), each fine cell going to the level nearest its representative
+/// value `rep[f]` (a tie to the upper level), with every code cell kept non-empty.
+/// `levels` must be ascending.
+fn nearest_level_starts(rep: &[f64], levels: &[i32]) -> Vec<usize> {
+    let cells = levels.len();
+    let mut next = vec![0usize; cells + 1];
+    next[cells] = FINE_CELLS;
+    for c in 1..cells {
+        let t = 0.5 * (levels[c - 1] as f64 + levels[c] as f64);
+        let mut s = rep.partition_point(|&r| r < t);
+        // keep every cell non-empty
+        s = s.max(next[c - 1] + 1).min(FINE_CELLS - (cells - c));
+        next[c] = s;
+    }
+    next
+}
+
+/// The code table of code cells `starts` (code c - 2^(bits-1) for cell c).
+fn encode_from_starts(starts: &[usize]) -> Vec<i32> {
+    let cells = starts.len() - 1;
     let off = (cells / 2) as i32;
+    let mut encode = vec![0i32; FINE_CELLS];
     for c in 0..cells {
         for e in encode.iter_mut().take(starts[c + 1]).skip(starts[c]) {
             *e = c as i32 - off;
         }
-        sse += cell_cost(stats(starts[c], starts[c + 1]), levels[c] as f64);
     }
-    LearnedQuantizer { bits, qmul, encode, levels, sse }
+    encode
+}
+
+/// The code table that sends each fine cell to the level nearest its centre (fine index
+/// × step `65536 / qmul`), by the cell rule of Lloyd calibration (every code keeps at least
+/// one fine cell): the encoder for level tables that were changed after calibration, e.g.
+/// learned by gradient. `levels` (2^bits entries, 1..=8 bits) must be ascending.
+pub fn encode_for_levels(qmul: u32, levels: &[i32]) -> Vec<i32> {
+    debug_assert!(levels.len() >= 2 && levels.len().is_power_of_two() && levels.windows(2).all(|w| w[0] <= w[1]));
+    let step = (1u64 << QUANT_SHIFT) as f64 / qmul.max(1) as f64;
+    let rep: Vec<f64> = (0..FINE_CELLS).map(|f| (f as f64 - 128.0) * step).collect();
+    encode_from_starts(&nearest_level_starts(&rep, levels))
 }
 
 /// Learns the quantizer of `bits` bits (0..=8) for the data in `h`.
@@ -310,6 +341,33 @@ mod tests {
             check_sse(&ys, &q);
             assert!(q.sse <= prev * 1.0001, "bits {bits}");
             prev = q.sse;
+        }
+    }
+
+    /// The encoder re-derived from a Lloyd quantizer's levels sends every fine cell centre to
+    /// its nearest level, and on uniform levels gives back the uniform quantizer's equal cells.
+    #[test]
+    fn encode_for_levels_is_nearest_level() {
+        let ys = gaussian(20_000, 500.0, 3);
+        let h = WeightedHist::from_samples(&ys, 1.0);
+        for bits in [1, 2, 3] {
+            let q = learn_quantizer(&h, bits, QuantStyle::Lloyd);
+            let enc = encode_for_levels(q.qmul, &q.levels);
+            let step = 65536.0 / q.qmul as f64;
+            let off = 1i32 << (bits - 1);
+            for f in 0..FINE_CELLS {
+                let y = (f as f64 - 128.0) * step;
+                let got = q.levels[(enc[f] + off) as usize] as f64;
+                let best = q.levels.iter().map(|&l| (l as f64 - y).abs()).fold(f64::INFINITY, f64::min);
+                assert!((got - y).abs() <= best + 1e-9, "bits {bits}, fine cell {f}: level {got} for {y}");
+            }
+            let u = learn_quantizer(&h, bits, QuantStyle::Uniform);
+            assert_eq!(encode_for_levels(u.qmul, &u.levels), u.encode, "bits {bits}: uniform cells");
+        }
+        // two equal levels: both codes keep a fine cell
+        let enc = encode_for_levels(256, &[-10, 5, 5, 40]);
+        for c in -2..=1 {
+            assert!(enc.contains(&c), "code {c} lost its cells");
         }
     }
 

@@ -14,7 +14,7 @@
 use super::calibrate::{run_calibration, summary_line, CalibArgs};
 use crate::progress::Stages;
 use actcomp_golden::calibrate::{CalibrateOptions, Calibration};
-use actcomp_golden::codec::Codec;
+use actcomp_golden::codec::{Codec, QuantTrace};
 use actcomp_golden::input_map::{from_codes, to_codes};
 use actcomp_golden::metrics::sqnr_db;
 use actcomp_golden::policy::{Dtype, Policy};
@@ -503,12 +503,25 @@ pub(crate) struct Totals {
 }
 
 impl Totals {
-    fn add(&mut self, t: &Totals) {
+    /// Adds another run's totals.
+    pub fn add(&mut self, t: &Totals) {
         self.values += t.values;
         self.signal += t.signal;
         self.noise += t.noise;
         self.payload_bits += t.payload_bits;
         self.max_abs = self.max_abs.max(t.max_abs);
+    }
+
+    /// Adds one image's values `x`, their reconstruction `rec` and the payload bits stored for it.
+    pub fn add_image(&mut self, x: &[f32], rec: &[f32], bits: f64) {
+        for (&a, &b) in x.iter().zip(rec) {
+            let (a, b) = (a as f64, b as f64);
+            self.signal += a * a;
+            self.noise += (a - b) * (a - b);
+            self.max_abs = self.max_abs.max((a - b).abs());
+        }
+        self.values += x.len();
+        self.payload_bits += bits;
     }
 
     /// Stored bits per value.
@@ -549,6 +562,23 @@ impl Coder for PolicyCoder {
     }
 
     fn roundtrip_one(&self, name: &str, shape: &[usize], vals: &[f32]) -> Result<(Vec<f32>, f64)> {
+        let codes = self.input_codes(name, shape, vals)?;
+        let back = self.codec.reconstruct(&codes, shape)?;
+        Ok((self.output_floats(name, shape, &back)?, self.stored_bits(vals.len())))
+    }
+}
+
+impl PolicyCoder {
+    /// [`Coder::roundtrip_one`] that also returns the reconstructed integer codes (C order) and
+    /// the codec's quantization trace of the same pass (for learning the level tables).
+    pub fn roundtrip_traced(&self, name: &str, shape: &[usize], vals: &[f32]) -> Result<(Vec<f32>, f64, Vec<i16>, QuantTrace)> {
+        let codes = self.input_codes(name, shape, vals)?;
+        let (back, trace) = self.codec.reconstruct_traced(&codes, shape)?;
+        Ok((self.output_floats(name, shape, &back)?, self.stored_bits(vals.len()), back, trace))
+    }
+
+    /// The policy's integer input codes of one image's float tensor.
+    fn input_codes(&self, name: &str, shape: &[usize], vals: &[f32]) -> Result<Vec<i16>> {
         let policy = &self.policy;
         let data = match policy.input.source_dtype {
             Dtype::F32 => TensorData::F32(vals.to_vec()),
@@ -556,16 +586,23 @@ impl Coder for PolicyCoder {
             d => bail!("tensor '{name}': its policy maps {d:?} sources; eval's activations are floats"),
         };
         let t = GTensor::new(shape.to_vec(), data)?;
-        let codes = to_codes(&t, &policy.input, &format!("activation '{name}'"))?;
-        let back = self.codec.reconstruct(&codes, shape)?;
-        let rec = from_codes(&back, shape.to_vec(), &policy.input)?;
-        let out: Vec<f32> = match rec.data {
+        Ok(to_codes(&t, &policy.input, &format!("activation '{name}'"))?)
+    }
+
+    /// Reconstructed codes back to floats.
+    fn output_floats(&self, name: &str, shape: &[usize], back: &[i16]) -> Result<Vec<f32>> {
+        let rec = from_codes(back, shape.to_vec(), &self.policy.input)?;
+        Ok(match rec.data {
             TensorData::F32(v) => v,
             TensorData::F64(v) => v.into_iter().map(|x| x as f32).collect(),
             _ => bail!("tensor '{name}': the policy reconstructed integers from float activations"),
-        };
-        let vectors = vals.len() / policy.channels;
-        Ok((out, policy.payload_words(vectors) as f64 * policy.word_bits as f64))
+        })
+    }
+
+    /// Payload bits stored for one image of `values` values.
+    fn stored_bits(&self, values: usize) -> f64 {
+        let p = &self.policy;
+        p.payload_words(values / p.channels) as f64 * p.word_bits as f64
     }
 }
 
@@ -594,14 +631,7 @@ pub(crate) fn roundtrip(coder: &dyn Coder, name: &str, shape: &[usize], vals: &[
                     let mut t = Totals::default();
                     for (x, y) in src.chunks(per).zip(dst.chunks_mut(per)) {
                         let (rec, bits) = coder.roundtrip_one(name, one, x)?;
-                        for (&a, &b) in x.iter().zip(&rec) {
-                            let (a, b) = (a as f64, b as f64);
-                            t.signal += a * a;
-                            t.noise += (a - b) * (a - b);
-                            t.max_abs = t.max_abs.max((a - b).abs());
-                        }
-                        t.values += x.len();
-                        t.payload_bits += bits;
+                        t.add_image(x, &rec, bits);
                         y.copy_from_slice(&rec);
                     }
                     Ok(t)

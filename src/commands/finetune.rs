@@ -13,7 +13,9 @@
 //!    exported, its activations on the calibration images are captured again, and the
 //!    calibration is re-run, so bit-widths (the dynamic search) and the quantizer steps/levels
 //!    follow the new activations. They are re-learned at those points by the calibration's
-//!    search, not by gradient; between two re-calibrations the policies are fixed.
+//!    search; between two re-calibrations the policies are fixed, unless `--levels learned`:
+//!    then the reconstruction levels also train by the task loss after every step
+//!    ([`crate::level_learning`]), and the final policies are the learned ones.
 //!    `--train head` trains only fc1 and fc2, so the compressed maps and their policies stay
 //!    exactly as calibrated (docs/accuracy.md explains why the policies must keep up with the
 //!    weights when every layer trains).
@@ -28,7 +30,8 @@ use super::eval::{
 use crate::onnx_export::{cnn_to_onnx, onnx_to_cnn, CnnWeights};
 use crate::progress::Stages;
 use crate::reference_cnn::{Cnn, Tap};
-use crate::ste::compress_straight_through;
+use crate::level_learning::{LevelGrads, LevelLearner};
+use crate::ste::{compress_learning_levels, compress_straight_through};
 use actcomp_golden::calibrate::CalibrateOptions;
 use actcomp_golden::policy::Policy;
 use anyhow::{bail, ensure, Context, Result};
@@ -38,6 +41,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Arguments of `actcomp finetune`.
@@ -74,6 +78,15 @@ pub struct Args {
     /// compressed feature map, hence its calibrated policy, unchanged.
     #[arg(long, value_enum, default_value = "all")]
     pub train: TrainWhat,
+    /// How the reconstruction levels change between re-calibrations: `calibrated` keeps the
+    /// calibration's levels fixed; `learned` also trains them by the task loss after every step
+    /// (gradient of the loss through the decoder, Adam with `--level-lr`), re-deriving the code
+    /// tables by the nearest-level rule. The final policies are then the learned ones.
+    #[arg(long, value_enum, default_value = "calibrated")]
+    pub levels: LevelMode,
+    /// Adam learning rate of the learned levels, in fine quantizer steps (65536 / qmul) per step.
+    #[arg(long, default_value_t = 0.05)]
+    pub level_lr: f64,
     /// Also re-calibrate every N training steps inside an epoch (0: only after each epoch).
     #[arg(long, default_value_t = 0)]
     pub recalibrate_every: usize,
@@ -113,6 +126,17 @@ pub enum TrainWhat {
     All,
     /// fc1 and fc2 only (the convolutions, and so the compressed feature maps, stay as they are).
     Head,
+    /// No weight: only the levels learn (`--levels learned`).
+    None,
+}
+
+/// Whether `finetune` learns the policies' reconstruction levels by gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LevelMode {
+    /// The levels of the latest calibration, fixed between re-calibrations.
+    Calibrated,
+    /// Levels trained by the task loss after every step, starting from each calibration.
+    Learned,
 }
 
 /// Top-1 (%) and correct count of predictions against labels.
@@ -194,6 +218,9 @@ pub fn run(a: Args) -> Result<()> {
     ensure!(a.lr.is_finite() && a.lr > 0.0, "--lr must be a positive number (got {})", a.lr);
     ensure!(a.lr_decay.is_finite() && a.lr_decay > 0.0, "--lr-decay must be a positive number (got {})", a.lr_decay);
     ensure!(a.calib_count >= 1, "--calib-count must be at least 1");
+    ensure!(a.level_lr.is_finite() && a.level_lr > 0.0, "--level-lr must be a positive number (got {})", a.level_lr);
+    let learn = a.levels == LevelMode::Learned;
+    ensure!(learn || a.train != TrainWhat::None, "--train none trains nothing unless --levels learned");
     let opts = a.calib.options()?;
     let t_all = Instant::now();
 
@@ -239,12 +266,13 @@ pub fn run(a: Args) -> Result<()> {
     }
 
     let command = format!(
-        "actcomp finetune --at {} --target-bpv {} --train {} --recalibrate-every {} --epochs {} --lr {} --lr-decay {} --batch {} --seed {} --calib-count {}{}",
+        "actcomp finetune --at {} --target-bpv {} --train {} --recalibrate-every {} --epochs {} --lr {} --lr-decay {} --batch {} --seed {} --calib-count {}{}{}",
         a.at.join(","),
         a.calib.target_bpv.map(|b| b.to_string()).unwrap_or_else(|| "(default 2.5)".into()),
         match a.train {
             TrainWhat::All => "all",
             TrainWhat::Head => "head",
+            TrainWhat::None => "none",
         },
         a.recalibrate_every,
         a.epochs,
@@ -253,20 +281,27 @@ pub fn run(a: Args) -> Result<()> {
         a.batch,
         a.seed,
         a.calib_count,
-        a.train_limit.map(|n| format!(" --train-limit {n}")).unwrap_or_default()
+        a.train_limit.map(|n| format!(" --train-limit {n}")).unwrap_or_default(),
+        if learn { format!(" --levels learned --level-lr {}", a.level_lr) } else { String::new() }
     );
     let mut rng = StdRng::seed_from_u64(a.seed);
     let vars = match a.train {
         TrainWhat::All => cnn.vars(),
         TrainWhat::Head => cnn.head_vars(),
+        TrainWhat::None => vec![],
     };
     let mut opt = AdamW::new(vars, ParamsAdamW { lr: a.lr, weight_decay: 0.0, ..Default::default() })?;
     let mut order: Vec<usize> = (0..n_train).collect();
     let per = train.per_image();
     let mut epoch_log = Vec::new();
+    // with --levels learned: the re-calibrated policies of the final network, for comparison
+    let mut recalibrated_final: Option<Vec<Policy>> = None;
     for epoch in 1..=a.epochs {
         let t_epoch = Instant::now();
         let mut coders: Vec<PolicyCoder> = policies.iter().map(|p| PolicyCoder::new(p.clone())).collect::<Result<_>>()?;
+        let mut learners: Vec<LevelLearner> = policies.iter().map(|p| LevelLearner::new(p, a.level_lr)).collect();
+        let mut sinks: Vec<Arc<Mutex<LevelGrads>>> = policies.iter().map(|p| Arc::new(Mutex::new(LevelGrads::zeros(p)))).collect();
+        let mut level_secs = 0.0;
         let mut recalibrations = 0usize;
         let mut totals = vec![Totals::default(); targets.len()];
         order.shuffle(&mut rng);
@@ -284,7 +319,11 @@ pub fn run(a: Args) -> Result<()> {
             let logits = cnn.forward_tapped(&x, &mut |tap, t| match taps.iter().position(|&p| p == tap) {
                 Some(ti) => {
                     let tc = Instant::now();
-                    let r = compress_straight_through(&t, &coders[ti], &names[ti], &mut totals[ti]);
+                    let r = if learn {
+                        compress_learning_levels(&t, &coders[ti], &names[ti], &mut totals[ti], &sinks[ti])
+                    } else {
+                        compress_straight_through(&t, &coders[ti], &names[ti], &mut totals[ti])
+                    };
                     codec_secs += tc.elapsed().as_secs_f64();
                     r
                 }
@@ -292,6 +331,17 @@ pub fn run(a: Args) -> Result<()> {
             })?;
             let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
             opt.backward_step(&loss)?;
+            if learn {
+                // the levels take their step; the codecs follow
+                let tl = Instant::now();
+                for ti in 0..coders.len() {
+                    let g = std::mem::replace(&mut *sinks[ti].lock().map_err(|_| anyhow::anyhow!("level gradient store poisoned"))?, LevelGrads::zeros(&coders[ti].policy));
+                    let mut p = coders[ti].policy.clone();
+                    learners[ti].step(&mut p, &g).with_context(|| format!("tensor '{}'", names[ti]))?;
+                    coders[ti] = PolicyCoder::new(p)?;
+                }
+                level_secs += tl.elapsed().as_secs_f64();
+            }
             loss_sum += loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
             let pred = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
             correct += pred.iter().zip(idx).filter(|(p, &i)| **p as i64 == train_labels[i]).count();
@@ -304,6 +354,8 @@ pub fn run(a: Args) -> Result<()> {
                 write_onnx(&model_out, &cnn.export(mean, std)?, &[("command".into(), command.clone())])?;
                 let (p, _, _) = calibrate_model(&model_out, &a.at, calib_images, calib_n, &opts, true)?;
                 coders = p.iter().map(|p| PolicyCoder::new(p.clone())).collect::<Result<_>>()?;
+                learners = p.iter().map(|p| LevelLearner::new(p, a.level_lr)).collect();
+                sinks = p.iter().map(|p| Arc::new(Mutex::new(LevelGrads::zeros(p)))).collect();
                 recalibrations += 1;
             }
         }
@@ -324,18 +376,20 @@ pub fn run(a: Args) -> Result<()> {
         let t_cal = Instant::now();
         let (new_policies, cal_lines, cal_sqnr) = calibrate_model(&model_out, &a.at, calib_images, calib_n, &opts, a.json)?;
         let calib_secs = t_cal.elapsed().as_secs_f64();
-        policies = new_policies;
+        // the policies this epoch ends with: re-calibrated, or with learned levels the learned ones
+        let learned: Vec<Policy> = coders.iter().map(|c| c.policy.clone()).collect();
+        let ended_with = if learn { &learned } else { &new_policies };
         let test_top1 = if a.eval_every_epoch {
             let net = Net::load(&model_out)?;
             let tg = resolve_targets(&net, &a.at)?;
-            let (_, comp, _) = test_pass(&net, &tg, &policies, &test, a.json, &format!("epoch {epoch}"))?;
+            let (_, comp, _) = test_pass(&net, &tg, ended_with, &test, a.json, &format!("epoch {epoch}"))?;
             Some(top1(&comp, &test_labels).0)
         } else {
             None
         };
         if !a.json {
             eprintln!(
-                "epoch {epoch}/{}: lr {:.2e}, mean loss {mean_loss:.4}, compressed training top-1 {train_top1:.2}%, training SQNR {} dB; {train_secs:.0} s (codec {codec_secs:.0} s), re-calibration {calib_secs:.1} s{}",
+                "epoch {epoch}/{}: lr {:.2e}, mean loss {mean_loss:.4}, compressed training top-1 {train_top1:.2}%, training SQNR {} dB; {train_secs:.0} s (codec {codec_secs:.0} s, level steps {level_secs:.0} s), re-calibration {calib_secs:.1} s{}",
                 a.epochs,
                 opt.learning_rate(),
                 train_sqnr.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join("/"),
@@ -348,10 +402,16 @@ pub fn run(a: Args) -> Result<()> {
         epoch_log.push(serde_json::json!({
             "epoch": epoch, "lr": opt.learning_rate(), "loss": mean_loss, "compressed_train_top1": train_top1,
             "train_sqnr_db": train_sqnr, "calibration_sqnr_db": cal_sqnr,
-            "payload_bpv": policies.iter().map(|p| p.payload_bpv()).collect::<Vec<_>>(),
+            "payload_bpv": ended_with.iter().map(|p| p.payload_bpv()).collect::<Vec<_>>(),
             "compressed_test_top1": test_top1, "recalibrations_inside": recalibrations,
-            "seconds": {"train": train_secs, "codec": codec_secs, "calibration": calib_secs},
+            "seconds": {"train": train_secs, "codec": codec_secs, "level_steps": level_secs, "calibration": calib_secs},
         }));
+        if learn && epoch == a.epochs {
+            policies = learned;
+            recalibrated_final = Some(new_policies);
+        } else {
+            policies = new_policies;
+        }
         opt.set_learning_rate(opt.learning_rate() * a.lr_decay);
     }
     let before_test_secs = t_all.elapsed().as_secs_f64();
@@ -368,6 +428,14 @@ pub fn run(a: Args) -> Result<()> {
     let net1 = Net::load(&model_out)?;
     let targets1 = resolve_targets(&net1, &a.at)?;
     let (ft_base, ft_comp, ft_tot) = test_pass(&net1, &targets1, &policies, &test, a.json, "fine-tuned")?;
+    // with learned levels, the same network under a fresh calibration: what the learning adds
+    let recal = match &recalibrated_final {
+        Some(ps) => {
+            let (_, comp, tot) = test_pass(&net1, &targets1, ps, &test, a.json, "fine-tuned, re-calibrated")?;
+            Some((top1(&comp, &test_labels), tot))
+        }
+        None => None,
+    };
     let test_secs = t_test.elapsed().as_secs_f64();
     let (ob, obc) = top1(&orig_base, &test_labels);
     let (oc, occ) = top1(&orig_comp, &test_labels);
@@ -386,7 +454,10 @@ pub fn run(a: Args) -> Result<()> {
                      "stored_bpv": stored(&orig_tot), "sqnr_db": sq(&orig_tot)},
         "finetuned": {"uncompressed_top1": fb, "uncompressed_correct": fbc, "compressed_top1": fc, "compressed_correct": fcc,
                       "delta_points_vs_original_uncompressed": fc - ob, "delta_points_vs_own_uncompressed": fc - fb,
-                      "payload_bpv": bpv, "stored_bpv": stored(&ft_tot), "sqnr_db": sq(&ft_tot)},
+                      "payload_bpv": bpv, "stored_bpv": stored(&ft_tot), "sqnr_db": sq(&ft_tot),
+                      "levels": if learn { "learned" } else { "calibrated" }},
+        "finetuned_recalibrated": recal.as_ref().map(|((t, c), tot)| serde_json::json!({
+            "compressed_top1": t, "compressed_correct": c, "delta_points_vs_original_uncompressed": t - ob, "sqnr_db": sq(tot)})),
         "seconds": {"first_calibration": first_calib_secs, "load_calibration_training": before_test_secs, "test_passes": test_secs},
     });
     let json_path = a.output.join("finetune.json");
@@ -402,7 +473,11 @@ pub fn run(a: Args) -> Result<()> {
     println!("{:<44} {:>10.2} {:>22}", "original, uncompressed", ob, "");
     println!("{:<44} {:>10.2} {:>+22.2}", "original, post-training calibration", oc, oc - ob);
     println!("{:<44} {:>10.2} {:>+22.2}", "fine-tuned, uncompressed", fb, fb - ob);
-    println!("{:<44} {:>10.2} {:>+22.2}", "fine-tuned, compressed (final policies)", fc, fc - ob);
+    let final_what = if learn { "fine-tuned, compressed (learned levels)" } else { "fine-tuned, compressed (final policies)" };
+    println!("{:<44} {:>10.2} {:>+22.2}", final_what, fc, fc - ob);
+    if let Some(((t, _), _)) = &recal {
+        println!("{:<44} {:>10.2} {:>+22.2}", "fine-tuned, compressed (re-calibrated)", t, t - ob);
+    }
     println!(
         "SQNR on the test run (dB): post-training {}; fine-tuned {}",
         sq(&orig_tot).iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(", "),
