@@ -9,6 +9,7 @@ mod onnx_export;
 mod plots;
 mod progress;
 mod reference_cnn;
+mod residual_cnn;
 mod ste;
 
 use clap::{Parser, Subcommand};

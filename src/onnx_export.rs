@@ -7,6 +7,12 @@
 //! → Conv 3x3 pad 1 `conv1` → Relu `relu1` → MaxPool 2x2 `pool1`
 //! → Conv 3x3 pad 1 `conv2` → Relu `relu2` → MaxPool 2x2 `pool2`
 //! → Flatten `flatten` → Gemm `fc1` → Relu `relu3` → Gemm `logits` (N x classes).
+//!
+//! The residual network of `train-reference --arch residual` ([`residual_to_onnx`]):
+//! `input` → Sub → Div `normalized` → Conv `conv1` → Relu `relu1` → MaxPool `pool1`
+//! → Conv `block_conv1` → Relu `block_relu` → Conv `block_conv2` → Add `block_add`
+//! (`block_conv2` + `pool1`: the identity skip) → Relu `block_out` → MaxPool `pool2`
+//! → Flatten `flatten` → Gemm `logits`.
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use std::path::Path;
@@ -143,12 +149,23 @@ pub fn cnn_to_onnx(w: &CnnWeights, metadata: &[(String, String)]) -> Result<Vec<
         node("Relu", "relu3", &["fc1"], "relu3", vec![]),
         node("Gemm", "fc2", &["relu3", "fc2.weight", "fc2.bias"], "logits", vec![int("transB", 1)]),
     ];
+    Ok(encode_model("fashion_cnn", nodes, initializer, w.classes, metadata))
+}
+
+/// An N x 1 x 28 x 28 → N x classes graph as an encoded ONNX model (opset 13, IR version 8).
+fn encode_model(
+    graph_name: &str,
+    nodes: Vec<pb::NodeProto>,
+    initializer: Vec<pb::TensorProto>,
+    classes: usize,
+    metadata: &[(String, String)],
+) -> Vec<u8> {
     let graph = pb::GraphProto {
-        name: "fashion_cnn".into(),
+        name: graph_name.into(),
         node: nodes,
         initializer,
         input: vec![value_info("input", &[Err("N"), Ok(1), Ok(28), Ok(28)])],
-        output: vec![value_info("logits", &[Err("N"), Ok(w.classes as i64)])],
+        output: vec![value_info("logits", &[Err("N"), Ok(classes as i64)])],
         ..Default::default()
     };
     let model = pb::ModelProto {
@@ -160,7 +177,78 @@ pub fn cnn_to_onnx(w: &CnnWeights, metadata: &[(String, String)]) -> Result<Vec<
         metadata_props: metadata.iter().map(|(k, v)| pb::StringStringEntryProto { key: k.clone(), value: v.clone() }).collect(),
         ..Default::default()
     };
-    Ok(model.encode_to_vec())
+    model.encode_to_vec()
+}
+
+/// Weights of the residual network of [`crate::residual_cnn::ResidualCnn`], PyTorch layouts.
+#[derive(Debug, Clone)]
+pub struct ResidualWeights {
+    /// Input normalization: the network computes (x − mean) / std on x = pixel/255.
+    pub mean: f32,
+    /// See `mean`.
+    pub std: f32,
+    /// Channels of every convolution (the skip is an identity, so all are equal).
+    pub channels: usize,
+    /// Output classes.
+    pub classes: usize,
+    /// conv1 kernel (c x 1 x 3 x 3).
+    pub conv1_w: Vec<f32>,
+    /// conv1 bias (c).
+    pub conv1_b: Vec<f32>,
+    /// First convolution of the residual branch (c x c x 3 x 3).
+    pub block_conv1_w: Vec<f32>,
+    /// Its bias (c).
+    pub block_conv1_b: Vec<f32>,
+    /// Second convolution of the residual branch (c x c x 3 x 3).
+    pub block_conv2_w: Vec<f32>,
+    /// Its bias (c).
+    pub block_conv2_b: Vec<f32>,
+    /// Classifier weight (classes x c·7·7).
+    pub fc_w: Vec<f32>,
+    /// Classifier bias (classes).
+    pub fc_b: Vec<f32>,
+}
+
+/// Encodes the residual network as an ONNX model; `metadata` goes into the model's
+/// metadata_props. The skip tensor `pool1` is read by two nodes, `block_conv1` and `block_add`.
+pub fn residual_to_onnx(w: &ResidualWeights, metadata: &[(String, String)]) -> Result<Vec<u8>> {
+    let (c, k) = (w.channels as i64, w.classes as i64);
+    let params: [(&str, Vec<i64>, &[f32]); 8] = [
+        ("conv1.weight", vec![c, 1, 3, 3], &w.conv1_w),
+        ("conv1.bias", vec![c], &w.conv1_b),
+        ("block_conv1.weight", vec![c, c, 3, 3], &w.block_conv1_w),
+        ("block_conv1.bias", vec![c], &w.block_conv1_b),
+        ("block_conv2.weight", vec![c, c, 3, 3], &w.block_conv2_w),
+        ("block_conv2.bias", vec![c], &w.block_conv2_b),
+        ("fc.weight", vec![k, c * 7 * 7], &w.fc_w),
+        ("fc.bias", vec![k], &w.fc_b),
+    ];
+    let mut initializer = Vec::new();
+    for (name, dims, vals) in params {
+        let n: i64 = dims.iter().product();
+        ensure!(n as usize == vals.len(), "parameter {name}: {} values for shape {dims:?}", vals.len());
+        initializer.push(float_tensor(name, dims, vals));
+    }
+    initializer.push(float_tensor("normalize.mean", vec![], &[w.mean]));
+    initializer.push(float_tensor("normalize.std", vec![], &[w.std]));
+    let conv = || vec![ints("kernel_shape", &[3, 3]), ints("pads", &[1, 1, 1, 1]), ints("strides", &[1, 1])];
+    let pool = || vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])];
+    let nodes = vec![
+        node("Sub", "normalize_sub", &["input", "normalize.mean"], "normalize_sub", vec![]),
+        node("Div", "normalized", &["normalize_sub", "normalize.std"], "normalized", vec![]),
+        node("Conv", "conv1", &["normalized", "conv1.weight", "conv1.bias"], "conv1", conv()),
+        node("Relu", "relu1", &["conv1"], "relu1", vec![]),
+        node("MaxPool", "pool1", &["relu1"], "pool1", pool()),
+        node("Conv", "block_conv1", &["pool1", "block_conv1.weight", "block_conv1.bias"], "block_conv1", conv()),
+        node("Relu", "block_relu", &["block_conv1"], "block_relu", vec![]),
+        node("Conv", "block_conv2", &["block_relu", "block_conv2.weight", "block_conv2.bias"], "block_conv2", conv()),
+        node("Add", "block_add", &["block_conv2", "pool1"], "block_add", vec![]),
+        node("Relu", "block_out", &["block_add"], "block_out", vec![]),
+        node("MaxPool", "pool2", &["block_out"], "pool2", pool()),
+        node("Flatten", "flatten", &["pool2"], "flatten", vec![int("axis", 1)]),
+        node("Gemm", "fc", &["flatten", "fc.weight", "fc.bias"], "logits", vec![int("transB", 1)]),
+    ];
+    Ok(encode_model("fashion_resnet", nodes, initializer, w.classes, metadata))
 }
 
 /// The op types of the exported graph, node by node (what [`onnx_to_cnn`] accepts).

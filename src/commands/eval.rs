@@ -79,6 +79,10 @@ pub struct Args {
     /// Preprocessing: per-channel standard deviation divided by after the mean (see --mean).
     #[arg(long, value_delimiter = ',')]
     pub std: Vec<f64>,
+    /// Write the network's outputs in the compressed run (float32 .npy, evaluated images x classes,
+    /// in image order) to this file, e.g. to compare them with another implementation.
+    #[arg(long, value_name = "FILE.npy")]
+    pub logits_out: Option<PathBuf>,
     /// Images per inference batch (a model with a fixed batch size uses its own).
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
@@ -244,6 +248,23 @@ impl Net {
         bar: &Stages,
         stage: &str,
     ) -> Result<Vec<usize>> {
+        self.run_keeping_logits(images, range, batch, targets, hook, bar, stage, None)
+    }
+
+    /// [`Net::run`], also appending every image's output values (f32, `classes` per image)
+    /// to `keep_logits` when given.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run_keeping_logits(
+        &self,
+        images: &Images,
+        range: std::ops::Range<usize>,
+        batch: usize,
+        targets: &[OutletId],
+        hook: &mut dyn FnMut(usize, &[usize], &[f32]) -> Result<Option<Vec<f32>>>,
+        bar: &Stages,
+        stage: &str,
+        mut keep_logits: Option<&mut Vec<f32>>,
+    ) -> Result<Vec<usize>> {
         let batch = self.fixed_batch.unwrap_or(batch.max(1));
         let total = range.len();
         if let Some(b) = self.fixed_batch {
@@ -288,6 +309,9 @@ impl Net {
             let vals = view.as_slice::<f32>()?;
             if vals.len() != n * self.classes {
                 bail!("model output holds {} values for {n} images; expected {} per image", vals.len(), self.classes);
+            }
+            if let Some(l) = keep_logits.as_deref_mut() {
+                l.extend_from_slice(vals);
             }
             for row in vals.chunks(self.classes) {
                 let mut best = 0;
@@ -658,10 +682,26 @@ pub(crate) fn compressed_pass(
     bar: &Stages,
     stage: &str,
 ) -> Result<(Vec<usize>, Vec<Totals>, f64)> {
+    compressed_pass_keeping_logits(net, images, range, batch, targets, coders, bar, stage, None)
+}
+
+/// [`compressed_pass`], also appending every image's output values to `logits` when given.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn compressed_pass_keeping_logits(
+    net: &Net,
+    images: &Images,
+    range: std::ops::Range<usize>,
+    batch: usize,
+    targets: &[Candidate],
+    coders: &[&dyn Coder],
+    bar: &Stages,
+    stage: &str,
+    logits: Option<&mut Vec<f32>>,
+) -> Result<(Vec<usize>, Vec<Totals>, f64)> {
     let outlets: Vec<OutletId> = targets.iter().map(|t| t.outlet).collect();
     let mut totals = vec![Totals::default(); targets.len()];
     let mut codec_secs = 0.0;
-    let preds = net.run(
+    let preds = net.run_keeping_logits(
         images,
         range,
         batch,
@@ -674,6 +714,7 @@ pub(crate) fn compressed_pass(
         },
         bar,
         stage,
+        logits,
     )?;
     Ok((preds, totals, codec_secs))
 }
@@ -891,6 +932,9 @@ pub fn run(a: Args) -> Result<()> {
     if a.sweep && !a.policy.is_empty() {
         bail!("--sweep calibrates every method at every --bpv rate itself; it takes no --policy");
     }
+    if a.sweep && a.logits_out.is_some() {
+        bail!("--logits-out writes the outputs of one compressed run; --sweep makes many");
+    }
 
     let t_load = Instant::now();
     let net = Net::load(model_path)?;
@@ -973,9 +1017,16 @@ pub fn run(a: Args) -> Result<()> {
     let base_secs = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
     let dyn_coders: Vec<&dyn Coder> = coders.iter().map(|c| c as &dyn Coder).collect();
-    let (comp, totals, codec_secs) = compressed_pass(&net, &images, eval_range.clone(), a.batch, &targets, &dyn_coders, &bar, "compressed")?;
+    let mut logits = a.logits_out.as_ref().map(|_| Vec::new());
+    let (comp, totals, codec_secs) =
+        compressed_pass_keeping_logits(&net, &images, eval_range.clone(), a.batch, &targets, &dyn_coders, &bar, "compressed", logits.as_mut())?;
     let comp_secs = t0.elapsed().as_secs_f64();
     bar.finish();
+    if let (Some(path), Some(values)) = (&a.logits_out, logits) {
+        GTensor::new(vec![eval_range.len(), net.classes], TensorData::F32(values))?
+            .save_npy(path)
+            .with_context(|| format!("{}: cannot write the logits", path.display()))?;
+    }
 
     let labels_eval = &labels[eval_range.clone()];
     let n = labels_eval.len();

@@ -1,7 +1,7 @@
-//! `actcomp train-reference`: trains the small reference CNN on the
-//! Fashion-MNIST (or MNIST) training split with candle on the CPU, exports it
-//! as ONNX, loads the file back with tract and checks that tract's logits equal
-//! candle's on test images, and reports train/test top-1.
+//! `actcomp train-reference`: trains the small reference CNN (or, with `--arch residual`,
+//! a small CNN with an identity skip connection) on the Fashion-MNIST (or MNIST) training
+//! split with candle on the CPU, exports it as ONNX, loads the file back with tract and
+//! checks that tract's logits equal candle's on test images, and reports train/test top-1.
 //!
 //! Reproducible: weights are initialised and batches shuffled from one seeded
 //! `StdRng` (rand 0.8, ChaCha12), so the same `--seed`, `--epochs` and data give
@@ -10,10 +10,11 @@
 
 use super::eval::Net;
 use crate::idx::read_idx_u8;
-use crate::onnx_export::cnn_to_onnx;
+use crate::onnx_export::{cnn_to_onnx, residual_to_onnx};
 use crate::reference_cnn::Cnn;
+use crate::residual_cnn::ResidualCnn;
 use anyhow::{bail, ensure, Context, Result};
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -47,18 +48,63 @@ pub struct Args {
     /// Factor applied to the learning rate after each epoch.
     #[arg(long, default_value_t = 0.5)]
     pub lr_decay: f64,
-    /// Channels of conv1 and conv2.
-    #[arg(long, value_delimiter = ',', default_values_t = [16, 32])]
+    /// Network: `reference` (conv-relu-pool x2, fc-relu-fc; fashion_cnn.onnx) or `residual`
+    /// (conv-relu-pool, a residual block [conv-relu-conv] + identity skip, relu-pool, fc;
+    /// fashion_resnet.onnx).
+    #[arg(long, value_enum, default_value_t = Arch::Reference)]
+    pub arch: Arch,
+    /// Channels: of conv1 and conv2 for `reference` (default 16,32); one number, the width of
+    /// every convolution, for `residual` (default 16).
+    #[arg(long, value_delimiter = ',')]
     pub channels: Vec<usize>,
-    /// Width of the hidden fully-connected layer.
-    #[arg(long, default_value_t = 128)]
-    pub hidden: usize,
+    /// Width of the hidden fully-connected layer (`reference` only; default 128).
+    #[arg(long)]
+    pub hidden: Option<usize>,
     /// Train on only the first N training images (for a quick look; the reference uses all).
     #[arg(long)]
     pub train_limit: Option<usize>,
     /// Print a machine-readable summary on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Which network `train-reference` trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Arch {
+    /// The reference CNN (src/reference_cnn.rs).
+    Reference,
+    /// The small residual CNN (src/residual_cnn.rs).
+    Residual,
+}
+
+/// The network being trained, of either architecture.
+enum Network {
+    Reference(Cnn),
+    Residual(ResidualCnn),
+}
+
+impl Network {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Network::Reference(n) => n.forward(x),
+            Network::Residual(n) => n.forward(x),
+        }
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        match self {
+            Network::Reference(n) => n.vars(),
+            Network::Residual(n) => n.vars(),
+        }
+    }
+
+    /// The encoded ONNX model (input normalization by `mean`, `std` inside the graph).
+    fn to_onnx(&self, mean: f32, std: f32, meta: &[(String, String)]) -> Result<Vec<u8>> {
+        match self {
+            Network::Reference(n) => cnn_to_onnx(&n.export(mean, std)?, meta),
+            Network::Residual(n) => residual_to_onnx(&n.export(mean, std)?, meta),
+        }
+    }
 }
 
 /// A labelled image split as uint8 pixels.
@@ -112,7 +158,7 @@ fn batch_tensor(s: &Split, idx: &[usize], mean: f32, std: f32, dev: &Device) -> 
 }
 
 /// Top-1 accuracy (%) of the candle network on a whole split.
-fn accuracy(p: &Cnn, s: &Split, mean: f32, std: f32, dev: &Device) -> Result<f64> {
+fn accuracy(p: &Network, s: &Split, mean: f32, std: f32, dev: &Device) -> Result<f64> {
     let mut correct = 0usize;
     for start in (0..s.count).step_by(500) {
         let idx: Vec<usize> = (start..(start + 500).min(s.count)).collect();
@@ -124,8 +170,18 @@ fn accuracy(p: &Cnn, s: &Split, mean: f32, std: f32, dev: &Device) -> Result<f64
 
 /// Entry point of `actcomp train-reference`.
 pub fn run(a: Args) -> Result<()> {
-    ensure!(a.channels.len() == 2, "--channels takes two numbers (conv1,conv2), got {}", a.channels.len());
-    ensure!(a.channels.iter().all(|&c| c > 0) && a.hidden > 0, "--channels and --hidden must be positive");
+    let channels = match (a.arch, a.channels.len()) {
+        (_, 0) if a.arch == Arch::Reference => vec![16, 32],
+        (_, 0) => vec![16],
+        (Arch::Reference, 2) | (Arch::Residual, 1) => a.channels.clone(),
+        (Arch::Reference, n) => bail!("--channels takes two numbers (conv1,conv2) for --arch reference, got {n}"),
+        (Arch::Residual, n) => bail!("--channels takes one number for --arch residual (the identity skip needs every convolution equally wide), got {n}"),
+    };
+    if a.arch == Arch::Residual && a.hidden.is_some() {
+        bail!("--hidden is for --arch reference; the residual network has no hidden fully-connected layer");
+    }
+    let hidden = a.hidden.unwrap_or(128);
+    ensure!(channels.iter().all(|&c| c > 0) && hidden > 0, "--channels and --hidden must be positive");
     ensure!(a.epochs > 0 && a.batch > 0, "--epochs and --batch must be at least 1");
     let t_all = Instant::now();
     let train = load_split(&a.dataset, "train")?;
@@ -142,7 +198,10 @@ pub fn run(a: Args) -> Result<()> {
 
     let dev = Device::Cpu;
     let mut rng = StdRng::seed_from_u64(a.seed);
-    let params = Cnn::new(&mut rng, a.channels[0], a.channels[1], a.hidden, 10, &dev)?;
+    let params = match a.arch {
+        Arch::Reference => Network::Reference(Cnn::new(&mut rng, channels[0], channels[1], hidden, 10, &dev)?),
+        Arch::Residual => Network::Residual(ResidualCnn::new(&mut rng, channels[0], 10, &dev)?),
+    };
     let mut opt = AdamW::new(params.vars(), ParamsAdamW { lr: a.lr, weight_decay: 0.0, ..Default::default() })?;
     let mut order: Vec<usize> = (0..n_train).collect();
     let mut epoch_log = Vec::new();
@@ -180,9 +239,13 @@ pub fn run(a: Args) -> Result<()> {
     let train_secs = t_all.elapsed().as_secs_f64();
 
     // export, load back with tract, compare logits on the first 1000 test images
-    let weights = params.export(mean, std)?;
+    let limit = a.train_limit.map(|n| format!(" --train-limit {n}")).unwrap_or_default();
+    let command = match a.arch {
+        Arch::Reference => format!("actcomp train-reference --seed {} --epochs {} --batch {} --lr {} --lr-decay {} --channels {},{} --hidden {hidden}{limit}", a.seed, a.epochs, a.batch, a.lr, a.lr_decay, channels[0], channels[1]),
+        Arch::Residual => format!("actcomp train-reference --arch residual --seed {} --epochs {} --batch {} --lr {} --lr-decay {} --channels {}{limit}", a.seed, a.epochs, a.batch, a.lr, a.lr_decay, channels[0]),
+    };
     let meta: Vec<(String, String)> = [
-        ("command", format!("actcomp train-reference --seed {} --epochs {} --batch {} --lr {} --lr-decay {} --channels {},{} --hidden {}{}", a.seed, a.epochs, a.batch, a.lr, a.lr_decay, a.channels[0], a.channels[1], a.hidden, a.train_limit.map(|n| format!(" --train-limit {n}")).unwrap_or_default())),
+        ("command", command),
         ("train_images", n_train.to_string()),
         ("train_top1", format!("{train_acc:.2}")),
         ("test_top1", format!("{test_acc:.2}")),
@@ -191,7 +254,7 @@ pub fn run(a: Args) -> Result<()> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let bytes = cnn_to_onnx(&weights, &meta)?;
+    let bytes = params.to_onnx(mean, std, &meta)?;
     if let Some(dir) = a.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create folder", dir.display()))?;
     }
@@ -220,7 +283,7 @@ pub fn run(a: Args) -> Result<()> {
         println!(
             "{}",
             serde_json::json!({
-                "model": a.output, "bytes": bytes.len(), "sha256": sha, "seed": a.seed, "epochs": a.epochs,
+                "model": a.output, "arch": format!("{:?}", a.arch).to_lowercase(), "bytes": bytes.len(), "sha256": sha, "seed": a.seed, "epochs": a.epochs,
                 "train_images": n_train, "train_top1": train_acc, "test_top1": test_acc, "mean": mean, "std": std,
                 "epochs_log": epoch_log, "seconds": train_secs,
                 "tract_check": {"images": check.len(), "max_abs_logit_diff": max_diff, "same_top1": same_top1},
@@ -253,6 +316,31 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         let net = Net::load(&path).unwrap();
         std::fs::remove_file(&path).ok();
+        let raw: Vec<f32> = (0..3 * 784).map(|i| ((i * 37) % 256) as f32 / 255.0).collect();
+        let tract = net.logits(&raw, 3).unwrap();
+        let norm: Vec<f32> = raw.iter().map(|x| (x - mean) / std).collect();
+        let candle = p.forward(&Tensor::from_vec(norm, (3, 1, 28, 28), &dev).unwrap()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(tract.len(), 30);
+        let diff = tract.iter().zip(&candle).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(diff < 1e-4, "tract and candle logits differ by {diff}");
+        assert!(candle.iter().any(|&x| x.abs() > 1e-3), "degenerate logits");
+    }
+
+    /// The same for the residual network: tract runs the exported graph (its Add joins the
+    /// skip and the branch) to candle's logits, and the skip tensor `pool1` is a feature map.
+    #[test]
+    fn exported_residual_onnx_matches_candle() {
+        let dev = Device::Cpu;
+        let mut rng = StdRng::seed_from_u64(8);
+        let p = ResidualCnn::new(&mut rng, 4, 10, &dev).unwrap();
+        let (mean, std) = (0.25f32, 0.5f32);
+        let bytes = residual_to_onnx(&p.export(mean, std).unwrap(), &[]).unwrap();
+        let path = std::env::temp_dir().join(format!("actcomp-export-residual-{}.onnx", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        let net = Net::load(&path).unwrap();
+        std::fs::remove_file(&path).ok();
+        let maps: Vec<&str> = net.feature_maps().iter().map(|c| c.name.as_str()).collect();
+        assert!(maps.contains(&"pool1") && maps.contains(&"block_add"), "{maps:?}");
         let raw: Vec<f32> = (0..3 * 784).map(|i| ((i * 37) % 256) as f32 / 255.0).collect();
         let tract = net.logits(&raw, 3).unwrap();
         let norm: Vec<f32> = raw.iter().map(|x| (x - mean) / std).collect();
