@@ -26,7 +26,7 @@ pub mod unpacker;
 pub mod verilog;
 
 pub use packer::{
-    packer_acc_bits, PackLane, Packer4x32, Packer4x64, Packer8x32, Packer8x64, VarWidthPacker,
+    packer_acc_bits, PackLane, PACKER_LATENCY, Packer4x32, Packer4x64, Packer8x32, Packer8x64, VarWidthPacker,
 };
 pub use verilog::{check_emitted, emit_verilog, is_verilog_identifier, module_names, EmitError};
 pub use dequantizer::{DeqLane, Dequantizer, Dequantizer4, Dequantizer8};

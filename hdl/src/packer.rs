@@ -23,17 +23,22 @@
 //!
 //! # Micro-architecture
 //!
-//! One combinational stage in front of two registers: an accumulator
-//! `acc` of `A = W + roundup(8*LANES, W)` bits with its fill count, and a
-//! one-word output register.
+//! Two pipeline stages. Stage 1 assembles the beat into a register
+//! (`f_beat`, its length `f_len`, `f_last`, `f_valid`); stage 2 appends the
+//! registered beat to an accumulator `acc` of `A = W + roundup(8*LANES, W)`
+//! bits with its fill count, in front of a one-word output register. The
+//! split keeps the lane prefix sum out of the cycle that updates `fill`
+//! (the packer's critical path on the iCE40).
 //!
-//! 1. Each lane ([`PackLane`]) clamps its width, masks its code to that width
-//!    and shifts it to its offset inside the beat. Offsets are a ripple prefix
-//!    sum over an array of local signals (`lane_off[i] = lane_off[i-1] +
-//!    len[i-1]`), which replaces the `let` that `#[hdl_gen]` rejects.
-//! 2. The OR of the lane fields (`8*LANES` bits, length `beat_len`) is
-//!    widened to `A` bits and shifted by `fill` (a barrel shifter) and ORed
-//!    into `acc`. Bits of `acc` above `fill` are always zero.
+//! 1. Stage 1: each lane ([`PackLane`]) clamps its width, masks its code to
+//!    that width and shifts it to its offset inside the beat. Offsets are a
+//!    ripple prefix sum over an array of local signals (`lane_off[i] =
+//!    lane_off[i-1] + len[i-1]`), which replaces the `let` that `#[hdl_gen]`
+//!    rejects. The OR of the lane fields (`8*LANES` bits) and its length are
+//!    registered.
+//! 2. Stage 2: the registered beat is widened to `A` bits, shifted by `fill`
+//!    (a barrel shifter) and ORed into `acc`. Bits of `acc` above `fill` are
+//!    always zero.
 //! 3. On `tlast` the fill count is rounded up to a multiple of `W` (this *is*
 //!    the zero padding), and a tile-end mark is set for that word in `lmask`
 //!    (one bit per word held in `acc`). An empty tile (no bits since the last
@@ -44,19 +49,27 @@
 //!    be the end of its tile is held until the next beat decides, so
 //!    `m_axis_tlast` is exact and independent of stalls.
 //!
-//! `s_axis_tready = fill <= A - 8*LANES`: a beat, even a fully padded one,
-//! always fits. With `8*LANES <= W` and the output always ready, `fill`
-//! never exceeds `W` after an edge, so a beat is accepted every cycle
-//! (including across tile ends). With `8*LANES > W` (e.g. 8 lanes into 32-bit
-//! words) one beat can yield two words and the input is stalled as needed.
+//! Stage 2 takes the registered beat when `fill <= A - 8*LANES` (a beat,
+//! even a fully padded one, always fits); `s_axis_tready` is high when the
+//! stage-1 register is empty or taken this cycle, so it depends only on
+//! registered state and `reset`. With `8*LANES <= W` and the output always
+//! ready, `fill` never exceeds `W` after an edge, so a beat is accepted every
+//! cycle (including across tile ends). With `8*LANES > W` (e.g. 8 lanes into
+//! 32-bit words) one beat can yield two words and the input is stalled as
+//! needed.
 //!
-//! Latency: a word is in the output register one cycle after the input beat
-//! that completes it (or, for a word that is exactly full without a tile end,
-//! one cycle after the next beat). All parameter-dependent numbers are
-//! `Constant`s (Verilog `localparam`s) or loop bounds, never const-generic
-//! arithmetic inside expressions.
+//! Latency ([`PACKER_LATENCY`] = 2): a word is in the output register two
+//! cycles after the input beat that completes it (or, for a word that is
+//! exactly full without a tile end, two cycles after the next beat). All
+//! parameter-dependent numbers are `Constant`s (Verilog `localparam`s) or
+//! loop bounds, never const-generic arithmetic inside expressions.
 
 use rust_hdl::prelude::*;
+
+/// Cycles from the input transfer of the beat that completes a word to that
+/// word being valid on `m_axis_*` (stage-1 register, then the accumulator
+/// and output register).
+pub const PACKER_LATENCY: u64 = 2;
 
 /// One lane of the packer: clamps the width to 0..=8, masks the code to that
 /// width, and places it at `offset` inside a `DW`-bit beat.
@@ -148,12 +161,18 @@ pub struct VarWidthPacker<
     beat: Signal<Local, Bits<DW>>,
     beat_len: Signal<Local, Bits<8>>,
     accept: Signal<Local, Bit>,
+    back_ready: Signal<Local, Bit>,
+    take: Signal<Local, Bit>,
     placed: Signal<Local, Bits<A>>,
     raw: Signal<Local, Bits<8>>,
     cfill: Signal<Local, Bits<8>>,
     comb: Signal<Local, Bits<A>>,
     cmask: Signal<Local, Bits<4>>,
     out_free: Signal<Local, Bit>,
+    f_beat: DFF<Bits<DW>>,
+    f_len: DFF<Bits<8>>,
+    f_last: DFF<Bit>,
+    f_valid: DFF<Bit>,
     acc: DFF<Bits<A>>,
     fill: DFF<Bits<8>>,
     lmask: DFF<Bits<4>>,
@@ -214,12 +233,18 @@ impl<const LANES: usize, const DW: usize, const UW: usize, const W: usize, const
             beat: Default::default(),
             beat_len: Default::default(),
             accept: Default::default(),
+            back_ready: Default::default(),
+            take: Default::default(),
             placed: Default::default(),
             raw: Default::default(),
             cfill: Default::default(),
             comb: Default::default(),
             cmask: Default::default(),
             out_free: Default::default(),
+            f_beat: Default::default(),
+            f_len: Default::default(),
+            f_last: Default::default(),
+            f_valid: Default::default(),
             acc: Default::default(),
             fill: Default::default(),
             lmask: Default::default(),
@@ -249,11 +274,16 @@ impl<const LANES: usize, const DW: usize, const UW: usize, const W: usize, const
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, acc, fill, lmask, out_data, out_valid, out_last);
-        // Input side: ready from registered state only.
-        self.s_axis_tready.next = (self.fill.q.val() <= self.c_ready_max.val()) & !self.reset.val();
+        dff_setup!(self, clock, f_beat, f_len, f_last, f_valid, acc, fill, lmask, out_data, out_valid, out_last);
+        // Stage 2 takes the registered beat when the accumulator has room
+        // for it (registered state only).
+        self.back_ready.next = self.fill.q.val() <= self.c_ready_max.val();
+        self.take.next = self.f_valid.q.val() & self.back_ready.val();
+        // Input side: the stage-1 register is free or is emptied this cycle;
+        // ready from registered state and reset only.
+        self.s_axis_tready.next = (!self.f_valid.q.val() | self.back_ready.val()) & !self.reset.val();
         self.accept.next = self.s_axis_tvalid.val() & self.s_axis_tready.val();
-        // Lanes: prefix sum of widths gives each lane's offset in the beat.
+        // Stage 1, lanes: prefix sum of widths gives each lane's offset in the beat.
         for i in 0..LANES {
             self.lanes[i].code.next = self.s_axis_tdata.val().get_bits::<8>(8 * i);
             self.lanes[i].width.next = self.s_axis_tuser.val().get_bits::<4>(4 * i);
@@ -269,18 +299,28 @@ impl<const LANES: usize, const DW: usize, const UW: usize, const W: usize, const
             self.beat.next = self.beat.val() | self.lanes[i].placed.val();
             self.beat_len.next = self.lane_off[i].val() + self.lanes[i].len.val();
         }
-        // Append the beat at `fill` (barrel shift into the accumulator).
+        if self.take.val() {
+            self.f_valid.d.next = false;
+        }
+        if self.accept.val() {
+            self.f_beat.d.next = self.beat.val();
+            self.f_len.d.next = self.beat_len.val();
+            self.f_last.d.next = self.s_axis_tlast.val();
+            self.f_valid.d.next = true;
+        }
+        // Stage 2: append the registered beat at `fill` (barrel shift into
+        // the accumulator).
         self.placed.next = 0.into();
         self.raw.next = self.fill.q.val();
-        if self.accept.val() {
-            self.placed.next = bit_cast::<A, DW>(self.beat.val()) << self.fill.q.val();
-            self.raw.next = self.fill.q.val() + self.beat_len.val();
+        if self.take.val() {
+            self.placed.next = bit_cast::<A, DW>(self.f_beat.q.val()) << self.fill.q.val();
+            self.raw.next = self.fill.q.val() + self.f_len.q.val();
         }
         self.comb.next = self.acc.q.val() | self.placed.val();
         // Tile end: round the fill up to a word boundary and mark that word.
         self.cfill.next = self.raw.val();
         self.cmask.next = self.lmask.q.val();
-        if self.accept.val() & self.s_axis_tlast.val() & (self.raw.val() != 0) {
+        if self.take.val() & self.f_last.q.val() & (self.raw.val() != 0) {
             self.cfill.next = (self.raw.val() + self.c_word_m1.val()) & self.c_word_hi.val();
             self.cmask.next = self.lmask.q.val()
                 | (self.c_one.val() << ((self.cfill.val() >> self.c_word_log2.val()) - 1));
@@ -302,6 +342,7 @@ impl<const LANES: usize, const DW: usize, const UW: usize, const W: usize, const
             self.lmask.d.next = self.cmask.val() >> 1;
         }
         if self.reset.val() {
+            self.f_valid.d.next = false;
             self.acc.d.next = 0.into();
             self.fill.d.next = 0.into();
             self.lmask.d.next = 0.into();
