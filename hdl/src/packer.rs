@@ -165,12 +165,22 @@ pub struct VarWidthPacker<
     take: Signal<Local, Bit>,
     placed: Signal<Local, Bits<A>>,
     raw: Signal<Local, Bits<8>>,
+    raw_dn: Signal<Local, Bits<8>>,
+    rup: Signal<Local, Bits<8>>,
+    rup_dn: Signal<Local, Bits<8>>,
+    tile_end: Signal<Local, Bit>,
+    big: Signal<Local, Bit>,
+    cfill_dn: Signal<Local, Bits<8>>,
     cfill: Signal<Local, Bits<8>>,
     comb: Signal<Local, Bits<A>>,
     cmask: Signal<Local, Bits<4>>,
     out_free: Signal<Local, Bit>,
     f_beat: DFF<Bits<DW>>,
     f_len: DFF<Bits<8>>,
+    f_len_dn: DFF<Bits<8>>,
+    f_len_up: DFF<Bits<8>>,
+    f_len_up_dn: DFF<Bits<8>>,
+    f_nz: DFF<Bit>,
     f_last: DFF<Bit>,
     f_valid: DFF<Bit>,
     acc: DFF<Bits<A>>,
@@ -185,6 +195,7 @@ pub struct VarWidthPacker<
     c_word_log2: Constant<Bits<8>>,
     c_ready_max: Constant<Bits<8>>,
     c_one: Constant<Bits<4>>,
+    c_one8: Constant<Bits<8>>,
 }
 
 /// 4 lanes into 32-bit words (full rate).
@@ -237,12 +248,22 @@ impl<const LANES: usize, const DW: usize, const UW: usize, const W: usize, const
             take: Default::default(),
             placed: Default::default(),
             raw: Default::default(),
+            raw_dn: Default::default(),
+            rup: Default::default(),
+            rup_dn: Default::default(),
+            tile_end: Default::default(),
+            big: Default::default(),
+            cfill_dn: Default::default(),
             cfill: Default::default(),
             comb: Default::default(),
             cmask: Default::default(),
             out_free: Default::default(),
             f_beat: Default::default(),
             f_len: Default::default(),
+            f_len_dn: Default::default(),
+            f_len_up: Default::default(),
+            f_len_up_dn: Default::default(),
+            f_nz: Default::default(),
             f_last: Default::default(),
             f_valid: Default::default(),
             acc: Default::default(),
@@ -257,6 +278,7 @@ impl<const LANES: usize, const DW: usize, const UW: usize, const W: usize, const
             c_word_log2: c8(W.trailing_zeros() as usize),
             c_ready_max: c8(A - DW),
             c_one: Constant::new(1u64.into()),
+            c_one8: c8(1),
         }
     }
 }
@@ -274,7 +296,7 @@ impl<const LANES: usize, const DW: usize, const UW: usize, const W: usize, const
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, f_beat, f_len, f_last, f_valid, acc, fill, lmask, out_data, out_valid, out_last);
+        dff_setup!(self, clock, f_beat, f_len, f_len_dn, f_len_up, f_len_up_dn, f_nz, f_last, f_valid, acc, fill, lmask, out_data, out_valid, out_last);
         // Stage 2 takes the registered beat when the accumulator has room
         // for it (registered state only).
         self.back_ready.next = self.fill.q.val() <= self.c_ready_max.val();
@@ -305,25 +327,46 @@ impl<const LANES: usize, const DW: usize, const UW: usize, const W: usize, const
         if self.accept.val() {
             self.f_beat.d.next = self.beat.val();
             self.f_len.d.next = self.beat_len.val();
+            // Offsets for stage 2's parallel sums (modulo 256): the length
+            // minus a word, plus W - 1 (round-up), and plus W - 1 minus a word.
+            self.f_len_dn.d.next = self.beat_len.val() - self.c_word.val();
+            self.f_len_up.d.next = self.beat_len.val() + self.c_word_m1.val();
+            self.f_len_up_dn.d.next = self.beat_len.val() - self.c_one8.val();
+            self.f_nz.d.next = self.beat_len.val() != 0;
             self.f_last.d.next = self.s_axis_tlast.val();
             self.f_valid.d.next = true;
         }
         // Stage 2: append the registered beat at `fill` (barrel shift into
         // the accumulator).
+        // The new fill with and without the tile-end round-up, each also
+        // minus one word (the value after a word leaves), all computed in
+        // parallel from `fill` so that only one carry chain and a compare
+        // sit in front of the word decision.
         self.placed.next = 0.into();
         self.raw.next = self.fill.q.val();
+        self.raw_dn.next = self.fill.q.val() - self.c_word.val();
         if self.take.val() {
             self.placed.next = bit_cast::<A, DW>(self.f_beat.q.val()) << self.fill.q.val();
             self.raw.next = self.fill.q.val() + self.f_len.q.val();
+            self.raw_dn.next = self.fill.q.val() + self.f_len_dn.q.val();
         }
+        self.rup.next = (self.fill.q.val() + self.f_len_up.q.val()) & self.c_word_hi.val();
+        self.rup_dn.next = (self.fill.q.val() + self.f_len_up_dn.q.val()) & self.c_word_hi.val();
         self.comb.next = self.acc.q.val() | self.placed.val();
-        // Tile end: round the fill up to a word boundary and mark that word.
+        // Tile end (a `tlast` beat after at least one bit): round the fill
+        // up to a word boundary and mark that word.
+        self.tile_end.next =
+            self.take.val() & self.f_last.q.val() & ((self.fill.q.val() != 0) | self.f_nz.q.val());
         self.cfill.next = self.raw.val();
+        self.cfill_dn.next = self.raw_dn.val();
+        self.big.next = self.raw.val() > self.c_word.val();
         self.cmask.next = self.lmask.q.val();
-        if self.take.val() & self.f_last.q.val() & (self.raw.val() != 0) {
-            self.cfill.next = (self.raw.val() + self.c_word_m1.val()) & self.c_word_hi.val();
+        if self.tile_end.val() {
+            self.cfill.next = self.rup.val();
+            self.cfill_dn.next = self.rup_dn.val();
+            self.big.next = self.rup.val() > self.c_word.val();
             self.cmask.next = self.lmask.q.val()
-                | (self.c_one.val() << ((self.cfill.val() >> self.c_word_log2.val()) - 1));
+                | (self.c_one.val() << ((self.rup.val() >> self.c_word_log2.val()) - 1));
         }
         // Output side: move the low word out when it is final.
         self.out_free.next = !self.out_valid.q.val() | self.m_axis_tready.val();
@@ -333,12 +376,12 @@ impl<const LANES: usize, const DW: usize, const UW: usize, const W: usize, const
         self.acc.d.next = self.comb.val();
         self.fill.d.next = self.cfill.val();
         self.lmask.d.next = self.cmask.val();
-        if self.out_free.val() & ((self.cfill.val() > self.c_word.val()) | self.cmask.val().get_bit(0)) {
+        if self.out_free.val() & (self.big.val() | self.cmask.val().get_bit(0)) {
             self.out_data.d.next = self.comb.val().get_bits::<W>(0);
             self.out_last.d.next = self.cmask.val().get_bit(0);
             self.out_valid.d.next = true;
             self.acc.d.next = self.comb.val() >> self.c_word.val();
-            self.fill.d.next = self.cfill.val() - self.c_word.val();
+            self.fill.d.next = self.cfill_dn.val();
             self.lmask.d.next = self.cmask.val() >> 1;
         }
         if self.reset.val() {
