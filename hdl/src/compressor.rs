@@ -616,13 +616,14 @@ pub fn compressor_verilog(policy: &Policy, mult: Multipliers) -> Result<String, 
 
 /// Nominal latency of the compressor in cycles: from the input transfer of
 /// a beat whose bits complete a word to that word being valid on
-/// `m_axis_*` (transform 3 or B + 3, quantizer 3, lane splitter 1, packer 1,
-/// measured by the top-level tests; with B = 16 a word completed by the
-/// second packer sub-beat of a block beat takes one cycle more).
+/// `m_axis_*` (transform 3 or B + 3, quantizer [`crate::QUANTIZER_LATENCY`]
+/// = 4, lane splitter 1, packer [`crate::PACKER_LATENCY`] = 2, measured by the top-level tests; with
+/// B = 16 a word completed by the second packer sub-beat of a block beat
+/// takes one cycle more).
 pub fn compressor_latency(b: usize, mult: Multipliers) -> u64 {
     match mult {
-        Multipliers::Full => 3 + 3 + sub_beats(b) as u64 + 1,
-        Multipliers::Serial => (b as u64 + 3) + 3 + sub_beats(b) as u64 + 1,
+        Multipliers::Full => 3 + crate::quantizer::QUANTIZER_LATENCY + sub_beats(b) as u64 + crate::packer::PACKER_LATENCY,
+        Multipliers::Serial => (b as u64 + 3) + crate::quantizer::QUANTIZER_LATENCY + sub_beats(b) as u64 + crate::packer::PACKER_LATENCY,
     }
 }
 

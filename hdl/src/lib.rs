@@ -26,13 +26,13 @@ pub mod unpacker;
 pub mod verilog;
 
 pub use packer::{
-    packer_acc_bits, PackLane, Packer4x32, Packer4x64, Packer8x32, Packer8x64, VarWidthPacker,
+    packer_acc_bits, PackLane, PACKER_LATENCY, Packer4x32, Packer4x64, Packer8x32, Packer8x64, VarWidthPacker,
 };
 pub use verilog::{check_emitted, emit_verilog, is_verilog_identifier, module_names, EmitError};
 pub use dequantizer::{DeqLane, Dequantizer, Dequantizer4, Dequantizer8};
 pub use inverse::{InvMul, InvRow, Inverse4, Inverse8, InverseTransform};
 pub use unpacker::{UnpackLane, Unpacker4x32, Unpacker4x64, Unpacker8x32, Unpacker8x64, VarWidthUnpacker};
-pub use quantizer::{QuantLane, Quantizer, Quantizer16, Quantizer4, Quantizer8};
+pub use quantizer::{QuantLane, Quantizer, Quantizer16, Quantizer4, Quantizer8, QUANTIZER_LATENCY};
 pub use transform::{
     TransformFull, TransformFull16, TransformFull4, TransformFull8, TransformSerial, TransformSerial16, TransformSerial4,
     TransformSerial8,

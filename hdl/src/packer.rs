@@ -23,17 +23,22 @@
 //!
 //! # Micro-architecture
 //!
-//! One combinational stage in front of two registers: an accumulator
-//! `acc` of `A = W + roundup(8*LANES, W)` bits with its fill count, and a
-//! one-word output register.
+//! Two pipeline stages. Stage 1 assembles the beat into a register
+//! (`f_beat`, its length `f_len`, `f_last`, `f_valid`); stage 2 appends the
+//! registered beat to an accumulator `acc` of `A = W + roundup(8*LANES, W)`
+//! bits with its fill count, in front of a one-word output register. The
+//! split keeps the lane prefix sum out of the cycle that updates `fill`
+//! (the packer's critical path on the iCE40).
 //!
-//! 1. Each lane ([`PackLane`]) clamps its width, masks its code to that width
-//!    and shifts it to its offset inside the beat. Offsets are a ripple prefix
-//!    sum over an array of local signals (`lane_off[i] = lane_off[i-1] +
-//!    len[i-1]`), which replaces the `let` that `#[hdl_gen]` rejects.
-//! 2. The OR of the lane fields (`8*LANES` bits, length `beat_len`) is
-//!    widened to `A` bits and shifted by `fill` (a barrel shifter) and ORed
-//!    into `acc`. Bits of `acc` above `fill` are always zero.
+//! 1. Stage 1: each lane ([`PackLane`]) clamps its width, masks its code to
+//!    that width and shifts it to its offset inside the beat. Offsets are a
+//!    ripple prefix sum over an array of local signals (`lane_off[i] =
+//!    lane_off[i-1] + len[i-1]`), which replaces the `let` that `#[hdl_gen]`
+//!    rejects. The OR of the lane fields (`8*LANES` bits) and its length are
+//!    registered.
+//! 2. Stage 2: the registered beat is widened to `A` bits, shifted by `fill`
+//!    (a barrel shifter) and ORed into `acc`. Bits of `acc` above `fill` are
+//!    always zero.
 //! 3. On `tlast` the fill count is rounded up to a multiple of `W` (this *is*
 //!    the zero padding), and a tile-end mark is set for that word in `lmask`
 //!    (one bit per word held in `acc`). An empty tile (no bits since the last
@@ -44,19 +49,27 @@
 //!    be the end of its tile is held until the next beat decides, so
 //!    `m_axis_tlast` is exact and independent of stalls.
 //!
-//! `s_axis_tready = fill <= A - 8*LANES`: a beat, even a fully padded one,
-//! always fits. With `8*LANES <= W` and the output always ready, `fill`
-//! never exceeds `W` after an edge, so a beat is accepted every cycle
-//! (including across tile ends). With `8*LANES > W` (e.g. 8 lanes into 32-bit
-//! words) one beat can yield two words and the input is stalled as needed.
+//! Stage 2 takes the registered beat when `fill <= A - 8*LANES` (a beat,
+//! even a fully padded one, always fits); `s_axis_tready` is high when the
+//! stage-1 register is empty or taken this cycle, so it depends only on
+//! registered state and `reset`. With `8*LANES <= W` and the output always
+//! ready, `fill` never exceeds `W` after an edge, so a beat is accepted every
+//! cycle (including across tile ends). With `8*LANES > W` (e.g. 8 lanes into
+//! 32-bit words) one beat can yield two words and the input is stalled as
+//! needed.
 //!
-//! Latency: a word is in the output register one cycle after the input beat
-//! that completes it (or, for a word that is exactly full without a tile end,
-//! one cycle after the next beat). All parameter-dependent numbers are
-//! `Constant`s (Verilog `localparam`s) or loop bounds, never const-generic
-//! arithmetic inside expressions.
+//! Latency ([`PACKER_LATENCY`] = 2): a word is in the output register two
+//! cycles after the input beat that completes it (or, for a word that is
+//! exactly full without a tile end, two cycles after the next beat). All
+//! parameter-dependent numbers are `Constant`s (Verilog `localparam`s) or
+//! loop bounds, never const-generic arithmetic inside expressions.
 
 use rust_hdl::prelude::*;
+
+/// Cycles from the input transfer of the beat that completes a word to that
+/// word being valid on `m_axis_*` (stage-1 register, then the accumulator
+/// and output register).
+pub const PACKER_LATENCY: u64 = 2;
 
 /// One lane of the packer: clamps the width to 0..=8, masks the code to that
 /// width, and places it at `offset` inside a `DW`-bit beat.
@@ -148,12 +161,28 @@ pub struct VarWidthPacker<
     beat: Signal<Local, Bits<DW>>,
     beat_len: Signal<Local, Bits<8>>,
     accept: Signal<Local, Bit>,
+    back_ready: Signal<Local, Bit>,
+    take: Signal<Local, Bit>,
     placed: Signal<Local, Bits<A>>,
     raw: Signal<Local, Bits<8>>,
+    raw_dn: Signal<Local, Bits<8>>,
+    rup: Signal<Local, Bits<8>>,
+    rup_dn: Signal<Local, Bits<8>>,
+    tile_end: Signal<Local, Bit>,
+    big: Signal<Local, Bit>,
+    cfill_dn: Signal<Local, Bits<8>>,
     cfill: Signal<Local, Bits<8>>,
     comb: Signal<Local, Bits<A>>,
     cmask: Signal<Local, Bits<4>>,
     out_free: Signal<Local, Bit>,
+    f_beat: DFF<Bits<DW>>,
+    f_len: DFF<Bits<8>>,
+    f_len_dn: DFF<Bits<8>>,
+    f_len_up: DFF<Bits<8>>,
+    f_len_up_dn: DFF<Bits<8>>,
+    f_nz: DFF<Bit>,
+    f_last: DFF<Bit>,
+    f_valid: DFF<Bit>,
     acc: DFF<Bits<A>>,
     fill: DFF<Bits<8>>,
     lmask: DFF<Bits<4>>,
@@ -166,6 +195,7 @@ pub struct VarWidthPacker<
     c_word_log2: Constant<Bits<8>>,
     c_ready_max: Constant<Bits<8>>,
     c_one: Constant<Bits<4>>,
+    c_one8: Constant<Bits<8>>,
 }
 
 /// 4 lanes into 32-bit words (full rate).
@@ -214,12 +244,28 @@ impl<const LANES: usize, const DW: usize, const UW: usize, const W: usize, const
             beat: Default::default(),
             beat_len: Default::default(),
             accept: Default::default(),
+            back_ready: Default::default(),
+            take: Default::default(),
             placed: Default::default(),
             raw: Default::default(),
+            raw_dn: Default::default(),
+            rup: Default::default(),
+            rup_dn: Default::default(),
+            tile_end: Default::default(),
+            big: Default::default(),
+            cfill_dn: Default::default(),
             cfill: Default::default(),
             comb: Default::default(),
             cmask: Default::default(),
             out_free: Default::default(),
+            f_beat: Default::default(),
+            f_len: Default::default(),
+            f_len_dn: Default::default(),
+            f_len_up: Default::default(),
+            f_len_up_dn: Default::default(),
+            f_nz: Default::default(),
+            f_last: Default::default(),
+            f_valid: Default::default(),
             acc: Default::default(),
             fill: Default::default(),
             lmask: Default::default(),
@@ -232,6 +278,7 @@ impl<const LANES: usize, const DW: usize, const UW: usize, const W: usize, const
             c_word_log2: c8(W.trailing_zeros() as usize),
             c_ready_max: c8(A - DW),
             c_one: Constant::new(1u64.into()),
+            c_one8: c8(1),
         }
     }
 }
@@ -249,11 +296,16 @@ impl<const LANES: usize, const DW: usize, const UW: usize, const W: usize, const
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, acc, fill, lmask, out_data, out_valid, out_last);
-        // Input side: ready from registered state only.
-        self.s_axis_tready.next = (self.fill.q.val() <= self.c_ready_max.val()) & !self.reset.val();
+        dff_setup!(self, clock, f_beat, f_len, f_len_dn, f_len_up, f_len_up_dn, f_nz, f_last, f_valid, acc, fill, lmask, out_data, out_valid, out_last);
+        // Stage 2 takes the registered beat when the accumulator has room
+        // for it (registered state only).
+        self.back_ready.next = self.fill.q.val() <= self.c_ready_max.val();
+        self.take.next = self.f_valid.q.val() & self.back_ready.val();
+        // Input side: the stage-1 register is free or is emptied this cycle;
+        // ready from registered state and reset only.
+        self.s_axis_tready.next = (!self.f_valid.q.val() | self.back_ready.val()) & !self.reset.val();
         self.accept.next = self.s_axis_tvalid.val() & self.s_axis_tready.val();
-        // Lanes: prefix sum of widths gives each lane's offset in the beat.
+        // Stage 1, lanes: prefix sum of widths gives each lane's offset in the beat.
         for i in 0..LANES {
             self.lanes[i].code.next = self.s_axis_tdata.val().get_bits::<8>(8 * i);
             self.lanes[i].width.next = self.s_axis_tuser.val().get_bits::<4>(4 * i);
@@ -269,21 +321,52 @@ impl<const LANES: usize, const DW: usize, const UW: usize, const W: usize, const
             self.beat.next = self.beat.val() | self.lanes[i].placed.val();
             self.beat_len.next = self.lane_off[i].val() + self.lanes[i].len.val();
         }
-        // Append the beat at `fill` (barrel shift into the accumulator).
+        if self.take.val() {
+            self.f_valid.d.next = false;
+        }
+        if self.accept.val() {
+            self.f_beat.d.next = self.beat.val();
+            self.f_len.d.next = self.beat_len.val();
+            // Offsets for stage 2's parallel sums (modulo 256): the length
+            // minus a word, plus W - 1 (round-up), and plus W - 1 minus a word.
+            self.f_len_dn.d.next = self.beat_len.val() - self.c_word.val();
+            self.f_len_up.d.next = self.beat_len.val() + self.c_word_m1.val();
+            self.f_len_up_dn.d.next = self.beat_len.val() - self.c_one8.val();
+            self.f_nz.d.next = self.beat_len.val() != 0;
+            self.f_last.d.next = self.s_axis_tlast.val();
+            self.f_valid.d.next = true;
+        }
+        // Stage 2: append the registered beat at `fill` (barrel shift into
+        // the accumulator).
+        // The new fill with and without the tile-end round-up, each also
+        // minus one word (the value after a word leaves), all computed in
+        // parallel from `fill` so that only one carry chain and a compare
+        // sit in front of the word decision.
         self.placed.next = 0.into();
         self.raw.next = self.fill.q.val();
-        if self.accept.val() {
-            self.placed.next = bit_cast::<A, DW>(self.beat.val()) << self.fill.q.val();
-            self.raw.next = self.fill.q.val() + self.beat_len.val();
+        self.raw_dn.next = self.fill.q.val() - self.c_word.val();
+        if self.take.val() {
+            self.placed.next = bit_cast::<A, DW>(self.f_beat.q.val()) << self.fill.q.val();
+            self.raw.next = self.fill.q.val() + self.f_len.q.val();
+            self.raw_dn.next = self.fill.q.val() + self.f_len_dn.q.val();
         }
+        self.rup.next = (self.fill.q.val() + self.f_len_up.q.val()) & self.c_word_hi.val();
+        self.rup_dn.next = (self.fill.q.val() + self.f_len_up_dn.q.val()) & self.c_word_hi.val();
         self.comb.next = self.acc.q.val() | self.placed.val();
-        // Tile end: round the fill up to a word boundary and mark that word.
+        // Tile end (a `tlast` beat after at least one bit): round the fill
+        // up to a word boundary and mark that word.
+        self.tile_end.next =
+            self.take.val() & self.f_last.q.val() & ((self.fill.q.val() != 0) | self.f_nz.q.val());
         self.cfill.next = self.raw.val();
+        self.cfill_dn.next = self.raw_dn.val();
+        self.big.next = self.raw.val() > self.c_word.val();
         self.cmask.next = self.lmask.q.val();
-        if self.accept.val() & self.s_axis_tlast.val() & (self.raw.val() != 0) {
-            self.cfill.next = (self.raw.val() + self.c_word_m1.val()) & self.c_word_hi.val();
+        if self.tile_end.val() {
+            self.cfill.next = self.rup.val();
+            self.cfill_dn.next = self.rup_dn.val();
+            self.big.next = self.rup.val() > self.c_word.val();
             self.cmask.next = self.lmask.q.val()
-                | (self.c_one.val() << ((self.cfill.val() >> self.c_word_log2.val()) - 1));
+                | (self.c_one.val() << ((self.rup.val() >> self.c_word_log2.val()) - 1));
         }
         // Output side: move the low word out when it is final.
         self.out_free.next = !self.out_valid.q.val() | self.m_axis_tready.val();
@@ -293,15 +376,16 @@ impl<const LANES: usize, const DW: usize, const UW: usize, const W: usize, const
         self.acc.d.next = self.comb.val();
         self.fill.d.next = self.cfill.val();
         self.lmask.d.next = self.cmask.val();
-        if self.out_free.val() & ((self.cfill.val() > self.c_word.val()) | self.cmask.val().get_bit(0)) {
+        if self.out_free.val() & (self.big.val() | self.cmask.val().get_bit(0)) {
             self.out_data.d.next = self.comb.val().get_bits::<W>(0);
             self.out_last.d.next = self.cmask.val().get_bit(0);
             self.out_valid.d.next = true;
             self.acc.d.next = self.comb.val() >> self.c_word.val();
-            self.fill.d.next = self.cfill.val() - self.c_word.val();
+            self.fill.d.next = self.cfill_dn.val();
             self.lmask.d.next = self.cmask.val() >> 1;
         }
         if self.reset.val() {
+            self.f_valid.d.next = false;
             self.acc.d.next = 0.into();
             self.fill.d.next = 0.into();
             self.lmask.d.next = 0.into();

@@ -29,10 +29,12 @@
 //!
 //! # Micro-architecture
 //!
-//! Skid register, then a 3-stage pipeline (input register; per lane the
-//! ROM address `{group, fine + 128}`; per lane the code and width), all
-//! advancing together while the output register is free or taken. Per lane
-//! ([`QuantLane`]):
+//! Skid register, then a 4-stage pipeline ([`QUANTIZER_LATENCY`]: input
+//! register; per lane the product's high half `f` and the group; per lane
+//! the ROM address `{group, fine + 128}`; per lane the code and width), all
+//! advancing together while the output register is free or taken. The
+//! multiply (LUTs and carry chains on the iCE40) and the clamp are in
+//! separate cycles. Per lane ([`QuantLane`]):
 //!
 //! * `qmul` of the lane's group: a constant-indexed mux over `G <= 8`
 //!   constants (`Constant<Bits<16>>`, used as `Signed<16>`; qmul <= 32767 so
@@ -46,6 +48,10 @@
 
 use actcomp_golden::policy::BlockPolicy;
 use rust_hdl::prelude::*;
+
+/// Cycles from the input transfer to the beat being valid on `m_axis_*`
+/// (input register, product, ROM address, code).
+pub const QUANTIZER_LATENCY: u64 = 4;
 
 /// Largest number of groups in a block (the group index is 3 bits).
 pub const QUANT_MAX_GROUPS: usize = 8;
@@ -77,6 +83,8 @@ pub struct QuantLane<const DW: usize, const UW: usize> {
     f: Signal<Local, Bits<16>>,
     idx: Signal<Local, Bits<8>>,
     wsel: Signal<Local, Bits<4>>,
+    fq: DFF<Bits<16>>,
+    gq: DFF<Bits<3>>,
     addr: DFF<Bits<11>>,
     code: DFF<Bits<8>>,
     width: DFF<Bits<4>>,
@@ -120,6 +128,8 @@ impl<const DW: usize, const UW: usize> QuantLane<DW, UW> {
             f: Default::default(),
             idx: Default::default(),
             wsel: Default::default(),
+            fq: Default::default(),
+            gq: Default::default(),
             addr: Default::default(),
             code: Default::default(),
             width: Default::default(),
@@ -138,8 +148,8 @@ impl<const DW: usize, const UW: usize> QuantLane<DW, UW> {
 impl<const DW: usize, const UW: usize> Logic for QuantLane<DW, UW> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, addr, code, width);
-        // Stage 2: fine index.
+        dff_setup!(self, clock, fq, gq, addr, code, width);
+        // Stage 2: product, high half registered with the group.
         self.qsel.next = 0.into();
         for g in 0..QUANT_MAX_GROUPS {
             if self.group.val() == self.c_gidx[g].val() {
@@ -149,17 +159,22 @@ impl<const DW: usize, const UW: usize> Logic for QuantLane<DW, UW> {
         self.prod.next = signed_cast(self.y.val()) * signed_cast(self.qsel.val());
         self.v.next = unsigned_cast(self.prod.val()) + self.c_bias.val();
         self.f.next = self.v.val().get_bits::<16>(16);
-        self.idx.next = self.f.val().get_bits::<8>(0) ^ self.c_flip.val();
-        if self.f.val() < self.c_lo.val() {
+        if self.en.val() {
+            self.fq.d.next = self.f.val();
+            self.gq.d.next = self.group.val();
+        }
+        // Stage 3: clamp to the fine index, ROM address.
+        self.idx.next = self.fq.q.val().get_bits::<8>(0) ^ self.c_flip.val();
+        if self.fq.q.val() < self.c_lo.val() {
             self.idx.next = 0.into();
         }
-        if self.f.val() > self.c_hi.val() {
+        if self.fq.q.val() > self.c_hi.val() {
             self.idx.next = 0xFF.into();
         }
         if self.en.val() {
-            self.addr.d.next = (bit_cast::<11, 3>(self.group.val()) << 8) | bit_cast::<11, 8>(self.idx.val());
+            self.addr.d.next = (bit_cast::<11, 3>(self.gq.q.val()) << 8) | bit_cast::<11, 8>(self.idx.val());
         }
-        // Stage 3: code ROM and width mux.
+        // Stage 4: code ROM and width mux.
         self.rom.address.next = self.addr.q.val();
         self.wsel.next = 0.into();
         for g in 0..QUANT_MAX_GROUPS {
@@ -219,6 +234,8 @@ pub struct Quantizer<const B: usize, const YW: usize, const GW: usize, const DW:
     x_user: DFF<Bits<GW>>,
     x_last: DFF<Bit>,
     x_valid: DFF<Bit>,
+    p_last: DFF<Bit>,
+    p_valid: DFF<Bit>,
     a_last: DFF<Bit>,
     a_valid: DFF<Bit>,
     o_last: DFF<Bit>,
@@ -279,6 +296,8 @@ impl<const B: usize, const YW: usize, const GW: usize, const DW: usize, const UW
             x_user: Default::default(),
             x_last: Default::default(),
             x_valid: Default::default(),
+            p_last: Default::default(),
+            p_valid: Default::default(),
             a_last: Default::default(),
             a_valid: Default::default(),
             o_last: Default::default(),
@@ -295,7 +314,8 @@ impl<const B: usize, const YW: usize, const GW: usize, const DW: usize, const UW
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, sk_data, sk_user, sk_last, sk_valid, x_data, x_user, x_last, x_valid, a_last, a_valid, o_last,
+            self, clock, sk_data, sk_user, sk_last, sk_valid, x_data, x_user, x_last, x_valid, p_last, p_valid, a_last, a_valid,
+            o_last,
             o_valid
         );
         self.s_axis_tready.next = !self.sk_valid.q.val() & !self.reset.val();
@@ -321,9 +341,11 @@ impl<const B: usize, const YW: usize, const GW: usize, const DW: usize, const UW
                 self.x_last.d.next = self.s_axis_tlast.val();
                 self.x_valid.d.next = self.accept.val();
             }
-            // stages 2 and 3 (registers inside the lanes)
-            self.a_last.d.next = self.x_last.q.val();
-            self.a_valid.d.next = self.x_valid.q.val();
+            // stages 2 to 4 (registers inside the lanes)
+            self.p_last.d.next = self.x_last.q.val();
+            self.p_valid.d.next = self.x_valid.q.val();
+            self.a_last.d.next = self.p_last.q.val();
+            self.a_valid.d.next = self.p_valid.q.val();
             self.o_last.d.next = self.a_last.q.val();
             self.o_valid.d.next = self.a_valid.q.val();
         }
@@ -342,6 +364,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const DW: usize, const UW
         if self.reset.val() {
             self.sk_valid.d.next = false;
             self.x_valid.d.next = false;
+            self.p_valid.d.next = false;
             self.a_valid.d.next = false;
             self.o_valid.d.next = false;
         }

@@ -144,7 +144,8 @@ fn quantizer_unused_group_index_gives_zero() {
     bench.run_to_completion(10_000, 8).unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// Output always ready, input always valid: one beat per cycle, latency 3.
+/// Output always ready, input always valid: one beat per cycle, latency
+/// `QUANTIZER_LATENCY` (4).
 #[test]
 fn quantizer_full_rate_and_latency() {
     for b in [4usize, 8] {
@@ -158,6 +159,6 @@ fn quantizer_full_rate_and_latency() {
         };
         eprintln!("quantizer B={b}: {n} beats in {span} cycles, latency {lat}");
         assert_eq!(span, n as u64);
-        assert_eq!(lat, 3);
+        assert_eq!(lat, actcomp_hdl::QUANTIZER_LATENCY);
     }
 }
