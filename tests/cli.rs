@@ -2,41 +2,19 @@
 //! calibrate → compress → decompress round trip, the rate and quality claims
 //! checked independently, and clear errors (never panics) on bad input.
 
+mod common;
+use common::*;
+
+/// Scratch directories of this file: `target/tmp/cli/<tag>`.
+const SUITE: &str = "cli";
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_actcomp");
 
+/// `fixtures/activations/<name>`.
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/activations").join(name)
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("actcomp-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("runs actcomp")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    assert!(o.status.success(), "actcomp {args:?} failed:\n{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
-
-/// Runs a command that must fail with a message containing every needle, without panicking.
-fn fails(args: &[&str], needles: &[&str]) {
-    let o = run(args);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "actcomp {args:?} should fail");
-    assert!(!err.contains("panicked"), "actcomp {args:?} panicked:\n{err}");
-    for n in needles {
-        assert!(err.contains(n), "actcomp {args:?}: expected '{n}' in:\n{err}");
-    }
+    fixture_path(&format!("activations/{name}"))
 }
 
 /// Reads a float32 .npy independently of the golden crate (header parse + raw LE floats).
@@ -55,7 +33,7 @@ fn read_f32_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
 
 #[test]
 fn roundtrip_meets_rate_and_reports_reproducible_sqnr() {
-    let d = tmpdir("roundtrip");
+    let d = tmpdir(SUITE, "roundtrip");
     let policy = d.join("policy.json");
     let calib = fixture("mnist_conv1_relu_calib.npy");
     let test = fixture("mnist_conv1_relu_test.npy");
@@ -100,7 +78,7 @@ fn roundtrip_meets_rate_and_reports_reproducible_sqnr() {
 
 #[test]
 fn sqnr_target_is_met_on_calibration_data() {
-    let d = tmpdir("sqnr");
+    let d = tmpdir(SUITE, "sqnr");
     let policy = d.join("p.json");
     let calib = fixture("mnist_conv2_relu_calib.npy");
     let out = ok(&["calibrate", "--activations", calib.to_str().unwrap(), "--target-sqnr", "20", "-o", policy.to_str().unwrap(), "--json"]);
@@ -113,7 +91,7 @@ fn sqnr_target_is_met_on_calibration_data() {
 
 #[test]
 fn bad_inputs_are_clear_errors() {
-    let d = tmpdir("bad");
+    let d = tmpdir(SUITE, "bad");
     let calib = fixture("mnist_conv1_relu_calib.npy");
     let conv2 = fixture("mnist_conv2_relu_test.npy");
     let p = d.join("p.json");
@@ -175,7 +153,7 @@ fn bad_inputs_are_clear_errors() {
 
 #[test]
 fn demo_runs_on_the_builtin_fixture() {
-    let d = tmpdir("demo");
+    let d = tmpdir(SUITE, "demo");
     let out = ok(&["demo", "--rates", "2.5", "-o", d.to_str().unwrap()]);
     assert!(out.contains("ours"), "{out}");
     for f in ["policy.json", "mnist_conv2_relu_test.acz", "mnist_conv2_relu_test_hat.npy", "report/report.json"] {
@@ -188,7 +166,7 @@ fn demo_runs_on_the_builtin_fixture() {
 /// block of all channels and is flagged as software-only; bad values are clear errors.
 #[test]
 fn default_block_is_the_largest_hardware_block_and_all_is_one_software_block() {
-    let d = tmpdir("block");
+    let d = tmpdir(SUITE, "block");
     let calib = fixture("mnist_conv1_relu_calib.npy"); // C = 32
     let cs = calib.to_str().unwrap();
     let quick = ["--transform", "pca", "--grouping", "static", "--target-bpv", "2.5"];

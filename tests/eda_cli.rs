@@ -5,6 +5,12 @@
 //! the generic and iCE40-UP5K flows. Without the tools the tests skip
 //! loudly, except with CI=true (then they fail).
 
+mod common;
+use common::*;
+
+/// Scratch directories of this file: `target/tmp/eda_cli/<tag>`.
+const SUITE: &str = "eda_cli";
+
 use actcomp_golden::policy::{Dtype, Grouping, Policy};
 use actcomp_golden::testkit::{random_policy, PolicySpec};
 use actcomp_sim::vtb::require_tool;
@@ -12,23 +18,6 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("eda_cli").join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn actcomp(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_actcomp")).args(args).output().expect("run actcomp")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = actcomp(args);
-    assert!(o.status.success(), "actcomp {args:?} failed:\n{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
 
 /// A small static int8 policy: C = 8 in blocks of 4, T = 3, W = 32.
 fn small_policy(dir: &Path) -> PathBuf {
@@ -55,7 +44,7 @@ fn policy_with_channels(dir: &Path, channels: usize) -> PathBuf {
 #[test]
 fn lint_is_clean_with_the_waivers_and_the_waivers_are_precise() {
     let Some(verilator) = require_tool("verilator", "verilator") else { return };
-    let d = tmpdir("lint");
+    let d = tmpdir(SUITE, "lint");
     let p = small_policy(&d);
     for mult in ["full", "serial"] {
         let out = d.join(mult);
@@ -65,7 +54,7 @@ fn lint_is_clean_with_the_waivers_and_the_waivers_are_precise() {
         assert!(out.join("actcomp_compressor.v").exists() && out.join("verilator.vlt").exists());
     }
     // Without the waivers the same Verilog fails, printing verilator's own lines.
-    let o = actcomp(&["lint", "--policy", p.to_str().unwrap(), "--multipliers", "serial", "-o", d.join("nw").to_str().unwrap(), "--no-waivers"]);
+    let o = run(&["lint", "--policy", p.to_str().unwrap(), "--multipliers", "serial", "-o", d.join("nw").to_str().unwrap(), "--no-waivers"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("%Warning-WIDTH") && err.contains("lint failed"), "{err}");
@@ -87,7 +76,7 @@ fn lint_is_clean_with_the_waivers_and_the_waivers_are_precise() {
 }
 
 fn synth(target: &str, name: &str, mult: &str) -> serde_json::Value {
-    let d = tmpdir(name);
+    let d = tmpdir(SUITE, name);
     let p = small_policy(&d);
     let out = d.join("out");
     let v: serde_json::Value = serde_json::from_str(&ok(&[
@@ -147,7 +136,7 @@ fn synth_ice40_hx8k_place_and_route_with_board_pins() {
     if require_tool("yosys", "yosys").is_none() || require_tool("nextpnr-ice40", "nextpnr-ice40").is_none() {
         return;
     }
-    let d = tmpdir("hx8k_pnr");
+    let d = tmpdir(SUITE, "hx8k_pnr");
     let p = policy_with_channels(&d, 4);
     let out = d.join("out");
     let v: serde_json::Value = serde_json::from_str(&ok(&[
@@ -175,7 +164,7 @@ fn dse_writes_table_plot_and_json() {
     if require_tool("yosys", "yosys").is_none() || require_tool("nextpnr-ice40", "nextpnr-ice40").is_none() {
         return;
     }
-    let d = tmpdir("dse");
+    let d = tmpdir(SUITE, "dse");
     let act = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/activations/mnist_conv1_relu_calib.npy");
     let out = d.join("out");
     let v: serde_json::Value = serde_json::from_str(&ok(&[
@@ -199,7 +188,7 @@ fn dse_writes_table_plot_and_json() {
         assert!(std::fs::metadata(out.join(f)).unwrap().len() > 0, "{f}");
     }
     // a malformed configuration is a clear error
-    let o = actcomp(&["dse", "--activations", act.to_str().unwrap(), "--configs", "4:fast:32", "-o", out.to_str().unwrap()]);
+    let o = run(&["dse", "--activations", act.to_str().unwrap(), "--configs", "4:fast:32", "-o", out.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown multiplier budget `fast`"));
 }
@@ -229,7 +218,7 @@ fn sim_backend_both_on_real_activations_is_bit_exact_and_reports_the_speed_ratio
     if require_tool("verilator", "verilator").is_none() {
         return;
     }
-    let d = tmpdir("sim_verilator");
+    let d = tmpdir(SUITE, "sim_verilator");
     // policy calibrated (static grouping, blocks of 8) on 16 channels of the real conv2 activations
     let calib = fixture_slice("mnist_conv2_relu_calib.npy", 4, 16, &d.join("calib.npy"));
     let test = fixture_slice("mnist_conv2_relu_test.npy", 2, 16, &d.join("test.npy"));
@@ -272,7 +261,7 @@ fn demo_policy_is_bit_exact_under_verilator_and_lints_clean() {
     if require_tool("verilator", "verilator").is_none() {
         return;
     }
-    let d = tmpdir("demo_policy");
+    let d = tmpdir(SUITE, "demo_policy");
     let demo = d.join("demo");
     let out = ok(&["demo", "--rates", "2.5", "-o", demo.to_str().unwrap()]);
     assert!(out.contains("block B = 16"), "{out}");
@@ -297,7 +286,7 @@ fn demo_policy_is_bit_exact_under_verilator_and_lints_clean() {
 
 #[test]
 fn sim_verilator_backend_without_verilator_names_the_tool() {
-    let d = tmpdir("sim_no_verilator");
+    let d = tmpdir(SUITE, "sim_no_verilator");
     let p = small_policy(&d);
     let shape = vec![1, 8, 2, 3];
     let t = actcomp_golden::tensor::Tensor::new(shape, actcomp_golden::tensor::TensorData::I8(vec![1; 48])).unwrap();

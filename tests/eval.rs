@@ -3,40 +3,18 @@
 //! real MNIST digits, a 500-image calibration split and a disjoint 1000-image
 //! evaluation split; see fixtures/models/README.md).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_actcomp");
+/// Scratch directories of this file: `target/tmp/eval/<tag>`.
+const SUITE: &str = "eval";
 
+use std::path::Path;
+
+
+/// `fixtures/<rel>` as a command-line argument.
 fn fixture(rel: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel).display().to_string()
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("actcomp-eval-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("runs actcomp")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    assert!(o.status.success(), "actcomp {args:?} failed:\n{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
-
-fn fails(args: &[&str], needles: &[&str]) {
-    let o = run(args);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "actcomp {args:?} should fail");
-    assert!(!err.contains("panicked"), "actcomp {args:?} panicked:\n{err}");
-    for n in needles {
-        assert!(err.contains(n), "actcomp {args:?}: expected '{n}' in:\n{err}");
-    }
+    fixture_path(rel).display().to_string()
 }
 
 /// The evaluation command on the fixtures, without --at / policy flags.
@@ -123,7 +101,7 @@ fn compression_at_two_tensors_keeps_accuracy() {
 /// applies at relu2 through --policy; a policy for the wrong channel count is refused.
 #[test]
 fn policy_file_applies_at_its_tensor() {
-    let dir = tmpdir("policy");
+    let dir = tmpdir(SUITE, "policy");
     let pol = dir.join("conv2.json").display().to_string();
     ok(&["calibrate", "--activations", &fixture("activations/mnist_conv2_relu_calib.npy"), "--target-bpv", "3", "-o", &pol]);
     let j = eval_json(&["--at", "relu2", "--policy", &pol]);
@@ -162,7 +140,7 @@ fn bad_input_is_a_clear_error() {
         &["disjoint"],
     );
     // NaN in the images, labels out of range
-    let dir = tmpdir("bad");
+    let dir = tmpdir(SUITE, "bad");
     let nan = dir.join("nan.npy");
     std::fs::write(&nan, npy_f32(&[2, 1, 28, 28], |i| if i == 30 { f32::NAN } else { 0.5 })).unwrap();
     let two = dir.join("two.npy");
@@ -252,7 +230,7 @@ fn all_activations_are_the_relu_and_pool_maps() {
 /// much, the rates are honoured and the table and plot are written.
 #[test]
 fn sweep_gives_sane_accuracy_vs_bits() {
-    let dir = tmpdir("sweep");
+    let dir = tmpdir(SUITE, "sweep");
     let out = dir.join("sweep").display().to_string();
     let mut args = fashion_args(&fixture("images/fashion_test_images.npy"), &fixture("images/fashion_test_labels.npy"));
     args.extend(
@@ -309,7 +287,7 @@ fn idx_gz(path: &Path, dims: &[u32], data: &[u8]) {
 /// and images of the wrong size are clear errors.
 #[test]
 fn idx_images_and_labels_read_like_npy() {
-    let dir = tmpdir("idx");
+    let dir = tmpdir(SUITE, "idx");
     // images 300..499 of the committed test subset (uint8 .npy: a 128-byte header, then the data)
     let img_npy = std::fs::read(fixture("images/fashion_test_images.npy")).unwrap();
     let lab_npy = std::fs::read(fixture("images/fashion_test_labels.npy")).unwrap();

@@ -10,38 +10,21 @@
 //! with the two consumers of `pool1` given separate inputs. Only the run in which both consumers
 //! read the compressed tensor may match eval.
 
+mod common;
+use common::*;
+
+/// Scratch directories of this file: `target/tmp/eval_residual/<tag>`.
+const SUITE: &str = "eval_residual";
+
 use actcomp_golden::tensor::{Tensor as GTensor, TensorData};
 use prost::Message;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_actcomp");
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
-}
 
 fn model_path() -> PathBuf {
-    fixture("models/fashion_resnet.onnx")
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("actcomp-resid-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("runs actcomp")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    assert!(o.status.success(), "actcomp {args:?} failed:\n{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
+    fixture_path("models/fashion_resnet.onnx")
 }
 
 fn s(p: &Path) -> &str {
@@ -132,7 +115,7 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 /// Images `first..first+n` of a committed uint8 (N x 1 x 28 x 28) .npy subset, as the pixels
 /// and as eval feeds them (pixel / 255 computed in f64, then rounded to f32).
 fn images(rel: &str, first: usize, n: usize) -> (Vec<u8>, Vec<f32>) {
-    let t = GTensor::load_npy(&fixture(rel)).unwrap();
+    let t = GTensor::load_npy(&fixture_path(rel)).unwrap();
     let TensorData::U8(px) = t.data else { panic!("{rel}: not uint8") };
     let px = px[first * 784..(first + n) * 784].to_vec();
     let x = px.iter().map(|&p| (p as f64 / 255.0) as f32).collect();
@@ -166,7 +149,7 @@ fn list_tensors_shows_the_skip_tensor_and_the_add() {
 #[test]
 fn compressed_skip_tensor_reaches_both_consumers() {
     const N: usize = 6;
-    let dir = tmpdir("both");
+    let dir = tmpdir(SUITE, "both");
     let stem = stem_model();
     let head = split_head_model();
     let pshape = [N, 16, 14, 14];
@@ -205,7 +188,7 @@ fn compressed_skip_tensor_reaches_both_consumers() {
     let (img_npy, lab_npy, logits_npy) = (dir.join("images.npy"), dir.join("labels.npy"), dir.join("logits.npy"));
     GTensor::new(vec![N, 1, 28, 28], TensorData::U8(px)).unwrap().save_npy(&img_npy).unwrap();
     // the committed labels: uint8 .npy, a 128-byte header, then one byte per image
-    let lab = std::fs::read(fixture("images/fashion_test_labels.npy")).unwrap();
+    let lab = std::fs::read(fixture_path("images/fashion_test_labels.npy")).unwrap();
     assert_eq!(lab.len(), 128 + 500);
     let mut one_d = b"\x93NUMPY\x01\x00".to_vec();
     let mut header = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({N},), }}");
@@ -251,11 +234,11 @@ fn all_activations_of_the_residual_network_at_2_5_bits() {
         "--model",
         s(&model_path()),
         "--images",
-        s(&fixture("images/fashion_test_images.npy")),
+        s(&fixture_path("images/fashion_test_images.npy")),
         "--labels",
-        s(&fixture("images/fashion_test_labels.npy")),
+        s(&fixture_path("images/fashion_test_labels.npy")),
         "--calib-images",
-        s(&fixture("images/fashion_train_images.npy")),
+        s(&fixture_path("images/fashion_train_images.npy")),
         "--calib-count",
         "100",
         "--at",
@@ -298,13 +281,13 @@ fn residual_arguments_are_clear_errors() {
             assert!(err.contains(n), "actcomp {args:?}: expected '{n}' in:\n{err}");
         }
     };
-    let dir = tmpdir("args");
+    let dir = tmpdir(SUITE, "args");
     let out = dir.join("never.onnx");
     fails(&["train-reference", "--arch", "residual", "--channels", "16,32", "-o", s(&out)], &["--channels", "one number", "residual"]);
     fails(&["train-reference", "--arch", "residual", "--hidden", "64", "-o", s(&out)], &["--hidden", "no hidden"]);
     fails(&["train-reference", "--channels", "16", "-o", s(&out)], &["--channels", "two numbers"]);
     assert!(!out.exists());
-    let (img, lab) = (fixture("images/fashion_test_images.npy"), fixture("images/fashion_test_labels.npy"));
+    let (img, lab) = (fixture_path("images/fashion_test_images.npy"), fixture_path("images/fashion_test_labels.npy"));
     fails(
         &[
             "eval", "--model", s(&model_path()), "--images", s(&img), "--labels", s(&lab), "--at", "pool1", "--sweep", "--logits-out",

@@ -2,40 +2,18 @@
 //! (fixtures/models/fashion_cnn.onnx) and image subsets (fixtures/images/fashion_*.npy): a
 //! short fine-tuning run whose outputs `actcomp eval` must reproduce, and the input errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_actcomp");
+/// Scratch directories of this file: `target/tmp/finetune/<tag>`.
+const SUITE: &str = "finetune";
 
+use std::path::Path;
+
+
+/// `fixtures/<rel>` as a command-line argument.
 fn fixture(rel: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel).display().to_string()
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("actcomp-finetune-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("runs actcomp")
-}
-
-fn ok_json(args: &[&str]) -> serde_json::Value {
-    let o = run(args);
-    assert!(o.status.success(), "actcomp {args:?} failed:\n{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).expect("--json prints JSON")
-}
-
-fn fails(args: &[&str], needles: &[&str]) {
-    let o = run(args);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "actcomp {args:?} should fail");
-    assert!(!err.contains("panicked"), "actcomp {args:?} panicked:\n{err}");
-    for n in needles {
-        assert!(err.contains(n), "actcomp {args:?}: expected '{n}' in:\n{err}");
-    }
+    fixture_path(rel).display().to_string()
 }
 
 /// The finetune command on the fixtures with a tiny training budget, plus `extra`.
@@ -81,7 +59,7 @@ fn finetune_args(out: &str, extra: &[&str]) -> Vec<String> {
 /// reports — with finetune's policy files, and calibrating afresh on the same images.
 #[test]
 fn one_epoch_writes_a_model_that_eval_reproduces() {
-    let dir = tmpdir("one");
+    let dir = tmpdir(SUITE, "one");
     let out = dir.join("ft").display().to_string();
     let args = finetune_args(&out, &["--json"]);
     let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
@@ -133,7 +111,7 @@ fn one_epoch_writes_a_model_that_eval_reproduces() {
 /// its codec distortion on the test split, stays exactly as before, while the network changes.
 #[test]
 fn head_training_keeps_feature_maps_and_policies() {
-    let dir = tmpdir("head");
+    let dir = tmpdir(SUITE, "head");
     let out = dir.join("ft").display().to_string();
     let args = finetune_args(&out, &["--json", "--train", "head"]);
     let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
@@ -150,7 +128,7 @@ fn head_training_keeps_feature_maps_and_policies() {
 /// bit-widths), and `actcomp eval` with those policy files reproduces finetune's figures.
 #[test]
 fn learned_levels_give_policies_that_eval_reproduces() {
-    let dir = tmpdir("levels");
+    let dir = tmpdir(SUITE, "levels");
     let out = dir.join("ft").display().to_string();
     let args = finetune_args(&out, &["--json", "--train", "none", "--levels", "learned", "--level-lr", "2"]);
     let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
@@ -174,7 +152,7 @@ fn learned_levels_give_policies_that_eval_reproduces() {
 
 #[test]
 fn bad_input_is_a_clear_error() {
-    let dir = tmpdir("bad");
+    let dir = tmpdir(SUITE, "bad");
     let out = dir.join("o").display().to_string();
     let with = |replace: &[(&str, &str)], extra: &[&str]| -> Vec<String> {
         let mut a = finetune_args(&out, extra);

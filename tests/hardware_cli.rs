@@ -4,41 +4,18 @@
 //! dynamic tile beyond the sorter buffer, unsupported B, missing
 //! files) with a non-zero exit.
 
+mod common;
+use common::*;
+
+/// Scratch directories of this file: `target/tmp/hardware_cli/<tag>`.
+const SUITE: &str = "hardware_cli";
+
 use actcomp_golden::policy::{Dtype, Grouping, Policy};
 use actcomp_golden::tensor::{Tensor, TensorData};
 use actcomp_golden::testkit::{random_policy, PolicySpec};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hardware_cli").join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn actcomp(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_actcomp")).args(args).output().expect("run actcomp")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = actcomp(args);
-    assert!(o.status.success(), "actcomp {args:?} failed:\n{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
-
-fn fails(args: &[&str], needles: &[&str]) {
-    let o = actcomp(args);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "actcomp {args:?} should fail");
-    assert_eq!(o.status.code(), Some(1), "clean exit code, no panic: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    for n in needles {
-        assert!(err.contains(n), "error message {err:?} should mention {n:?}");
-    }
-}
 
 /// A small static int8 policy (C = 8 in blocks of 4, T = 3, W = 32) and a tensor for it.
 fn small_case(dir: &Path, grouping: Grouping, b: usize) -> (PathBuf, PathBuf) {
@@ -65,7 +42,7 @@ fn small_case(dir: &Path, grouping: Grouping, b: usize) -> (PathBuf, PathBuf) {
 
 #[test]
 fn verilog_is_deterministic_with_named_modules_and_manifest() {
-    let d = tmpdir("verilog");
+    let d = tmpdir(SUITE, "verilog");
     let (p, _) = small_case(&d, Grouping::Static, 4);
     let (a, b) = (d.join("a"), d.join("b"));
     ok(&["verilog", "--policy", p.to_str().unwrap(), "-o", a.to_str().unwrap()]);
@@ -104,7 +81,7 @@ fn sim_reports_bit_exact_in_json() {
 }
 
 fn sim_case(grouping: Grouping) {
-    let d = tmpdir(&format!("sim_{grouping:?}"));
+    let d = tmpdir(SUITE, &format!("sim_{grouping:?}"));
     let (p, x) = small_case(&d, grouping, 4);
     let out = ok(&["sim", "--policy", p.to_str().unwrap(), "--activations", x.to_str().unwrap(), "--stall-prob", "0.3", "--seed", "5", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -133,7 +110,7 @@ fn sim_case(grouping: Grouping) {
 
 #[test]
 fn dynamic_policy_unsupported_b_and_missing_files_are_clear_errors() {
-    let d = tmpdir("errors");
+    let d = tmpdir(SUITE, "errors");
     let (p, x) = small_case(&d, Grouping::Dynamic, 4);
     let (ps, xs) = (p.to_str().unwrap(), x.to_str().unwrap());
     let out = d.join("out");
@@ -145,12 +122,12 @@ fn dynamic_policy_unsupported_b_and_missing_files_are_clear_errors() {
     let msg = "dynamic grouping with tile T = 300 is not supported";
     fails(&["verilog", "--policy", ps, "-o", os], &[msg]);
     fails(&["sim", "--policy", ps, "--activations", xs], &[msg]);
-    let d2 = tmpdir("errors_b2");
+    let d2 = tmpdir(SUITE, "errors_b2");
     let (p2, x2) = small_case(&d2, Grouping::Static, 2);
     fails(&["verilog", "--policy", p2.to_str().unwrap(), "-o", os], &["block size B = 2"]);
     fails(&["sim", "--policy", p2.to_str().unwrap(), "--activations", x2.to_str().unwrap()], &["block size B = 2"]);
     fails(&["verilog", "--policy", d.join("nope.json").to_str().unwrap(), "-o", os], &["nope.json"]);
-    let d3 = tmpdir("errors_ok");
+    let d3 = tmpdir(SUITE, "errors_ok");
     let (p3, _) = small_case(&d3, Grouping::Static, 4);
     fails(&["sim", "--policy", p3.to_str().unwrap(), "--activations", d.join("missing.npy").to_str().unwrap()], &["missing.npy"]);
     assert!(!out.join("actcomp_compressor.v").exists(), "nothing written on error");
