@@ -312,18 +312,25 @@ mod tests {
         let p = Cnn::new(&mut rng, 4, 8, 16, 10, &dev).unwrap();
         let (mean, std) = (0.25f32, 0.5f32);
         let bytes = cnn_to_onnx(&p.export(mean, std).unwrap(), &[("k".into(), "v".into())]).unwrap();
-        let path = std::env::temp_dir().join(format!("actcomp-export-{}.onnx", std::process::id()));
+        tract_matches_candle(&bytes, "plain", (mean, std), &|x| p.forward(x).unwrap());
+    }
+
+    /// Loads ONNX `bytes` with tract, runs 3 fixed images through it and through the candle
+    /// `forward` (on normalized inputs), and checks the logits agree; returns the tract net.
+    fn tract_matches_candle(bytes: &[u8], tag: &str, (mean, std): (f32, f32), forward: &dyn Fn(&Tensor) -> Tensor) -> Net {
+        let path = std::env::temp_dir().join(format!("actcomp-export-{tag}-{}.onnx", std::process::id()));
         std::fs::write(&path, bytes).unwrap();
         let net = Net::load(&path).unwrap();
         std::fs::remove_file(&path).ok();
         let raw: Vec<f32> = (0..3 * 784).map(|i| ((i * 37) % 256) as f32 / 255.0).collect();
         let tract = net.logits(&raw, 3).unwrap();
         let norm: Vec<f32> = raw.iter().map(|x| (x - mean) / std).collect();
-        let candle = p.forward(&Tensor::from_vec(norm, (3, 1, 28, 28), &dev).unwrap()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let candle = forward(&Tensor::from_vec(norm, (3, 1, 28, 28), &Device::Cpu).unwrap()).flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(tract.len(), 30);
         let diff = tract.iter().zip(&candle).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(diff < 1e-4, "tract and candle logits differ by {diff}");
         assert!(candle.iter().any(|&x| x.abs() > 1e-3), "degenerate logits");
+        net
     }
 
     /// The same for the residual network: tract runs the exported graph (its Add joins the
@@ -335,19 +342,8 @@ mod tests {
         let p = ResidualCnn::new(&mut rng, 4, 10, &dev).unwrap();
         let (mean, std) = (0.25f32, 0.5f32);
         let bytes = residual_to_onnx(&p.export(mean, std).unwrap(), &[]).unwrap();
-        let path = std::env::temp_dir().join(format!("actcomp-export-residual-{}.onnx", std::process::id()));
-        std::fs::write(&path, bytes).unwrap();
-        let net = Net::load(&path).unwrap();
-        std::fs::remove_file(&path).ok();
+        let net = tract_matches_candle(&bytes, "residual", (mean, std), &|x| p.forward(x).unwrap());
         let maps: Vec<&str> = net.feature_maps().iter().map(|c| c.name.as_str()).collect();
         assert!(maps.contains(&"pool1") && maps.contains(&"block_add"), "{maps:?}");
-        let raw: Vec<f32> = (0..3 * 784).map(|i| ((i * 37) % 256) as f32 / 255.0).collect();
-        let tract = net.logits(&raw, 3).unwrap();
-        let norm: Vec<f32> = raw.iter().map(|x| (x - mean) / std).collect();
-        let candle = p.forward(&Tensor::from_vec(norm, (3, 1, 28, 28), &dev).unwrap()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        assert_eq!(tract.len(), 30);
-        let diff = tract.iter().zip(&candle).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        assert!(diff < 1e-4, "tract and candle logits differ by {diff}");
-        assert!(candle.iter().any(|&x| x.abs() > 1e-3), "degenerate logits");
     }
 }
