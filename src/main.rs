@@ -89,10 +89,27 @@ fn restore_default_sigpipe() {
     }
 }
 
+/// Stack of the thread that runs a command: the B = 64 hardware units are
+/// multi-megabyte rust-hdl structs built by value (see .cargo/config.toml).
+const COMMAND_STACK_BYTES: usize = 256 << 20;
+
 fn main() {
     restore_default_sigpipe();
     let cli = Cli::parse();
-    let res = match cli.command {
+    let worker = std::thread::Builder::new().name("actcomp".into()).stack_size(COMMAND_STACK_BYTES).spawn(move || run(cli));
+    let res = match worker {
+        Ok(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        Err(e) => Err(anyhow::anyhow!("cannot start the command thread: {e}")),
+    };
+    if let Err(e) = res {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Runs one parsed command.
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
         Command::Calibrate(a) => commands::calibrate::run(a),
         Command::Compress { policy, input, output, json } => commands::codec::compress(&policy, &input, &output, json),
         Command::Decompress { policy, input, output, json } => commands::codec::decompress(&policy, &input, &output, json),
@@ -106,9 +123,5 @@ fn main() {
         Command::Lint(a) => commands::lint::run(a),
         Command::Synth(a) => commands::synth::run(a),
         Command::Dse(a) => commands::dse::run(a),
-    };
-    if let Err(e) = res {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
     }
 }

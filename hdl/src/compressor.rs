@@ -59,8 +59,8 @@ use actcomp_golden::grouping::static_group_map;
 use actcomp_golden::policy::{Grouping, Policy};
 use rust_hdl::prelude::*;
 
-use crate::group_map::{map_widths_word, MapWiden};
-use crate::lane_split::{sub_beats, LaneSplitter};
+use crate::group_map::MapWiden;
+use crate::lane_split::{sub_beats, LaneGather, LaneSplitter};
 use crate::grouping::{GroupSorter, SORTER_MAX_TILE};
 use crate::packer::VarWidthPacker;
 use crate::quantizer::Quantizer;
@@ -116,7 +116,46 @@ impl std::fmt::Display for TopError {
 impl std::error::Error for TopError {}
 
 /// Block sizes the top levels are built for.
-pub const TOP_BLOCK_SIZES: [usize; 3] = [4, 8, 16];
+pub const TOP_BLOCK_SIZES: [usize; 5] = [4, 8, 16, 32, 64];
+/// Block sizes `--block hw` (the calibration default) picks from, largest
+/// dividing C first: up to 16, whose per-block sorter, transform and
+/// quantiser fit mid-size FPGAs; 32 and 64 build too, at several times
+/// the area (`--block 32`, `--block 64`, or `--block all`).
+pub const HW_DEFAULT_BLOCK_SIZES: [usize; 3] = [4, 8, 16];
+/// Largest number of lanes on a top level's pixel port: blocks of more
+/// channels travel as `B / 16` beats of 16 lanes (the compressor gathers
+/// them, the decompressor splits its output into them).
+pub const TOP_PORT_LANES: usize = 16;
+
+/// Lanes of the top levels' pixel ports (compressor input, decompressor
+/// output) for block size `b`: `min(b, 16)`.
+pub const fn port_lanes(b: usize) -> usize {
+    if b < TOP_PORT_LANES {
+        b
+    } else {
+        TOP_PORT_LANES
+    }
+}
+
+/// Pixel-port beats per block: `b / port_lanes(b)` (1 for B <= 16).
+pub const fn port_beats(b: usize) -> usize {
+    b / port_lanes(b)
+}
+
+/// `values[i]` (each `width` bits) packed at bit `width * i` of an
+/// `N`-bit constant; builds words wider than 64 bits (3-bit group maps and
+/// 4-bit width maps of B = 32 and 64 lanes).
+pub fn lane_word<const N: usize>(values: &[u64], width: usize) -> Bits<N> {
+    assert!(values.len() * width <= N, "{} lanes of {width} bits do not fit {N} bits", values.len());
+    let mut word = Bits::<N>::default();
+    for (i, &v) in values.iter().enumerate() {
+        assert!(width == 64 || v >> width == 0, "lane {i} value {v} does not fit {width} bits");
+        for k in 0..width {
+            word = word.replace_bit(width * i + k, (v >> k) & 1 == 1);
+        }
+    }
+    word
+}
 /// Largest number of blocks (8-bit block counters).
 pub const TOP_MAX_BLOCKS: usize = 255;
 
@@ -153,7 +192,13 @@ pub fn check_top_policy(policy: &Policy) -> Result<(), TopError> {
     let b = policy.block_size;
     if !TOP_BLOCK_SIZES.contains(&b) {
         return Err(TopError(format!(
-            "block size B = {b} is not supported by the top levels (supported: B = 4, 8, 16; calibrate with --block hw, the default, or --block 16, 8, 4)"
+            "block size B = {b} is not supported by the top levels (supported: B = 4, 8, 16, 32, 64; calibrate with --block hw, the default, or --block 64, 32, 16, 8, 4)"
+        )));
+    }
+    if b > 16 && policy.grouping == Grouping::Dynamic && policy.tile > 16 {
+        return Err(TopError(format!(
+            "dynamic grouping with B = {b} and tile T = {} is not supported by the top levels (B = 32 and 64 are built for T <= 16; calibrate with --tile 16 or less)",
+            policy.tile
         )));
     }
     if policy.num_blocks() > TOP_MAX_BLOCKS {
@@ -163,16 +208,25 @@ pub fn check_top_policy(policy: &Policy) -> Result<(), TopError> {
 }
 
 /// Static group map of block `j` packed as the quantizer's `tuser`
-/// (lane `i` group index in bits `[3i+2:3i]`).
-pub fn static_groups_word(policy: &Policy, j: usize) -> u64 {
-    static_group_map(&policy.blocks[j]).iter().enumerate().fold(0, |a, (i, &g)| a | ((g as u64) << (3 * i)))
+/// (lane `i` group index in bits `[3i+2:3i]`, `N = 3B` bits).
+pub fn static_groups_word<const N: usize>(policy: &Policy, j: usize) -> Bits<N> {
+    let groups: Vec<u64> = static_group_map(&policy.blocks[j]).iter().map(|&g| g as u64).collect();
+    lane_word(&groups, 3)
 }
 
 /// Static lane widths of block `j` as the packer/unpacker width word
-/// (lane `i` width in bits `[4i+3:4i]`).
-pub fn static_widths_word(policy: &Policy, j: usize) -> u64 {
+/// (lane `i` width in bits `[4i+3:4i]`, `N = 4B` bits).
+pub fn static_widths_word<const N: usize>(policy: &Policy, j: usize) -> Bits<N> {
     let blk = &policy.blocks[j];
-    static_group_map(blk).iter().enumerate().fold(0, |a, (i, &g)| a | ((blk.groups[g as usize].bits as u64) << (4 * i)))
+    let widths: Vec<u64> = static_group_map(blk).iter().map(|&g| blk.groups[g as usize].bits as u64).collect();
+    lane_word(&widths, 4)
+}
+
+/// Lane widths of block `blk`'s group-map beat (every lane
+/// `ceil(log2 G)` bits) as a width word of `N = 4B` bits.
+pub fn map_widths_bits<const N: usize>(blk: &actcomp_golden::policy::BlockPolicy) -> Bits<N> {
+    let w = actcomp_golden::policy::group_index_bits(blk.groups.len()) as u64;
+    lane_word(&vec![w; blk.rank.len()], 4)
 }
 
 /// The compressor top level (see the module documentation). Const
@@ -197,13 +251,15 @@ pub struct Compressor<
     const PL: usize,
     const PDW: usize,
     const PUW: usize,
+    const IW: usize,
 > {
     /// Rising-edge clock.
     pub clock: Signal<In, Clock>,
     /// Synchronous active-high reset.
     pub reset: Signal<In, Bit>,
-    /// One block of one pixel vector, lane `i` (9-bit code) in `[9i+8:9i]`.
-    pub s_axis_tdata: Signal<In, Bits<XW>>,
+    /// One block of one pixel vector (B <= 16), or one of its `B/16`
+    /// 16-lane parts (B = 32, 64): lane `i` (9-bit code) in `[9i+8:9i]`.
+    pub s_axis_tdata: Signal<In, Bits<IW>>,
     /// Input beat valid.
     pub s_axis_tvalid: Signal<In, Bit>,
     /// Unit takes a beat (registered state and reset only).
@@ -218,6 +274,9 @@ pub struct Compressor<
     pub m_axis_tready: Signal<In, Bit>,
     /// Last word of a tile.
     pub m_axis_tlast: Signal<Out, Bit>,
+    /// Gathers the `B/16` port beats of a block (one for B > 16, none for
+    /// B <= 16, where the port is one block wide).
+    pub gather: Vec<LaneGather<IW, XW>>,
     /// Fully parallel transforms, one per block (empty for the serial budget).
     pub full: Vec<TransformFull<B, XW, YW>>,
     /// Time-multiplexed transforms, one per block (empty for the full budget).
@@ -247,6 +306,10 @@ pub struct Compressor<
     t_last: Vec<Signal<Local, Bit>>,
     t_ready: Vec<Signal<Local, Bit>>,
     in_ready: Signal<Local, Bit>,
+    in_data: Signal<Local, Bits<XW>>,
+    in_valid: Signal<Local, Bit>,
+    in_last: Signal<Local, Bit>,
+    in_open: Signal<Local, Bit>,
     accept: Signal<Local, Bit>,
     beat_end: Signal<Local, Bit>,
     map_phase: Signal<Local, Bit>,
@@ -279,6 +342,7 @@ macro_rules! compressor_alias {
             { crate::lane_split::narrow_lanes($b) },
             { 8 * crate::lane_split::narrow_lanes($b) },
             { 4 * crate::lane_split::narrow_lanes($b) },
+            { 9 * crate::compressor::port_lanes($b) },
         >;
     };
 }
@@ -307,6 +371,14 @@ compressor_alias!(/// B = 16, W = 32, dynamic tile T <= 256.
     Compressor16x32T256 = 16, 32, 9);
 compressor_alias!(/// B = 16, W = 64, dynamic tile T <= 256.
     Compressor16x64T256 = 16, 64, 9);
+compressor_alias!(/// B = 32 (two 16-lane port beats, four 8-lane packer sub-beats per block), W = 32, dynamic tile T <= 16.
+    Compressor32x32 = 32, 32, 5);
+compressor_alias!(/// B = 32, W = 64, dynamic tile T <= 16.
+    Compressor32x64 = 32, 64, 5);
+compressor_alias!(/// B = 64 (four 16-lane port beats, eight 8-lane packer sub-beats per block), W = 32, dynamic tile T <= 16.
+    Compressor64x32 = 64, 32, 5);
+compressor_alias!(/// B = 64, W = 64, dynamic tile T <= 16.
+    Compressor64x64 = 64, 64, 5);
 
 /// Evaluates `$body` with the type name `$t` bound to the compressor alias
 /// that fits `$policy` (block size, word bits, sorter buffer); evaluates to
@@ -330,6 +402,11 @@ macro_rules! with_compressor_type {
             (8, 64, 9) => { type $t = $crate::Compressor8x64T256; $body }
             (16, 32, 9) => { type $t = $crate::Compressor16x32T256; $body }
             (16, 64, 9) => { type $t = $crate::Compressor16x64T256; $body }
+            (32, 32, 5) => { type $t = $crate::Compressor32x32; $body }
+            (32, 64, 5) => { type $t = $crate::Compressor32x64; $body }
+            (64, 32, 5) => { type $t = $crate::Compressor64x32; $body }
+            (64, 64, 5) => { type $t = $crate::Compressor64x64; $body }
+            (b, _, 9) if b > 16 => Err($crate::TopError(format!("dynamic grouping with B = {b} supports tiles T <= 16 (the B = 32 / 64 units are built with the 2T <= 32-vector sorter buffer); calibrate with --tile 16 or less")).into()),
             (b, w, _) => Err($crate::TopError(format!("no compressor configuration for B = {b}, W = {w}")).into()),
         }
     }};
@@ -350,7 +427,8 @@ impl<
         const PL: usize,
         const PDW: usize,
         const PUW: usize,
-    > Compressor<B, XW, YW, KB, GW, DW, UW, W, A, RW, AW, PL, PDW, PUW>
+        const IW: usize,
+    > Compressor<B, XW, YW, KB, GW, DW, UW, W, A, RW, AW, PL, PDW, PUW, IW>
 {
     /// Builds the top level of a policy with the given multiplier budget.
     /// Errors on a block size other than `B`, a word size other than `W`,
@@ -367,8 +445,14 @@ impl<
         if dynamic && policy.tile > (1 << (AW - 1)) {
             return Err(TopError(format!("tile T = {} does not fit this unit's sorter buffer (T <= {})", policy.tile, 1 << (AW - 1))));
         }
+        assert_eq!(IW, 9 * port_lanes(B), "IW must be 9 * port_lanes(B)");
         let nb = policy.num_blocks();
         Ok(Self {
+            gather: if port_beats(B) > 1 { vec![LaneGather::new()] } else { vec![] },
+            in_data: Default::default(),
+            in_valid: Default::default(),
+            in_last: Default::default(),
+            in_open: Default::default(),
             clock: Default::default(),
             reset: Default::default(),
             s_axis_tdata: Default::default(),
@@ -396,10 +480,10 @@ impl<
             c_groups: if dynamic {
                 vec![]
             } else {
-                (0..nb).map(|j| Constant::new(static_groups_word(policy, j).into())).collect()
+                (0..nb).map(|j| Constant::new(static_groups_word(policy, j))).collect()
             },
             c_mapw: if dynamic {
-                policy.blocks.iter().map(|blk| Constant::new(map_widths_word(blk).into())).collect()
+                policy.blocks.iter().map(|blk| Constant::new(map_widths_bits(blk))).collect()
             } else {
                 vec![]
             },
@@ -449,24 +533,40 @@ impl<
         const PL: usize,
         const PDW: usize,
         const PUW: usize,
-    > Logic for Compressor<B, XW, YW, KB, GW, DW, UW, W, A, RW, AW, PL, PDW, PUW>
+        const IW: usize,
+    > Logic for Compressor<B, XW, YW, KB, GW, DW, UW, W, A, RW, AW, PL, PDW, PUW, IW>
 {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, bsel, vcnt, osel, code_phase);
         // Input side: the beat goes to the pipeline of block `bsel`; it ends
         // the tile when it belongs to vector T-1 or carries `s_axis_tlast`.
-        self.beat_end.next = self.s_axis_tlast.val() | (self.vcnt.q.val() == self.c_last_vec.val());
+        // B > 16: the gatherer assembles the block from its 16-lane port
+        // beats; B <= 16: the port beat is the block beat.
+        self.in_data.next = bit_cast::<XW, IW>(self.s_axis_tdata.val());
+        self.in_valid.next = self.s_axis_tvalid.val();
+        self.in_last.next = self.s_axis_tlast.val();
+        for g in 0..self.gather.len() {
+            self.gather[g].clock.next = self.clock.val();
+            self.gather[g].reset.next = self.reset.val();
+            self.gather[g].s_axis_tdata.next = self.s_axis_tdata.val();
+            self.gather[g].s_axis_tvalid.next = self.s_axis_tvalid.val();
+            self.gather[g].s_axis_tlast.next = self.s_axis_tlast.val();
+            self.in_data.next = self.gather[g].m_axis_tdata.val();
+            self.in_valid.next = self.gather[g].m_axis_tvalid.val();
+            self.in_last.next = self.gather[g].m_axis_tlast.val();
+        }
+        self.beat_end.next = self.in_last.val() | (self.vcnt.q.val() == self.c_last_vec.val());
         self.in_ready.next = false;
         for j in 0..self.full.len() {
             self.full[j].clock.next = self.clock.val();
             self.full[j].reset.next = self.reset.val();
-            self.full[j].s_axis_tdata.next = self.s_axis_tdata.val();
+            self.full[j].s_axis_tdata.next = self.in_data.val();
             self.full[j].s_axis_tlast.next = self.beat_end.val();
             self.full[j].s_axis_tvalid.next = false;
             if self.bsel.q.val() == self.c_idx[j].val() {
                 self.in_ready.next = self.full[j].s_axis_tready.val();
-                self.full[j].s_axis_tvalid.next = self.s_axis_tvalid.val();
+                self.full[j].s_axis_tvalid.next = self.in_valid.val();
             }
             self.t_data[j].next = self.full[j].m_axis_tdata.val();
             self.t_valid[j].next = self.full[j].m_axis_tvalid.val();
@@ -476,20 +576,25 @@ impl<
         for j in 0..self.serial.len() {
             self.serial[j].clock.next = self.clock.val();
             self.serial[j].reset.next = self.reset.val();
-            self.serial[j].s_axis_tdata.next = self.s_axis_tdata.val();
+            self.serial[j].s_axis_tdata.next = self.in_data.val();
             self.serial[j].s_axis_tlast.next = self.beat_end.val();
             self.serial[j].s_axis_tvalid.next = false;
             if self.bsel.q.val() == self.c_idx[j].val() {
                 self.in_ready.next = self.serial[j].s_axis_tready.val();
-                self.serial[j].s_axis_tvalid.next = self.s_axis_tvalid.val();
+                self.serial[j].s_axis_tvalid.next = self.in_valid.val();
             }
             self.t_data[j].next = self.serial[j].m_axis_tdata.val();
             self.t_valid[j].next = self.serial[j].m_axis_tvalid.val();
             self.t_last[j].next = self.serial[j].m_axis_tlast.val();
             self.serial[j].m_axis_tready.next = self.t_ready[j].val();
         }
-        self.s_axis_tready.next = self.in_ready.val() & !self.reset.val();
-        self.accept.next = self.s_axis_tvalid.val() & self.s_axis_tready.val();
+        self.in_open.next = self.in_ready.val() & !self.reset.val();
+        self.s_axis_tready.next = self.in_open.val();
+        for g in 0..self.gather.len() {
+            self.gather[g].m_axis_tready.next = self.in_open.val();
+            self.s_axis_tready.next = self.gather[g].s_axis_tready.val();
+        }
+        self.accept.next = self.in_valid.val() & self.in_open.val();
         if self.accept.val() {
             if self.bsel.q.val() == self.c_last_blk.val() {
                 self.bsel.d.next = 0.into();
@@ -617,20 +722,25 @@ pub fn compressor_verilog(policy: &Policy, mult: Multipliers) -> Result<String, 
 /// Nominal latency of the compressor in cycles: from the input transfer of
 /// a beat whose bits complete a word to that word being valid on
 /// `m_axis_*` (transform 3 or B + 3, quantizer [`crate::QUANTIZER_LATENCY`]
-/// = 4, lane splitter 1, packer [`crate::PACKER_LATENCY`] = 2, measured by the top-level tests; with
-/// B = 16 a word completed by the second packer sub-beat of a block beat
-/// takes one cycle more).
+/// = 4, lane splitter 1, packer [`crate::PACKER_LATENCY`] = 2, measured by
+/// the top-level tests; a word completed by a later packer sub-beat of a
+/// block beat takes one cycle more per sub-beat, `ceil(B/8)` in all; for
+/// B > 16, counted from the block's first port beat, the `B/16 - 1` further
+/// port beats and the gatherer's register add `B/16`).
 pub fn compressor_latency(b: usize, mult: Multipliers) -> u64 {
+    let gather = if port_beats(b) > 1 { port_beats(b) as u64 } else { 0 };
+    let tail = crate::quantizer::QUANTIZER_LATENCY + sub_beats(b) as u64 + crate::packer::PACKER_LATENCY + gather;
     match mult {
-        Multipliers::Full => 3 + crate::quantizer::QUANTIZER_LATENCY + sub_beats(b) as u64 + crate::packer::PACKER_LATENCY,
-        Multipliers::Serial => (b as u64 + 3) + crate::quantizer::QUANTIZER_LATENCY + sub_beats(b) as u64 + crate::packer::PACKER_LATENCY,
+        Multipliers::Full => 3 + tail,
+        Multipliers::Serial => (b as u64 + 3) + tail,
     }
 }
 
 /// Expected compressor throughput in input values per cycle with the
 /// source always valid and the sink always ready, per tile of T vectors:
-/// the input takes one beat per cycle (full transforms) or NB beats per B
-/// cycles (serial transforms); the packer takes one sub-beat of at most 8
+/// the input takes one block beat per cycle (full transforms; B > 16: one
+/// per `B/16` cycles, one port beat per cycle) or NB beats per B cycles
+/// (serial transforms); the packer takes one sub-beat of at most 8
 /// lanes per cycle (`ceil(B/8)` per block beat) and emits one `W`-bit word
 /// per cycle, and with dynamic grouping it also takes the NB group-map
 /// beats of every tile.
@@ -640,7 +750,8 @@ pub fn compressor_throughput(policy: &Policy, mult: Multipliers) -> f64 {
         Multipliers::Full => 1.0,
         Multipliers::Serial => (nb / b).min(1.0),
     };
-    let input_cycles = t * nb / xf;
+    let port = port_beats(policy.block_size) as f64;
+    let input_cycles = t * nb * port.max(1.0 / xf);
     let w = policy.word_bits as f64;
     let code_bits = policy.bits_per_vector() as f64 / nb;
     let subs = sub_beats(policy.block_size) as f64;

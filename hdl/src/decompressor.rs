@@ -41,12 +41,12 @@
 use actcomp_golden::policy::Policy;
 use rust_hdl::prelude::*;
 
-use crate::compressor::{check_top_policy, static_groups_word, static_widths_word, TopError};
+use crate::compressor::{check_top_policy, map_widths_bits, port_beats, port_lanes, static_groups_word, static_widths_word, TopError};
 use crate::dequantizer::Dequantizer;
-use crate::group_map::{map_widths_word, MapDecoder};
+use crate::group_map::MapDecoder;
 use actcomp_golden::policy::Grouping;
 use crate::inverse::InverseTransform;
-use crate::lane_split::{sub_beats, LaneGather};
+use crate::lane_split::{sub_beats, LaneGather, LaneSplitter};
 use crate::unpacker::VarWidthUnpacker;
 
 /// The decompressor top level (see the module documentation). Const
@@ -66,6 +66,8 @@ pub struct Decompressor<
     const UL: usize,
     const UDW: usize,
     const UUW: usize,
+    const OW: usize,
+    const OS: usize,
 > {
     /// Rising-edge clock.
     pub clock: Signal<In, Clock>,
@@ -79,8 +81,9 @@ pub struct Decompressor<
     pub s_axis_tvalid: Signal<In, Bit>,
     /// Unit takes a word (registered state and reset only).
     pub s_axis_tready: Signal<Out, Bit>,
-    /// One reconstructed block, lane `i` in `[8i+7:8i]`.
-    pub m_axis_tdata: Signal<Out, Bits<CW>>,
+    /// One reconstructed block (B <= 16), or one of its `B/16` 16-lane
+    /// parts (B = 32, 64), lane `i` in `[8i+7:8i]`.
+    pub m_axis_tdata: Signal<Out, Bits<OW>>,
     /// Output valid (register).
     pub m_axis_tvalid: Signal<Out, Bit>,
     /// Sink takes the beat.
@@ -95,6 +98,9 @@ pub struct Decompressor<
     pub deq: Vec<Dequantizer<B, CW, GW, YW>>,
     /// Inverse transforms, one per block.
     pub inv: Vec<InverseTransform<B, YW, CW>>,
+    /// Splits a reconstructed block into its `OS = B/16` port beats (one
+    /// for B > 16, none for B <= 16).
+    pub split: Vec<LaneSplitter<CW, OS, OW, 1>>,
     /// Group-map registers, one per block (empty for static grouping).
     pub mapdec: Vec<MapDecoder<B, CW, GW, UW>>,
     c_idx: Vec<Constant<Bits<8>>>,
@@ -131,6 +137,7 @@ pub struct Decompressor<
     o_data: Signal<Local, Bits<CW>>,
     o_last: Signal<Local, Bit>,
     o_take: Signal<Local, Bit>,
+    o_ready: Signal<Local, Bit>,
 }
 
 /// Declares a decompressor alias for block size `b` and word bits `w`;
@@ -149,6 +156,8 @@ macro_rules! decompressor_alias {
             { crate::lane_split::narrow_lanes($b) },
             { 8 * crate::lane_split::narrow_lanes($b) },
             { 4 * crate::lane_split::narrow_lanes($b) },
+            { 8 * crate::compressor::port_lanes($b) },
+            { crate::compressor::port_beats($b) },
         >;
     };
 }
@@ -165,6 +174,14 @@ decompressor_alias!(/// B = 16 (two 8-lane unpacker sub-beats per block beat), W
     Decompressor16x32 = 16, 32);
 decompressor_alias!(/// B = 16 (two 8-lane unpacker sub-beats per block beat), W = 64.
     Decompressor16x64 = 16, 64);
+decompressor_alias!(/// B = 32 (four 8-lane unpacker sub-beats, two 16-lane output beats per block), W = 32.
+    Decompressor32x32 = 32, 32);
+decompressor_alias!(/// B = 32, W = 64.
+    Decompressor32x64 = 32, 64);
+decompressor_alias!(/// B = 64 (eight 8-lane unpacker sub-beats, four 16-lane output beats per block), W = 32.
+    Decompressor64x32 = 64, 32);
+decompressor_alias!(/// B = 64, W = 64.
+    Decompressor64x64 = 64, 64);
 
 /// Evaluates `$body` with the type name `$t` bound to the decompressor
 /// alias that fits `$policy` (block size, word bits); evaluates to
@@ -181,13 +198,17 @@ macro_rules! with_decompressor_type {
             (8, 64) => { type $t = $crate::Decompressor8x64; $body }
             (16, 32) => { type $t = $crate::Decompressor16x32; $body }
             (16, 64) => { type $t = $crate::Decompressor16x64; $body }
+            (32, 32) => { type $t = $crate::Decompressor32x32; $body }
+            (32, 64) => { type $t = $crate::Decompressor32x64; $body }
+            (64, 32) => { type $t = $crate::Decompressor64x32; $body }
+            (64, 64) => { type $t = $crate::Decompressor64x64; $body }
             (b, w) => Err($crate::TopError(format!("no decompressor configuration for B = {b}, W = {w}")).into()),
         }
     }};
 }
 
-impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW: usize, const W: usize, const A: usize, const UL: usize, const UDW: usize, const UUW: usize>
-    Decompressor<B, CW, GW, YW, UW, W, A, UL, UDW, UUW>
+impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW: usize, const W: usize, const A: usize, const UL: usize, const UDW: usize, const UUW: usize, const OW: usize, const OS: usize>
+    Decompressor<B, CW, GW, YW, UW, W, A, UL, UDW, UUW, OW, OS>
 {
     /// Builds the top level of a policy. Errors on a block size other than
     /// `B`, a word size other than `W` or too many blocks.
@@ -200,6 +221,7 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
             )));
         }
         assert!(sub_beats(B) == 1 || UUW == 32, "several unpacker sub-beats need 8-lane sub-beats");
+        assert!(OW == 8 * port_lanes(B) && OS == port_beats(B), "OW must be 8 * port_lanes(B), OS = port_beats(B)");
         let nb = policy.num_blocks();
         let range = policy.input.code_range;
         let dynamic = policy.grouping == Grouping::Dynamic;
@@ -216,6 +238,8 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
             m_axis_tlast: Default::default(),
             unpacker: VarWidthUnpacker::new(),
             gather: LaneGather::new(),
+            split: if port_beats(B) > 1 { vec![LaneSplitter::new()] } else { vec![] },
+            o_ready: Default::default(),
             deq: policy.blocks.iter().map(Dequantizer::new).collect(),
             inv: policy.blocks.iter().map(|b| InverseTransform::new(b, range)).collect(),
             c_idx: (0..nb).map(|j| Constant::new((j as u64).into())).collect(),
@@ -223,15 +247,15 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
             c_widths: if dynamic {
                 vec![]
             } else {
-                (0..nb).map(|j| Constant::new(static_widths_word(policy, j).into())).collect()
+                (0..nb).map(|j| Constant::new(static_widths_word(policy, j))).collect()
             },
             c_groups: if dynamic {
                 vec![]
             } else {
-                (0..nb).map(|j| Constant::new(static_groups_word(policy, j).into())).collect()
+                (0..nb).map(|j| Constant::new(static_groups_word(policy, j))).collect()
             },
             c_mapw: if dynamic {
-                policy.blocks.iter().map(|blk| Constant::new(map_widths_word(blk).into())).collect()
+                policy.blocks.iter().map(|blk| Constant::new(map_widths_bits(blk))).collect()
             } else {
                 vec![]
             },
@@ -274,8 +298,8 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
     }
 }
 
-impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW: usize, const W: usize, const A: usize, const UL: usize, const UDW: usize, const UUW: usize>
-    Logic for Decompressor<B, CW, GW, YW, UW, W, A, UL, UDW, UUW>
+impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW: usize, const W: usize, const A: usize, const UL: usize, const UDW: usize, const UUW: usize, const OW: usize, const OS: usize>
+    Logic for Decompressor<B, CW, GW, YW, UW, W, A, UL, UDW, UUW, OW, OS>
 {
     #[hdl_gen]
     fn update(&mut self) {
@@ -400,6 +424,12 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
                 self.dsel.d.next = self.dsel.q.val() + 1;
             }
         }
+        // Output port ready: the sink's (B <= 16), or the splitter's (B > 16).
+        self.o_ready.next = self.m_axis_tready.val();
+        for s in 0..self.split.len() {
+            self.split[s].m_axis_tready.next = self.m_axis_tready.val();
+            self.o_ready.next = self.split[s].s_axis_tready.val();
+        }
         // Merge the inverse transforms' outputs in block order.
         self.o_valid.next = false;
         self.o_data.next = 0.into();
@@ -410,10 +440,10 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
                 self.o_valid.next = self.inv[j].m_axis_tvalid.val();
                 self.o_data.next = self.inv[j].m_axis_tdata.val();
                 self.o_last.next = self.inv[j].m_axis_tlast.val();
-                self.inv[j].m_axis_tready.next = self.m_axis_tready.val();
+                self.inv[j].m_axis_tready.next = self.o_ready.val();
             }
         }
-        self.o_take.next = self.o_valid.val() & self.m_axis_tready.val();
+        self.o_take.next = self.o_valid.val() & self.o_ready.val();
         if self.o_take.val() {
             if self.o_last.val() | (self.osel.q.val() == self.c_last_blk.val()) {
                 self.osel.d.next = 0.into();
@@ -433,9 +463,22 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
             self.dcode.d.next = false;
             self.dtile.d.next = false;
         }
-        self.m_axis_tdata.next = self.o_data.val();
+        // Output port: the merged block beat (B <= 16), or its 16-lane
+        // parts from the splitter (B > 16).
+        self.m_axis_tdata.next = bit_cast::<OW, CW>(self.o_data.val());
         self.m_axis_tvalid.next = self.o_valid.val() & !self.reset.val();
         self.m_axis_tlast.next = self.o_last.val();
+        for s in 0..self.split.len() {
+            self.split[s].clock.next = self.clock.val();
+            self.split[s].reset.next = self.reset.val();
+            self.split[s].s_axis_tdata.next = self.o_data.val();
+            self.split[s].s_axis_tuser.next = 0.into();
+            self.split[s].s_axis_tlast.next = self.o_last.val();
+            self.split[s].s_axis_tvalid.next = self.o_valid.val();
+            self.m_axis_tdata.next = self.split[s].m_axis_tdata.val();
+            self.m_axis_tvalid.next = self.split[s].m_axis_tvalid.val() & !self.reset.val();
+            self.m_axis_tlast.next = self.split[s].m_axis_tlast.val();
+        }
     }
 }
 
@@ -462,9 +505,11 @@ pub const DECOMPRESSOR_LATENCY: u64 = 1 + 1 + 1 + 3;
 
 /// Nominal decompressor latency for block size `b`: [`DECOMPRESSOR_LATENCY`]
 /// plus one cycle per extra unpacker sub-beat (B = 16: the block's second
-/// 8-lane sub-beat leaves the unpacker one cycle after the first).
+/// 8-lane sub-beat leaves the unpacker one cycle after the first), plus the
+/// output splitter's register for B > 16 (to the block's first port beat).
 pub fn decompressor_latency(b: usize) -> u64 {
-    DECOMPRESSOR_LATENCY + sub_beats(b) as u64 - 1
+    let split = if port_beats(b) > 1 { 1 } else { 0 };
+    DECOMPRESSOR_LATENCY + sub_beats(b) as u64 - 1 + split
 }
 
 /// Expected decompressor throughput in output values per cycle (words

@@ -34,7 +34,7 @@ pub struct FieldPlace<const N: usize, const M: usize> {
     pub field: Signal<In, Bits<N>>,
     /// `field << offset`, `M` bits.
     pub placed: Signal<Out, Bits<M>>,
-    c_off: Constant<Bits<8>>,
+    c_off: Constant<Bits<16>>,
 }
 
 impl<const N: usize, const M: usize> FieldPlace<N, M> {

@@ -41,13 +41,15 @@ pub use compressor::{
     check_top_policy, compressor_addr_bits, compressor_latency, compressor_throughput, compressor_verilog,
     sorter_addr_bits, Compressor, Compressor4x32, Compressor4x32T256, Compressor4x64, Compressor4x64T256, Compressor8x32,
     Compressor8x32T256, Compressor8x64, Compressor8x64T256, Compressor16x32, Compressor16x32T256, Compressor16x64,
-    Compressor16x64T256, Multipliers, TopError,
+    Compressor16x64T256, Compressor32x32, Compressor32x64, Compressor64x32, Compressor64x64, lane_word, map_widths_bits,
+    port_beats, port_lanes, Multipliers, TopError, HW_DEFAULT_BLOCK_SIZES, TOP_BLOCK_SIZES, TOP_PORT_LANES,
 };
 pub use lane_split::{narrow_lanes, sub_beats, LaneGather, LaneSplitter};
 pub use group_map::{map_widths_word, FieldPlace, MapDecoder, MapWiden};
 pub use decompressor::{
     decompressor_throughput, decompressor_verilog, Decompressor, Decompressor16x32, Decompressor16x64, Decompressor4x32,
-    Decompressor4x64, Decompressor8x32, Decompressor8x64, decompressor_latency, DECOMPRESSOR_LATENCY,
+    Decompressor32x32, Decompressor32x64, Decompressor4x64, Decompressor64x32, Decompressor64x64, Decompressor8x32,
+    Decompressor8x64, decompressor_latency, DECOMPRESSOR_LATENCY,
 };
 pub use grouping::{
     sorter_stages, EnergyLane, GroupSorter, GroupSorter16x256, GroupSorter4x16, GroupSorter8x16, GroupSorter8x256,

@@ -70,9 +70,9 @@ pub struct QuantLane<const DW: usize, const UW: usize> {
     /// Group index of this lane (stage-1 register).
     pub group: Signal<In, Bits<3>>,
     /// Bit offset of this lane's code in `m_axis_tdata`.
-    pub code_off: Signal<In, Bits<8>>,
+    pub code_off: Signal<In, Bits<16>>,
     /// Bit offset of this lane's width in `m_axis_tuser`.
-    pub width_off: Signal<In, Bits<8>>,
+    pub width_off: Signal<In, Bits<16>>,
     /// Registered code, placed at `code_off`.
     pub code_placed: Signal<Out, Bits<DW>>,
     /// Registered width, placed at `width_off`.
@@ -240,8 +240,8 @@ pub struct Quantizer<const B: usize, const YW: usize, const GW: usize, const DW:
     a_valid: DFF<Bit>,
     o_last: DFF<Bit>,
     o_valid: DFF<Bit>,
-    c_code_off: [Constant<Bits<8>>; B],
-    c_width_off: [Constant<Bits<8>>; B],
+    c_code_off: [Constant<Bits<16>>; B],
+    c_width_off: [Constant<Bits<16>>; B],
 }
 
 /// 4 lanes.
@@ -255,7 +255,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const DW: usize, const UW
     /// Builds the unit for one block policy's groups (panics on
     /// inconsistent const parameters or an invalid group list).
     pub fn new(blk: &BlockPolicy) -> Self {
-        assert!((1..=16).contains(&B), "B must be 1..=16");
+        assert!((1..=64).contains(&B), "B must be 1..=64");
         assert_eq!(YW, 16 * B, "YW must be 16*B");
         assert_eq!(GW, 3 * B, "GW must be 3*B");
         assert_eq!(DW, 8 * B, "DW must be 8*B");
@@ -302,8 +302,8 @@ impl<const B: usize, const YW: usize, const GW: usize, const DW: usize, const UW
             a_valid: Default::default(),
             o_last: Default::default(),
             o_valid: Default::default(),
-            c_code_off: std::array::from_fn(|i| Constant::new(Bits::<8>::from((8 * i) as u64))),
-            c_width_off: std::array::from_fn(|i| Constant::new(Bits::<8>::from((4 * i) as u64))),
+            c_code_off: std::array::from_fn(|i| Constant::new(Bits::<16>::from((8 * i) as u64))),
+            c_width_off: std::array::from_fn(|i| Constant::new(Bits::<16>::from((4 * i) as u64))),
         }
     }
 }

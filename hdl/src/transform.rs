@@ -78,8 +78,8 @@ pub fn signed_bit_cast_sext<const M: usize, const N: usize>(x: Signed<N>) -> Sig
 pub struct Place<const W: usize, const N: usize> {
     /// The field.
     pub value: Signal<In, Bits<N>>,
-    /// Bit offset of the field.
-    pub offset: Signal<In, Bits<8>>,
+    /// Bit offset of the field (16 bits: lane offsets reach 16*63 at B = 64).
+    pub offset: Signal<In, Bits<16>>,
     /// `value` zero-extended to `W` bits and shifted left by `offset`.
     pub placed: Signal<Out, Bits<W>>,
 }
@@ -197,7 +197,7 @@ impl<const B: usize, const XW: usize> Logic for FullRow<B, XW> {
 }
 
 /// Fully parallel forward transform (`M = B*B` multipliers), one beat per
-/// cycle. Const parameters: `B` (4, 8 or 16), `XW = 9*B`, `YW = 16*B`
+/// cycle. Const parameters: `B` (4 to 64), `XW = 9*B`, `YW = 16*B`
 /// (checked by [`TransformFull::new`]); aliases [`TransformFull4`],
 /// [`TransformFull8`], [`TransformFull16`].
 ///
@@ -245,7 +245,7 @@ pub struct TransformFull<const B: usize, const XW: usize, const YW: usize> {
     o_valid: DFF<Bit>,
     c_shift: [Constant<Bits<8>>; B],
     c_t: [Constant<Bits<32>>; B],
-    c_off: [Constant<Bits<8>>; B],
+    c_off: [Constant<Bits<16>>; B],
 }
 
 /// Fully parallel, B = 4 (16 multipliers).
@@ -259,7 +259,7 @@ impl<const B: usize, const XW: usize, const YW: usize> TransformFull<B, XW, YW> 
     /// Builds the unit for one block policy (panics on inconsistent const
     /// parameters or a block of the wrong size).
     pub fn new(blk: &BlockPolicy) -> Self {
-        assert!((1..=16).contains(&B), "B must be 1..=16");
+        assert!((1..=64).contains(&B), "B must be 1..=64");
         assert_eq!(XW, 9 * B, "XW must be 9*B");
         assert_eq!(YW, 16 * B, "YW must be 16*B");
         check_block(blk, B);
@@ -452,7 +452,7 @@ impl<const B: usize, const XW: usize, const YW: usize, const KB: usize> Transfor
     /// Builds the unit for one block policy (panics on inconsistent const
     /// parameters or a block of the wrong size).
     pub fn new(blk: &BlockPolicy) -> Self {
-        assert!((2..=16).contains(&B) && B.is_power_of_two(), "B must be a power of two in 2..=16");
+        assert!((2..=64).contains(&B) && B.is_power_of_two(), "B must be a power of two in 2..=64");
         assert_eq!(KB, B.trailing_zeros() as usize, "KB must be log2(B)");
         assert_eq!(XW, 9 * B, "XW must be 9*B");
         assert_eq!(YW, 16 * B, "YW must be 16*B");
@@ -581,9 +581,9 @@ impl<const B: usize, const XW: usize, const YW: usize, const KB: usize> Logic fo
         self.rs.shift.next = self.shift_rom.data.val();
         self.rs.c_t.next = self.ct_rom.data.val();
         self.y_place.value.next = self.rs.y.val();
-        self.y_place.offset.next = bit_cast::<8, KB>(self.u_k.q.val()) << 4;
+        self.y_place.offset.next = bit_cast::<16, KB>(self.u_k.q.val()) << 4;
         self.m_place.value.next = self.c_ones16.val();
-        self.m_place.offset.next = bit_cast::<8, KB>(self.u_k.q.val()) << 4;
+        self.m_place.offset.next = bit_cast::<16, KB>(self.u_k.q.val()) << 4;
         if self.en.val() {
             if self.u_valid.q.val() {
                 self.o_data.d.next = (self.o_data.q.val() & !self.m_place.placed.val()) | self.y_place.placed.val();

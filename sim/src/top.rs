@@ -18,7 +18,7 @@ use actcomp_golden::codec::Codec;
 use actcomp_golden::bitstream::BitReader;
 use actcomp_golden::grouping::static_group_map;
 use actcomp_golden::policy::{group_index_bits, Grouping, Policy};
-use actcomp_hdl::{check_top_policy, Compressor, Decompressor, Multipliers, TopError};
+use actcomp_hdl::{check_top_policy, port_beats, port_lanes, Compressor, Decompressor, Multipliers, TopError};
 use rust_hdl::prelude::*;
 
 use crate::axis::{AxisBench, AxisDut, OutWord, StallConfig};
@@ -41,14 +41,15 @@ impl<
         const PL: usize,
         const PDW: usize,
         const PUW: usize,
-    > AxisDut for Compressor<B, XW, YW, KB, GW, DW, UW, W, A, RW, AW, PL, PDW, PUW>
+        const IW: usize,
+    > AxisDut for Compressor<B, XW, YW, KB, GW, DW, UW, W, A, RW, AW, PL, PDW, PUW, IW>
 {
     type Beat = LaneBeat;
     crate::axis_handshake!();
     fn drive_input(&mut self, beat: Option<&LaneBeat>) {
         match beat {
             Some(b) => {
-                self.s_axis_tdata.next = lanes_to_bits::<XW>(&b.lanes, 9);
+                self.s_axis_tdata.next = lanes_to_bits::<IW>(&b.lanes, 9);
                 self.s_axis_tlast.next = b.last;
                 self.s_axis_tvalid.next = true;
             }
@@ -71,8 +72,10 @@ impl<
         const UL: usize,
         const UDW: usize,
         const UUW: usize,
+        const OW: usize,
+        const OS: usize,
     >
-    BeatDut for Decompressor<B, CW, GW, YW, UW, W, A, UL, UDW, UUW>
+    BeatDut for Decompressor<B, CW, GW, YW, UW, W, A, UL, UDW, UUW, OW, OS>
 {
     fn inputs(&self) -> usize {
         1
@@ -120,8 +123,10 @@ impl<
         const UL: usize,
         const UDW: usize,
         const UUW: usize,
+        const OW: usize,
+        const OS: usize,
     >
-    NumVectors for Decompressor<B, CW, GW, YW, UW, W, A, UL, UDW, UUW>
+    NumVectors for Decompressor<B, CW, GW, YW, UW, W, A, UL, UDW, UUW, OW, OS>
 {
     fn set_num_vectors(&mut self, n: u64) {
         self.num_vectors.next = n.into();
@@ -166,19 +171,23 @@ pub(crate) fn vectors_of(shape: &[usize]) -> usize {
 /// `last` on all NB beats of each vector `mode` marks.
 pub fn compressor_beats(policy: &Policy, codes: &[i16], shape: &[usize], mode: TlastMode) -> Vec<LaneBeat> {
     let (c, b, t) = (policy.channels, policy.block_size, policy.tile);
+    let pl = port_lanes(b);
     let s: usize = shape[2..].iter().product();
     let v = vectors_of(shape);
     let nb = policy.num_blocks();
-    let mut beats = Vec::with_capacity(v * nb);
+    let mut beats = Vec::with_capacity(v * c / pl);
     for p in 0..v {
         let (n, sp) = (p / s, p % s);
+        let last = match mode {
+            TlastMode::TensorEnd => p + 1 == v,
+            TlastMode::EveryTile => p + 1 == v || p % t == t - 1,
+        };
         for j in 0..nb {
-            let lanes = (0..b).map(|i| codes[(n * c + j * b + i) * s + sp] as i64).collect();
-            let last = match mode {
-                TlastMode::TensorEnd => p + 1 == v,
-                TlastMode::EveryTile => p + 1 == v || p % t == t - 1,
-            };
-            beats.push(LaneBeat { lanes, aux: vec![], last });
+            for q in 0..port_beats(b) {
+                let lane0 = j * b + q * pl;
+                let lanes = (0..pl).map(|i| codes[(n * c + lane0 + i) * s + sp] as i64).collect();
+                beats.push(LaneBeat { lanes, aux: vec![], last });
+            }
         }
     }
     beats
@@ -279,6 +288,7 @@ pub fn decompressor_words(words: &[u64]) -> Vec<InBeat> {
 pub fn decompressor_expected(policy: &Policy, codes: &[i16], shape: &[usize]) -> Result<Vec<OutBeat>, String> {
     let rec = Codec::new(policy).map_err(|e| e.to_string())?.reconstruct(codes, shape).map_err(|e| e.to_string())?;
     let (c, b, t) = (policy.channels, policy.block_size, policy.tile);
+    let pl = port_lanes(b);
     let s: usize = shape[2..].iter().product();
     let v = vectors_of(shape);
     let nb = policy.num_blocks();
@@ -286,8 +296,12 @@ pub fn decompressor_expected(policy: &Policy, codes: &[i16], shape: &[usize]) ->
     for p in 0..v {
         let (n, sp) = (p / s, p % s);
         for j in 0..nb {
-            let data = (0..b).fold(0u128, |a, i| a | (((rec[(n * c + j * b + i) * s + sp] as u8) as u128) << (8 * i)));
-            out.push(OutBeat { data, last: j + 1 == nb && (p + 1 == v || p % t == t - 1) });
+            for q in 0..port_beats(b) {
+                let lane0 = j * b + q * pl;
+                let data = (0..pl).fold(0u128, |a, i| a | (((rec[(n * c + lane0 + i) * s + sp] as u8) as u128) << (8 * i)));
+                let last = j + 1 == nb && q + 1 == port_beats(b) && (p + 1 == v || p % t == t - 1);
+                out.push(OutBeat { data, last });
+            }
         }
     }
     Ok(out)
@@ -376,10 +390,15 @@ pub fn describe_compressor_failure(policy: &Policy, vectors: usize, words: &[u64
 pub(crate) fn describe_decompressor_failure(policy: &Policy, e: &BeatFailure) -> String {
     match e {
         BeatFailure::Mismatch { index, expected, got, .. } => {
-            let nb = policy.num_blocks();
-            let lane = (0..policy.block_size).find(|&i| (expected >> (8 * i)) & 0xFF != (got >> (8 * i)) & 0xFF);
-            let lane = lane.map_or("tlast".to_string(), |i| format!("lane {i}, channel {}", (index % nb) * policy.block_size + i));
-            format!("{e} (vector {}, block {}, {lane})", index / nb, index % nb)
+            let (b, nb) = (policy.block_size, policy.num_blocks());
+            let (pl, pb) = (port_lanes(b), port_beats(b));
+            let (vector, block, part) = (index / (nb * pb), index % (nb * pb) / pb, index % pb);
+            let lane = (0..pl).find(|&i| (expected >> (8 * i)) & 0xFF != (got >> (8 * i)) & 0xFF);
+            let lane = lane.map_or("tlast".to_string(), |i| {
+                let k = part * pl + i;
+                format!("lane {k}, channel {}", block * b + k)
+            });
+            format!("{e} (vector {vector}, block {block}, {lane})")
         }
         _ => e.to_string(),
     }

@@ -180,7 +180,7 @@ pub fn decompressor_capture_report(
                     expected_last: e.last,
                     got: t.data,
                     got_last: t.last,
-                    detail: lane_diff(e.data, t.data, 8, policy.block_size),
+                    detail: lane_diff(e.data, t.data, 8, actcomp_hdl::port_lanes(policy.block_size)),
                 });
             }
         }

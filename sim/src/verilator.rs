@@ -184,8 +184,8 @@ impl HarnessSpec {
     /// compressor `9b` in / `w` out, decompressor `w` in / `8b` out.
     pub fn for_top(top: TopKind, b: usize, w: usize) -> Self {
         match top {
-            TopKind::Compressor => HarnessSpec { top, in_bits: 9 * b, out_bits: w },
-            TopKind::Decompressor => HarnessSpec { top, in_bits: w, out_bits: 8 * b },
+            TopKind::Compressor => HarnessSpec { top, in_bits: 9 * actcomp_hdl::port_lanes(b), out_bits: w },
+            TopKind::Decompressor => HarnessSpec { top, in_bits: w, out_bits: 8 * actcomp_hdl::port_lanes(b) },
         }
     }
 }

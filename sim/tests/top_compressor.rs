@@ -201,3 +201,61 @@ fn compressor_reports_first_mismatch_location() {
     assert!(msg.contains("mismatch at word") && msg.contains("tile") && msg.contains("cycle"), "{msg}");
     assert!(msg.contains("vector") && msg.contains("block") && msg.contains("lane"), "{msg}");
 }
+
+/// B = 32 and 64 (block beats arrive as 16-lane port beats and are
+/// gathered): random policies of one and two blocks, tiles up to 16,
+/// both budgets, W = 32 and 64, with stalls, a reset mid-stream and the
+/// extremes tensor; dynamic grouping needs the 32/64-wire sorter.
+fn wide_block_policies(grouping: Grouping, seed: u64) {
+    let t0 = Instant::now();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut k = 0u64;
+    for (b, nb, w, mult) in [
+        (32, 1, 32, Multipliers::Full),
+        (32, 2, 64, Multipliers::Serial),
+        (64, 1, 64, Multipliers::Full),
+        (64, 1, 32, Multipliers::Serial),
+    ] {
+        let tile = [1, 8, 16, 5][k as usize % 4];
+        let spec = PolicySpec { grouping: Some(grouping), channels: Some(b * nb), block_size: Some(b), word_bits: Some(w), tile: Some(tile), ..Default::default() };
+        let p = random_policy(&mut rng, &spec);
+        let mode = if k % 2 == 0 { TlastMode::EveryTile } else { TlastMode::TensorEnd };
+        let stalls = [StallConfig::both(0.3), StallConfig { in_stall: 0.5, out_stall: 0.1 }][k as usize % 2];
+        let what = format!("{grouping:?} B={b} NB={nb} W={w} T={} {mult:?} {mode:?} {stalls:?}", p.tile);
+        dispatch!(&p, mult, run_case, &mut rng, stalls, mode, k, &what);
+        k += 1;
+    }
+    println!("{grouping:?} B = 32/64: {k} policies in {:.1}s", t0.elapsed().as_secs_f64());
+}
+
+#[test]
+fn compressor_matches_golden_with_32_and_64_channel_blocks_static() {
+    wide_block_policies(Grouping::Static, 3232);
+}
+
+#[test]
+fn compressor_latency_and_rate_with_32_and_64_channel_blocks() {
+    let mut rng = StdRng::seed_from_u64(78);
+    for (b, mult) in [(32, Multipliers::Full), (64, Multipliers::Full), (32, Multipliers::Serial)] {
+        // T = 1, one block of exactly 64 code bits (64 / B bits per lane):
+        // the block's last packer sub-beat completes the first word.
+        let mut p = static_policy(&mut rng, b, 1, 64);
+        p.tile = 1;
+        let bits = (64 / b) as u32;
+        for g in &mut p.blocks[0].groups {
+            g.bits = bits;
+            g.qmul = 1;
+            g.encode = vec![0; 256];
+            g.levels = vec![0; 1 << bits];
+        }
+        p.validate().unwrap();
+        let (lat, _) = dispatch!(&p, mult, latency_case, &mut rng);
+        assert_eq!(lat, compressor_latency(b, mult), "B={b} {mult:?}: measured latency (first port beat to first word) vs manifest");
+    }
+    // B = 64, full budget: four port beats per block in, eight 8-lane packer
+    // sub-beats out: the packer bounds the rate at 8 values/cycle.
+    let p = static_policy(&mut rng, 64, 1, 64);
+    let (_, vpc) = dispatch!(&p, Multipliers::Full, latency_case, &mut rng);
+    let expect = actcomp_hdl::compressor_throughput(&p, Multipliers::Full);
+    assert!(vpc > 0.95 * expect && vpc < 8.4, "B=64 full budget: {vpc} values/cycle, manifest {expect}");
+}

@@ -74,7 +74,7 @@ impl BlockArg {
     /// (`block_size`, `preferred_blocks`) of the golden calibration options.
     fn golden(self) -> (Option<usize>, Vec<usize>) {
         match self {
-            BlockArg::Hardware => (None, actcomp_hdl::compressor::TOP_BLOCK_SIZES.to_vec()),
+            BlockArg::Hardware => (None, actcomp_hdl::compressor::HW_DEFAULT_BLOCK_SIZES.to_vec()),
             BlockArg::All => (None, Vec::new()),
             BlockArg::Size(b) => (Some(b), Vec::new()),
         }

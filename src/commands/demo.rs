@@ -73,10 +73,10 @@ pub fn run(a: Args) -> Result<()> {
     let calib_args = a.calib.clone();
     if calib_args.block == BlockArg::Hardware {
         let c = calib.shape.get(1).copied().unwrap_or(1);
-        let b = default_block(c, &actcomp_hdl::compressor::TOP_BLOCK_SIZES);
-        if actcomp_hdl::compressor::TOP_BLOCK_SIZES.contains(&b) {
+        let b = default_block(c, &actcomp_hdl::compressor::HW_DEFAULT_BLOCK_SIZES);
+        if actcomp_hdl::compressor::HW_DEFAULT_BLOCK_SIZES.contains(&b) {
             say(format!(
-                "block B = {b}: the largest block the hardware top levels build (actcomp verilog / sim take this policy); --block all for one all-channel block"
+                "block B = {b}: the default hardware block (actcomp verilog / sim take this policy); --block 32 / 64 / all for larger blocks (they build too, at several times the area)"
             ));
         }
     }
