@@ -165,7 +165,7 @@ fn demo_runs_on_the_builtin_fixture() {
 /// divides C, so a default policy goes straight into `actcomp verilog`; `--block all` is one
 /// block of all channels and is flagged as software-only; bad values are clear errors.
 #[test]
-fn default_block_is_the_largest_hardware_block_and_all_is_one_software_block() {
+fn default_block_is_16_all_is_one_block_and_unbuilt_sizes_are_flagged() {
     let d = tmpdir(SUITE, "block");
     let calib = fixture("mnist_conv1_relu_calib.npy"); // C = 32
     let cs = calib.to_str().unwrap();
@@ -190,8 +190,21 @@ fn default_block_is_the_largest_hardware_block_and_all_is_one_software_block() {
     args.extend(quick);
     let text = ok(&args);
     assert_eq!(block_of(&all), 32, "--block all is one block of all 32 channels");
-    assert!(text.contains("software-only policy") && text.contains("B = 32"), "{text}");
-    fails(&["verilog", "--policy", all.to_str().unwrap(), "-o", rtl.to_str().unwrap()], &["block size B = 32", "--block hw"]);
+    assert!(!text.contains("software-only policy"), "B = 32 is built by the top levels: {text}");
+    let rtl_all = d.join("rtl_all");
+    ok(&["verilog", "--policy", all.to_str().unwrap(), "-o", rtl_all.to_str().unwrap()]);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rtl_all.join("manifest.json")).unwrap()).unwrap();
+    let s_axis = manifest.to_string();
+    assert!(s_axis.contains("\"width\":144"), "B = 32 takes 16-lane (144-bit) port beats: {manifest}");
+
+    // a block size the top levels do not build (B = 2) is flagged and refused with the reason
+    let two = d.join("two.json");
+    let mut args = vec!["calibrate", "--activations", cs, "--block", "2", "-o", two.to_str().unwrap()];
+    args.extend(quick);
+    let text = ok(&args);
+    assert!(text.contains("software-only policy") && text.contains("B = 2"), "{text}");
+    fails(&["verilog", "--policy", two.to_str().unwrap(), "-o", rtl.to_str().unwrap()], &["block size B = 2", "--block hw"]);
 
     for (bad, needle) in [("0", "0 channels"), ("x", "'x' is not hw, all or a channel count"), ("5", "does not divide")] {
         fails(&["calibrate", "--activations", cs, "--block", bad, "-o", d.join("bad.json").to_str().unwrap()], &[needle]);

@@ -92,3 +92,37 @@ fn every_transform_calibrated_on_conv1_is_bit_exact_through_both_top_levels() {
         assert!(d.bit_exact, "{what}: decompressor: {}", d.mismatch.unwrap());
     }
 }
+
+/// One block of all channels (`calibrate --block all`) on both real
+/// fixtures: conv1 (B = C = 32) with PCA and static grouping, conv2
+/// (B = C = 64) with the calibration's own choice (dynamic grouping, a
+/// 64-wire sorter), tile 16; 48 held-out pixel vectors through both top
+/// levels with stalls, bit-exact.
+#[test]
+fn one_block_of_all_channels_is_bit_exact_through_both_top_levels() {
+    use actcomp_golden::policy::TransformKind;
+    let t0 = Instant::now();
+    let cases = [
+        ("mnist_conv1_relu", 32, Some((TransformKind::Pca, Grouping::Static)), Multipliers::Full),
+        ("mnist_conv2_relu", 64, None, Multipliers::Serial),
+    ];
+    for (k, (name, c, forced, mult)) in cases.into_iter().enumerate() {
+        let calib = Tensor::load_npy(&fixture(&format!("{name}_calib.npy"))).unwrap();
+        let test = Tensor::load_npy(&fixture(&format!("{name}_test.npy"))).unwrap();
+        let mut opts = CalibrateOptions { block_size: Some(c), tile: 16, ..Default::default() };
+        if let Some((transform, grouping)) = forced {
+            opts = CalibrateOptions { transform, grouping, try_transforms: vec![], try_groupings: vec![], ..opts };
+        }
+        let policy = calibrate(&[&calib], &opts, &|_, _| {}).unwrap().policy;
+        assert_eq!((policy.channels, policy.block_size), (c, c));
+        let codes = to_codes(&test, &policy.input, "test").unwrap();
+        let (shape, codes) = first_vectors(&codes, &test.shape, 48);
+        let o = TopSimOptions { stall_prob: 0.25, seed: 40 + k as u64, multipliers: mult, tlast: TlastMode::TensorEnd };
+        let what = format!("{name} B = {c} {:?} {:?} {mult:?}", policy.transform, policy.grouping);
+        let cmp = simulate_compressor(&policy, &codes, &shape, &o).unwrap();
+        assert!(cmp.bit_exact, "{what}: compressor: {}", cmp.mismatch.unwrap());
+        let dec = simulate_decompressor(&policy, &codes, &shape, &o).unwrap();
+        assert!(dec.bit_exact, "{what}: decompressor: {}", dec.mismatch.unwrap());
+        println!("{what}: bit-exact ({:.1}s)", t0.elapsed().as_secs_f64());
+    }
+}

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use actcomp_golden::codec::Codec;
 use actcomp_golden::policy::{Grouping, Policy};
 use actcomp_golden::testkit::{random_codes, random_policy, PolicySpec};
-use actcomp_hdl::{compressor_verilog, decompressor_verilog, module_names, Multipliers};
+use actcomp_hdl::{compressor_verilog, decompressor_verilog, module_names, port_lanes, Multipliers};
 use actcomp_sim::top::{compressor_beats, compressor_expected, decompressor_expected, decompressor_words, first_vectors, TlastMode};
 use actcomp_sim::transform::{stream_testbench, write_beat_vectors, BeatFormat, LaneBeat};
 use actcomp_sim::unpacker::{beat_stall_pattern, run_beat_verilog, VPort};
@@ -65,7 +65,7 @@ fn compressor_case(dir: &Path, p: &Policy, shape: &[usize], codes: &[i16], mult:
         let k = exp.len() / 2;
         exp[k].lanes[0] ^= 1 << 5;
     }
-    let fin = BeatFormat { lanes: p.block_size, data_bits: 9, user_bits: 0 };
+    let fin = BeatFormat { lanes: port_lanes(p.block_size), data_bits: 9, user_bits: 0 };
     let fout = BeatFormat { lanes: 1, data_bits: p.word_bits as usize, user_bits: 0 };
     let stalls = stall_pattern(11, 997, stall, stall);
     write_beat_vectors(dir, fin, fout, &beats, &exp, &stalls).unwrap();
@@ -90,7 +90,7 @@ module actcomp_decompressor_tb_wrap(clock, reset, s_axis_tdata, s_axis_tvalid, s
 endmodule
 "#,
         wm = w - 1,
-        om = 8 * b - 1
+        om = 8 * port_lanes(b) - 1
     )
 }
 
@@ -107,7 +107,7 @@ fn decompressor_case(dir: &Path, p: &Policy, shape: &[usize], codes: &[i16], sta
     let text = v + &decompressor_wrapper(p.block_size, p.word_bits, vectors);
     let ports = [VPort::new("s_axis", p.word_bits as usize, 0, false)];
     let stalls = beat_stall_pattern(13, 997, 1, stall, stall);
-    run_beat_verilog(dir, &text, "actcomp_decompressor_tb_wrap", &ports, &[decompressor_words(&words)], 8 * p.block_size, &exp, &stalls)
+    run_beat_verilog(dir, &text, "actcomp_decompressor_tb_wrap", &ports, &[decompressor_words(&words)], 8 * port_lanes(p.block_size), &exp, &stalls)
 }
 
 #[test]
@@ -128,6 +128,8 @@ fn top_levels_under_icarus_match_golden() {
         (7, 8, 1, 32, 4, Multipliers::Full, 0.0, TlastMode::TensorEnd, dy),
         (8, 16, 2, 64, 5, Multipliers::Full, 0.3, TlastMode::TensorEnd, st),
         (9, 16, 1, 32, 6, Multipliers::Serial, 0.2, TlastMode::EveryTile, dy),
+        (10, 32, 1, 32, 8, Multipliers::Serial, 0.3, TlastMode::TensorEnd, st),
+        (11, 64, 1, 64, 5, Multipliers::Full, 0.2, TlastMode::EveryTile, st),
     ];
     for (seed, b, nb, w, t, mult, stall, mode, grouping) in cases {
         let (p, shape, codes) = policy_with(seed, b, nb, w, t, grouping);

@@ -53,10 +53,16 @@ fn port(name: &str, dir: &str, width: usize, what: &str) -> Value {
 
 /// Ports of `actcomp_compressor` for B lanes and W-bit words.
 pub fn compressor_ports(b: usize, w: usize) -> Vec<Value> {
+    let lanes = actcomp_hdl::port_lanes(b);
+    let beat = if lanes == b {
+        "one block of one pixel vector: lane i = 9-bit two's complement code of channel j*B+i in [9i+8:9i]".to_string()
+    } else {
+        format!("one of the {} port beats of a block, in order: lane i of beat q = 9-bit two's complement code of channel j*B+{lanes}q+i in [9i+8:9i]", b / lanes)
+    };
     vec![
         port("clock", "in", 1, "rising edge"),
         port("reset", "in", 1, "synchronous, active high"),
-        port("s_axis_tdata", "in", 9 * b, "one block of one pixel vector: lane i = 9-bit two's complement code of channel j*B+i in [9i+8:9i]"),
+        port("s_axis_tdata", "in", 9 * lanes, &beat),
         port("s_axis_tvalid", "in", 1, "input beat valid"),
         port("s_axis_tready", "out", 1, "input beat accepted (registered state only)"),
         port("s_axis_tlast", "in", 1, "optional early tile end: set on every block beat of the last vector of a partial tile; tiles of T vectors are counted internally"),
@@ -69,6 +75,12 @@ pub fn compressor_ports(b: usize, w: usize) -> Vec<Value> {
 
 /// Ports of `actcomp_decompressor` for B lanes and W-bit words.
 pub fn decompressor_ports(b: usize, w: usize) -> Vec<Value> {
+    let lanes = actcomp_hdl::port_lanes(b);
+    let beat = if lanes == b {
+        "one reconstructed block: lane i = code of channel j*B+i in [8i+7:8i] (int8: two's complement, uint8: unsigned)".to_string()
+    } else {
+        format!("one of the {} port beats of a reconstructed block, in order: lane i of beat q = code of channel j*B+{lanes}q+i in [8i+7:8i] (int8: two's complement, uint8: unsigned)", b / lanes)
+    };
     vec![
         port("clock", "in", 1, "rising edge"),
         port("reset", "in", 1, "synchronous, active high"),
@@ -76,10 +88,10 @@ pub fn decompressor_ports(b: usize, w: usize) -> Vec<Value> {
         port("s_axis_tdata", "in", w, "payload word"),
         port("s_axis_tvalid", "in", 1, "word valid"),
         port("s_axis_tready", "out", 1, "word accepted (registered state only)"),
-        port("m_axis_tdata", "out", 8 * b, "one reconstructed block: lane i = code of channel j*B+i in [8i+7:8i] (int8: two's complement, uint8: unsigned)"),
+        port("m_axis_tdata", "out", 8 * lanes, &beat),
         port("m_axis_tvalid", "out", 1, "beat valid (register)"),
         port("m_axis_tready", "in", 1, "sink takes the beat"),
-        port("m_axis_tlast", "out", 1, "last block of a tile"),
+        port("m_axis_tlast", "out", 1, "last beat of the last block of a tile"),
     ]
 }
 
@@ -91,7 +103,7 @@ pub fn manifest(policy: &Policy, mult: Multipliers) -> Value {
     let (latency, latency_note) = if dynamic {
         (Value::Null, "dynamic grouping: each tile is ranked once its last vector has arrived, so the first word of a tile follows that tile's last input beat by about the sorter depth plus quantizer and packer; `actcomp sim` measures it")
     } else {
-        (json!(compressor_latency(b, mult)), "from the input beat that completes a word to that word on m_axis")
+        (json!(compressor_latency(b, mult)), "from the input beat that completes a word (B > 16: from the first port beat of that block) to that word on m_axis")
     };
     let sorter = if dynamic {
         json!({"tile_buffer_vectors": 1usize << compressor_addr_bits(policy), "sort_stages": sorter_stages(b), "per_block": 1})
@@ -110,7 +122,8 @@ pub fn manifest(policy: &Policy, mult: Multipliers) -> Value {
             "G_per_block": groups,
             "T": policy.tile,
             "W": w,
-            "LANES": b,
+            "LANES": actcomp_hdl::port_lanes(b),
+            "port_beats_per_block": actcomp_hdl::port_beats(b),
             "code_range": format!("{:?}", policy.input.code_range).to_lowercase(),
             "bits_per_vector": policy.bits_per_vector(),
             "words_per_tile": policy.words_per_tile(policy.tile),
