@@ -63,7 +63,8 @@ pub struct DeqLane<const OW: usize> {
     /// ŷ placed at bit `16*lane`, zero elsewhere.
     pub placed: Signal<Out, Bits<OW>>,
     rom: ROM<Bits<16>, 11>,
-    c_pos: Constant<Bits<8>>,
+    /// `16*lane`: up to 1008 at B = 64, so 16 bits (8 bits would wrap at lane 16).
+    c_pos: Constant<Bits<16>>,
 }
 
 impl<const OW: usize> DeqLane<OW> {
@@ -133,6 +134,12 @@ pub struct Dequantizer<const LANES: usize, const CW: usize, const GW: usize, con
 pub type Dequantizer4 = Dequantizer<4, 32, 12, 64>;
 /// B = 8.
 pub type Dequantizer8 = Dequantizer<8, 64, 24, 128>;
+/// B = 16.
+pub type Dequantizer16 = Dequantizer<16, 128, 48, 256>;
+/// B = 32.
+pub type Dequantizer32 = Dequantizer<32, 256, 96, 512>;
+/// B = 64.
+pub type Dequantizer64 = Dequantizer<64, 512, 192, 1024>;
 
 impl<const LANES: usize, const CW: usize, const GW: usize, const OW: usize> Dequantizer<LANES, CW, GW, OW> {
     /// The dequantizer of `block` (its groups' level tables become ROMs).

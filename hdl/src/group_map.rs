@@ -20,14 +20,27 @@ use rust_hdl::prelude::*;
 
 /// Packer/unpacker widths word of a block's map beat: every lane
 /// `ceil(log2 G)` bits (0 for a single group), lane `i` in `[4i+3:4i]`.
+/// Only for B <= 16 (the word is `4*B` bits); [`map_widths_bits`] builds
+/// it at any B.
 pub fn map_widths_word(blk: &BlockPolicy) -> u64 {
+    assert!(blk.rank.len() <= 16, "map_widths_word: B = {} needs {} bits; use map_widths_bits", blk.rank.len(), 4 * blk.rank.len());
     let w = group_index_bits(blk.groups.len()) as u64;
     (0..blk.rank.len()).fold(0, |a, i| a | (w << (4 * i)))
 }
 
+/// [`map_widths_word`] as a `UW`-bit constant (`UW = 4*B`), built lane by
+/// lane so that B = 32 / 64 (128 / 256 bits) do not overflow a `u64`.
+/// Panics if `UW != 4*B`.
+pub fn map_widths_bits<const UW: usize>(blk: &BlockPolicy) -> Bits<UW> {
+    assert_eq!(UW, 4 * blk.rank.len(), "UW must be 4*B");
+    let w = group_index_bits(blk.groups.len()) as u64;
+    (0..blk.rank.len()).fold(Bits::<UW>::default(), |a, i| a | (Bits::<UW>::from(w) << (4 * i) as u64))
+}
+
 /// Places an `N`-bit field at a constant bit offset of an `M`-bit word
 /// (zero elsewhere). rust-hdl kernels cannot `bit_cast` a loop-indexed
-/// signal, so per-lane fields are widened in these sub-blocks.
+/// signal, so per-lane fields are widened in these sub-blocks. The offset
+/// is a 16-bit constant (8-bit lanes of B = 64 reach offset 504).
 #[derive(LogicBlock)]
 pub struct FieldPlace<const N: usize, const M: usize> {
     /// The field.

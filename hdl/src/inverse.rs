@@ -27,15 +27,22 @@
 //! 1. input register `ybus` (`16*B` bits);
 //! 2. per channel ([`InvRow`]): `B` multipliers ([`InvMul`], 16x16 → 32
 //!    two's complement, sign-extended to 40 bits) and their sum, registered
-//!    in the row's 40-bit accumulator (`|acc| <= B·2^30 <= 2^34` for B <= 16);
+//!    in the row's 40-bit accumulator (`|acc| <= B·2^30 <= 2^36` for B <= 64);
 //! 3. per channel, combinational from the accumulator: `+ 2^(r−1)`,
 //!    arithmetic shift by the constant `r` (logical shift OR'ed with a
 //!    constant sign fill), `+ inverse_mean_i`, clamp by signed compares
 //!    (sign bit flipped, unsigned compare), low 8 bits → output register
 //!    (plus skid register).
 //!
-//! `r` is capped at 35 inside the unit: for `r >= 35`, `0 < acc + 2^(r−1) <
-//! 2^r`, so the shifted value is 0 exactly as in the golden model.
+//! `r` is capped at 38 inside the unit: `|acc| <= 2^36 < 2^37`, so for
+//! `r >= 38`, `0 < acc + 2^(r−1) < 2^r` and the shifted value is 0 exactly
+//! as in the golden model (and `acc + 2^37 < 2^39` still fits the signed
+//! 40-bit accumulator). A cap of 35 would be wrong from B = 16 on: there
+//! `acc` reaches `2^34` (every `V` and `ŷ` −32768), and `(2^34 + 2^34) >> 35
+//! = 1` where the golden model gives 0 for `r >= 36`.
+//!
+//! Block sizes 1..=64 (the policy allows B up to 64). The channel offset
+//! `8*i` of a row's output (up to 504 at B = 64) is a 16-bit constant.
 //!
 //! Multiplies use rust-hdl's unsigned `Bits<16> * Bits<16> -> Bits<32>` with
 //! the two's complement correction `v·y = u_v·u_y − 2^16·([v<0]·u_y +
@@ -49,13 +56,17 @@ use actcomp_golden::policy::{BlockPolicy, CodeRange};
 use actcomp_golden::transform::BlockMatrices;
 use rust_hdl::prelude::*;
 
-/// Accumulator width: 32-bit products of B <= 16 terms (`|acc| <= 2^34`)
-/// plus rounding, shift fill and mean fit comfortably.
+/// Accumulator width: 32-bit products of B <= 64 terms (`|acc| <= 2^36`)
+/// plus the rounding constant (`<= 2^37`) fit the signed 40 bits.
 pub const INV_ACC_BITS: usize = 40;
 
-/// The shift the hardware applies (`min(r, 35)`, identical results).
+/// Largest shift the hardware applies: every larger `r` gives 0 before the
+/// mean for any B <= 64 (see the module documentation).
+pub const INV_SHIFT_CAP: u32 = 38;
+
+/// The shift the hardware applies (`min(r, 38)`, identical results).
 pub fn effective_shift(r: u32) -> u32 {
-    r.min(35)
+    r.min(INV_SHIFT_CAP)
 }
 
 const MASK40: u64 = (1u64 << 40) - 1;
@@ -139,7 +150,7 @@ pub struct InvRow<const B: usize, const YW: usize, const OW: usize> {
     c_hi: Constant<Bits<40>>,
     c_lo8: Constant<Bits<8>>,
     c_hi8: Constant<Bits<8>>,
-    c_pos: Constant<Bits<8>>,
+    c_pos: Constant<Bits<16>>,
 }
 
 impl<const B: usize, const YW: usize, const OW: usize> InvRow<B, YW, OW> {
@@ -257,6 +268,12 @@ pub struct InverseTransform<const B: usize, const YW: usize, const OW: usize> {
 pub type Inverse4 = InverseTransform<4, 64, 32>;
 /// B = 8.
 pub type Inverse8 = InverseTransform<8, 128, 64>;
+/// B = 16.
+pub type Inverse16 = InverseTransform<16, 256, 128>;
+/// B = 32.
+pub type Inverse32 = InverseTransform<32, 512, 256>;
+/// B = 64.
+pub type Inverse64 = InverseTransform<64, 1024, 512>;
 
 impl<const B: usize, const YW: usize, const OW: usize> InverseTransform<B, YW, OW> {
     /// The inverse transform of `block` for `range` (int8: −128..127,
@@ -265,7 +282,7 @@ impl<const B: usize, const YW: usize, const OW: usize> InverseTransform<B, YW, O
     pub fn new(block: &BlockPolicy, range: CodeRange) -> Self {
         assert_eq!(YW, 16 * B, "YW must be 16*B");
         assert_eq!(OW, 8 * B, "OW must be 8*B");
-        assert!((1..=16).contains(&B), "B must be 1..=16");
+        assert!((1..=64).contains(&B), "B must be 1..=64");
         assert_eq!(block.mean.len(), B, "block size must equal B");
         let m = BlockMatrices::new(block);
         let (lo, hi) = (range.min(), range.max());

@@ -29,8 +29,8 @@ pub use packer::{
     packer_acc_bits, PackLane, PACKER_LATENCY, Packer4x32, Packer4x64, Packer8x32, Packer8x64, VarWidthPacker,
 };
 pub use verilog::{check_emitted, emit_verilog, is_verilog_identifier, module_names, EmitError};
-pub use dequantizer::{DeqLane, Dequantizer, Dequantizer4, Dequantizer8};
-pub use inverse::{InvMul, InvRow, Inverse4, Inverse8, InverseTransform};
+pub use dequantizer::{DeqLane, Dequantizer, Dequantizer16, Dequantizer32, Dequantizer4, Dequantizer64, Dequantizer8};
+pub use inverse::{InvMul, InvRow, Inverse16, Inverse32, Inverse4, Inverse64, Inverse8, InverseTransform};
 pub use unpacker::{UnpackLane, Unpacker4x32, Unpacker4x64, Unpacker8x32, Unpacker8x64, VarWidthUnpacker};
 pub use quantizer::{QuantLane, Quantizer, Quantizer16, Quantizer4, Quantizer8, QUANTIZER_LATENCY};
 pub use transform::{
@@ -45,7 +45,7 @@ pub use compressor::{
     port_beats, port_lanes, Multipliers, TopError, HW_DEFAULT_BLOCK_SIZES, TOP_BLOCK_SIZES, TOP_PORT_LANES,
 };
 pub use lane_split::{narrow_lanes, sub_beats, LaneGather, LaneSplitter};
-pub use group_map::{map_widths_word, FieldPlace, MapDecoder, MapWiden};
+pub use group_map::{map_widths_bits, map_widths_word, FieldPlace, MapDecoder, MapWiden};
 pub use decompressor::{
     decompressor_throughput, decompressor_verilog, Decompressor, Decompressor16x32, Decompressor16x64, Decompressor4x32,
     Decompressor32x32, Decompressor32x64, Decompressor4x64, Decompressor64x32, Decompressor64x64, Decompressor8x32,

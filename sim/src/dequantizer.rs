@@ -1,5 +1,7 @@
-//! The dequantizer as a [`BeatDut`], expected output from the golden
-//! [`GroupQuantizer::dequantize`], and random inputs from a block policy.
+//! The dequantizer as a [`BeatDut`] (u128 beats, B <= 8) and as a
+//! [`StreamDut`] (lane beats of any width, B = 16 / 32 / 64), expected
+//! output from the golden [`GroupQuantizer::dequantize`], and random inputs
+//! from a block policy.
 
 use actcomp_golden::grouping::static_group_map;
 use actcomp_golden::policy::BlockPolicy;
@@ -8,6 +10,7 @@ use actcomp_hdl::Dequantizer;
 use rand::Rng;
 use rust_hdl::prelude::*;
 
+use crate::transform::{bits_to_lanes, lanes_to_bits, BeatFormat, LaneBeat, StreamDut};
 use crate::unpacker::{codes_word, to_bits, BeatDut, InBeat, OutBeat};
 
 impl<const LANES: usize, const CW: usize, const GW: usize, const OW: usize> BeatDut for Dequantizer<LANES, CW, GW, OW> {
@@ -120,4 +123,57 @@ pub fn random_deq_beats<R: Rng>(rng: &mut R, block: &BlockPolicy, n: usize) -> V
         b.last = true;
     }
     out
+}
+
+// ---- wide blocks (B = 16, 32, 64): `LaneBeat` streams of any width ----
+
+/// Input format of the dequantizer for [`crate::transform::StreamBench`] and
+/// [`crate::transform::stream_testbench`]: `b` lanes of 8-bit codes in
+/// `tdata`, 3-bit group indices in `tuser`.
+pub fn deq_in_format(b: usize) -> BeatFormat {
+    BeatFormat { lanes: b, data_bits: 8, user_bits: 3 }
+}
+
+/// Output format: `b` lanes of 16-bit ŷ (two's complement).
+pub fn deq_out_format(b: usize) -> BeatFormat {
+    BeatFormat { lanes: b, data_bits: 16, user_bits: 0 }
+}
+
+impl<const LANES: usize, const CW: usize, const GW: usize, const OW: usize> StreamDut for Dequantizer<LANES, CW, GW, OW> {
+    crate::axis_handshake!();
+    fn drive_input(&mut self, beat: Option<&LaneBeat>) {
+        match beat {
+            Some(b) => {
+                assert_eq!(b.lanes.len(), LANES, "beat has {} lanes, unit has {LANES}", b.lanes.len());
+                self.s_axis_tdata.next = lanes_to_bits::<CW>(&b.lanes, 8);
+                self.s_axis_tuser.next = lanes_to_bits::<GW>(&b.aux, 3);
+                self.s_axis_tlast.next = b.last;
+                self.s_axis_tvalid.next = true;
+            }
+            None => self.s_axis_tvalid.next = false,
+        }
+    }
+    fn output(&self) -> Option<LaneBeat> {
+        self.m_axis_tvalid.val().then(|| LaneBeat {
+            lanes: bits_to_lanes(self.m_axis_tdata.val(), LANES, 16, true),
+            aux: vec![],
+            last: self.m_axis_tlast.val(),
+        })
+    }
+}
+
+impl DeqBeat {
+    /// The input as a lane beat (codes in `lanes`, group indices in `aux`).
+    pub fn lane_beat(&self) -> LaneBeat {
+        LaneBeat {
+            lanes: self.codes.iter().map(|&c| c as i64).collect(),
+            aux: self.groups.iter().map(|&g| g as i64).collect(),
+            last: self.last,
+        }
+    }
+
+    /// The expected output as a lane beat (golden ŷ per lane).
+    pub fn expected_lanes(&self, block: &BlockPolicy) -> LaneBeat {
+        LaneBeat { lanes: golden_yhat(block, self).into_iter().map(i64::from).collect(), aux: vec![], last: self.last }
+    }
 }

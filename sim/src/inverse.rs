@@ -1,13 +1,17 @@
-//! The inverse transform as a [`BeatDut`], expected output from the golden
-//! [`BlockMatrices::inverse`], and random / extreme ŷ inputs.
+//! The inverse transform as a [`BeatDut`] (u128 beats, B <= 8) and as a
+//! [`StreamDut`] (lane beats of any width, B = 16 / 32 / 64), expected
+//! output from the golden [`BlockMatrices::inverse`], random / extreme ŷ
+//! inputs, and blocks with calibrated PCA / DCT / identity matrices.
 
-use actcomp_golden::policy::{BlockPolicy, CodeRange};
+use actcomp_golden::basis::{fixed_basis, float_basis};
+use actcomp_golden::policy::{BlockPolicy, CodeRange, TransformKind};
 use actcomp_golden::transform::BlockMatrices;
 use actcomp_hdl::InverseTransform;
 use rand::Rng;
 use rust_hdl::prelude::*;
 
 use crate::dequantizer::yhat_word;
+use crate::transform::{bits_to_lanes, lanes_to_bits, BeatFormat, LaneBeat, StreamDut};
 use crate::unpacker::{to_bits, BeatDut, InBeat, OutBeat};
 
 impl<const B: usize, const YW: usize, const OW: usize> BeatDut for InverseTransform<B, YW, OW> {
@@ -82,4 +86,79 @@ pub fn random_yhat<R: Rng>(rng: &mut R, block: &BlockPolicy, n: usize) -> Vec<Ve
                 .collect()
         })
         .collect()
+}
+
+// ---- wide blocks (B = 16, 32, 64): `LaneBeat` streams of any width ----
+
+/// Input format of the inverse transform for [`crate::transform::StreamBench`]
+/// and [`crate::transform::stream_testbench`]: `b` lanes of 16-bit ŷ.
+pub fn inverse_in_format(b: usize) -> BeatFormat {
+    BeatFormat { lanes: b, data_bits: 16, user_bits: 0 }
+}
+
+/// Output format: `b` lanes of 8-bit x̂ (raw bits, compared unsigned).
+pub fn inverse_out_format(b: usize) -> BeatFormat {
+    BeatFormat { lanes: b, data_bits: 8, user_bits: 0 }
+}
+
+impl<const B: usize, const YW: usize, const OW: usize> StreamDut for InverseTransform<B, YW, OW> {
+    crate::axis_handshake!();
+    fn drive_input(&mut self, beat: Option<&LaneBeat>) {
+        match beat {
+            Some(b) => {
+                assert_eq!(b.lanes.len(), B, "beat has {} lanes, unit has {B}", b.lanes.len());
+                self.s_axis_tdata.next = lanes_to_bits::<YW>(&b.lanes, 16);
+                self.s_axis_tlast.next = b.last;
+                self.s_axis_tvalid.next = true;
+            }
+            None => self.s_axis_tvalid.next = false,
+        }
+    }
+    fn output(&self) -> Option<LaneBeat> {
+        self.m_axis_tvalid.val().then(|| LaneBeat {
+            lanes: bits_to_lanes(self.m_axis_tdata.val(), B, 8, false),
+            aux: vec![],
+            last: self.m_axis_tlast.val(),
+        })
+    }
+}
+
+/// Input beats of ŷ vectors; `tlast` from `lasts`.
+pub fn inverse_lane_beats(ys: &[Vec<i32>], lasts: &[bool]) -> Vec<LaneBeat> {
+    ys.iter().zip(lasts).map(|(y, &last)| LaneBeat { lanes: y.iter().map(|&v| v as i64).collect(), aux: vec![], last }).collect()
+}
+
+/// Expected output beats: golden x̂ of every input beat as raw 8-bit lanes.
+pub fn inverse_expected_lanes(block: &BlockPolicy, range: CodeRange, beats: &[LaneBeat]) -> Vec<LaneBeat> {
+    beats
+        .iter()
+        .map(|b| {
+            let y: Vec<i32> = b.lanes.iter().map(|&v| v as i32).collect();
+            let x = golden_xhat(block, range, &y);
+            LaneBeat { lanes: x.iter().map(|&v| (v as u8) as i64).collect(), aux: vec![], last: b.last }
+        })
+        .collect()
+}
+
+/// `block` with the fixed-point matrices calibration makes for `kind` (PCA
+/// of random correlated centred vectors, DCT-II, identity) via the golden
+/// [`float_basis`] / [`fixed_basis`], normalized gains or one gain per block.
+pub fn calibrated_block<R: Rng>(rng: &mut R, block: &BlockPolicy, kind: TransformKind, normalize: bool) -> BlockPolicy {
+    let b = block.mean.len();
+    // correlated vectors: a few random directions with random weights plus noise
+    let dirs: Vec<Vec<f64>> = (0..3).map(|_| (0..b).map(|_| rng.gen_range(-1.0..1.0)).collect()).collect();
+    let mut d: Vec<f64> = Vec::with_capacity(64 * b);
+    for _ in 0..64 {
+        let w: Vec<f64> = (0..3).map(|_| rng.gen_range(-60.0..60.0)).collect();
+        for i in 0..b {
+            d.push((0..3).map(|j| w[j] * dirs[j][i]).sum::<f64>() + rng.gen_range(-4.0..4.0));
+        }
+    }
+    let fb = fixed_basis(&float_basis(kind, &d, b), normalize);
+    let mut out = block.clone();
+    out.forward = fb.forward;
+    out.forward_shift = fb.forward_shift;
+    out.inverse = fb.inverse;
+    out.inverse_shift = fb.inverse_shift;
+    out
 }

@@ -1,13 +1,17 @@
 //! rust-hdl simulation of the dequantizer against the golden
 //! `GroupQuantizer::dequantize`: random policies (B = 4, 8), extreme level
 //! tables, all-8-bit and all-0-bit blocks, random stalls, a reset mid-run
-//! and a full-rate check.
+//! and a full-rate check. Wide blocks (B = 16, 32, 64, on lane-beat
+//! streams): the same kinds of blocks, stalls and reset, and lanes 0 / 16 /
+//! 32 kept apart.
 
 use actcomp_golden::policy::{BlockPolicy, GroupPolicy, Policy};
 use actcomp_golden::testkit::{random_policy, PolicySpec};
-use actcomp_hdl::{Dequantizer4, Dequantizer8};
+use actcomp_hdl::{Dequantizer, Dequantizer4, Dequantizer64, Dequantizer8};
+use actcomp_sim::axis::StallConfig;
 use actcomp_sim::dequantizer::{expected_beat, random_deq_beats, DeqBeat};
-use actcomp_sim::{BeatBench, BeatDut, Stalls};
+use actcomp_sim::transform::{LaneBeat, StreamBench, StreamDut};
+use actcomp_sim::{with_stack, BeatBench, BeatDut, Stalls};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
@@ -134,4 +138,106 @@ fn dequantizer_full_rate() {
     let s = bench.run_to_completion(5000, 8, true).unwrap();
     assert_eq!(s.first_out, Some(1), "latency 1");
     assert_eq!(s.last_out.unwrap() - s.first_out.unwrap() + 1, 1000, "one beat per cycle");
+}
+
+// ---- wide blocks: B = 16, 32, 64 on `LaneBeat` streams ----
+
+fn wide_run<const L: usize, const CW: usize, const GW: usize, const OW: usize>(
+    blk: &BlockPolicy,
+    what: &str,
+    rng: &mut StdRng,
+    seed: u64,
+    st: StallConfig,
+    n: usize,
+) -> u64 {
+    let mut bench = StreamBench::new(Dequantizer::<L, CW, GW, OW>::new(blk), seed, st);
+    let beats = random_deq_beats(rng, blk, n);
+    let exp: Vec<LaneBeat> = beats.iter().map(|x| x.expected_lanes(blk)).collect();
+    if blk.groups.iter().any(|g| g.bits > 0) {
+        assert!(exp.iter().filter(|e| e.lanes.iter().any(|&v| v != 0)).count() > n / 2, "expected beats mostly zero: weak test");
+    }
+    bench.load(beats.iter().map(DeqBeat::lane_beat), exp);
+    bench.run_to_completion(40 * n as u64 + 100, 4).unwrap_or_else(|e| panic!("B={L} {what} {st:?}: {e}"));
+    // a reset with the sink stalled (output + skid full), then a fresh run
+    let beats = random_deq_beats(rng, blk, 6);
+    bench.load(beats.iter().map(DeqBeat::lane_beat), beats.iter().map(|x| x.expected_lanes(blk)).collect());
+    bench.set_stalls(StallConfig { in_stall: 0.0, out_stall: 1.0 });
+    for _ in 0..3 {
+        bench.step().unwrap();
+    }
+    assert!(StreamDut::output(&bench.dut).is_some(), "B={L}: no beat pending before the reset");
+    bench.reset(2).unwrap();
+    bench.set_stalls(st);
+    let beats = random_deq_beats(rng, blk, n);
+    bench.load(beats.iter().map(DeqBeat::lane_beat), beats.iter().map(|x| x.expected_lanes(blk)).collect());
+    bench.run_to_completion(40 * n as u64 + 100, 4).unwrap_or_else(|e| panic!("B={L} {what} after reset {st:?}: {e}"));
+    bench.total_cycles()
+}
+
+/// Random policies (widths 0..=8, up to 8 groups, static and permuted
+/// group maps), extreme level tables, all-8-bit and all-0-bit blocks.
+fn wide_case<const L: usize, const CW: usize, const GW: usize, const OW: usize>(seed: u64, n: usize) {
+    let t0 = Instant::now();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let stall_sets = [StallConfig::NONE, StallConfig::both(0.3), StallConfig { in_stall: 0.1, out_stall: 0.6 }];
+    let mut blocks: Vec<(String, BlockPolicy)> = Vec::new();
+    for pi in 0..2 {
+        for (j, blk) in policy(&mut rng, L).blocks.into_iter().enumerate() {
+            let mut blk = blk;
+            if pi == 1 {
+                extreme_levels(&mut blk);
+            }
+            blocks.push((format!("policy {pi} block {j}"), blk));
+        }
+    }
+    for bits in [8, 0] {
+        let mut blk = policy(&mut rng, L).blocks[0].clone();
+        single_group(&mut blk, bits);
+        if bits == 8 {
+            extreme_levels(&mut blk);
+        }
+        blocks.push((format!("single {bits}-bit group"), blk));
+    }
+    let mut cycles = 0;
+    for (j, (what, blk)) in blocks.iter().enumerate() {
+        cycles += wide_run::<L, CW, GW, OW>(blk, what, &mut rng, seed * 100 + j as u64, stall_sets[j % 3], n);
+    }
+    eprintln!("dequantizer B={L}: {cycles} cycles in {:.2?}", t0.elapsed());
+}
+
+#[test]
+fn dequantizer_b16_matches_golden_with_stalls() {
+    with_stack(256, || wide_case::<16, 128, 48, 256>(16, 40));
+}
+
+#[test]
+fn dequantizer_b32_matches_golden_with_stalls() {
+    with_stack(512, || wide_case::<32, 256, 96, 512>(32, 30));
+}
+
+#[test]
+fn dequantizer_b64_matches_golden_with_stalls() {
+    with_stack(1024, || wide_case::<64, 512, 192, 1024>(64, 20));
+}
+
+/// Lanes 0, 16 and 32 come out in their own places: one 8-bit group whose
+/// level for code `c` is `c`, lane `i` given code `i − 64` (all distinct),
+/// so an output offset that wrapped (an 8-bit constant for `16*lane` wraps
+/// at lane 16) would merge lanes and fail.
+#[test]
+fn dequantizer_b64_lanes_0_16_32_are_distinct() {
+    with_stack(1024, || {
+        let mut rng = StdRng::seed_from_u64(66);
+        let mut blk = policy(&mut rng, 64).blocks[0].clone();
+        single_group(&mut blk, 8);
+        blk.groups[0].levels = (0..256).map(|j| j - 128).collect();
+        let beats: Vec<DeqBeat> = (0..3)
+            .map(|k| DeqBeat { codes: (0..64).map(|i| i - 64 + k).collect(), groups: vec![0; 64], last: k == 2 })
+            .collect();
+        let exp: Vec<LaneBeat> = beats.iter().map(|x| x.expected_lanes(&blk)).collect();
+        assert_eq!((exp[0].lanes[0], exp[0].lanes[16], exp[0].lanes[32]), (-64, -48, -32));
+        let mut bench = StreamBench::new(Dequantizer64::new(&blk), 1, StallConfig::NONE);
+        bench.load(beats.iter().map(DeqBeat::lane_beat), exp);
+        bench.run_to_completion(100, 4).unwrap();
+    });
 }

@@ -5,13 +5,15 @@
 //! `ceil(log2 G)`-bit field sign-extended to 8 bits, as the unpacker
 //! delivers it) and on `load` registers the group word and the code-width
 //! word (`bits` of each lane's group, 0 for an index >= G), holding both
-//! until the next `load`. Random block policies with B = 4, 8, 16 and 1..=8
-//! groups; the emitted Verilog passes the pitfall check.
+//! until the next `load`. Random block policies with B = 4, 8, 16, 32, 64
+//! and 1..=8 groups, lanes 0 / 16 / 32 kept apart at B = 64, the widths
+//! constant beyond 64 bits; the emitted Verilog passes the pitfall check.
 
 use actcomp_golden::policy::{group_index_bits, BlockPolicy, Grouping};
 use actcomp_golden::testkit::{random_policy, PolicySpec};
-use actcomp_hdl::{check_emitted, emit_verilog, MapDecoder, MapWiden};
-use actcomp_sim::transform::lanes_to_bits;
+use actcomp_hdl::{check_emitted, emit_verilog, map_widths_bits, map_widths_word, MapDecoder, MapWiden};
+use actcomp_sim::transform::{bits_to_lanes, lanes_to_bits};
+use actcomp_sim::with_stack;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_hdl::prelude::*;
@@ -20,19 +22,14 @@ fn settle<B: Block>(dut: &mut B) {
     assert!(simulate(dut, 200), "did not settle");
 }
 
-fn field(v: u64, pos: usize, bits: usize) -> u64 {
-    (v >> pos) & ((1 << bits) - 1)
-}
-
 fn widen_case<const B: usize, const GW: usize, const DW: usize>(rng: &mut StdRng) {
     let mut dut = MapWiden::<B, GW, DW>::default();
     dut.connect_all();
     for _ in 0..50 {
-        let g: Vec<u64> = (0..B).map(|_| rng.gen_range(0..8)).collect();
-        let word = g.iter().enumerate().fold(0u64, |a, (k, &x)| a | (x << (3 * k)));
-        dut.groups.next = word.into();
+        let g: Vec<i64> = (0..B).map(|_| rng.gen_range(0..8)).collect();
+        dut.groups.next = lanes_to_bits::<GW>(&g, 3);
         settle(&mut dut);
-        let lanes: Vec<u64> = (0..B).map(|k| dut.lanes.val().get_bits::<8>(8 * k).to_u64()).collect();
+        let lanes = bits_to_lanes(dut.lanes.val(), B, 8, false);
         assert_eq!(lanes, g, "B={B}");
     }
     let v = emit_verilog(&mut MapWiden::<B, GW, DW>::default(), "actcomp_map_widen").unwrap();
@@ -75,10 +72,8 @@ fn decoder_case<const B: usize, const DW: usize, const GW: usize, const UW: usiz
                 held = Some((g, widths));
             }
             if let Some((g, widths)) = &held {
-                let groups = dut.groups.val().to_u128() as u64;
-                let got_g: Vec<u64> = (0..B).map(|k| field(groups, 3 * k, 3)).collect();
-                let wv = dut.widths.val().to_u128() as u64;
-                let got_w: Vec<u64> = (0..B).map(|k| field(wv, 4 * k, 4)).collect();
+                let got_g: Vec<u64> = bits_to_lanes(dut.groups.val(), B, 3, false).into_iter().map(|x| x as u64).collect();
+                let got_w: Vec<u64> = bits_to_lanes(dut.widths.val(), B, 4, false).into_iter().map(|x| x as u64).collect();
                 assert_eq!(&got_g, g, "B={B} G={g_count} step {step}: groups");
                 assert_eq!(&got_w, widths, "B={B} G={g_count} step {step}: widths");
             }
@@ -94,6 +89,10 @@ fn map_widen_places_each_group_index_in_its_packer_lane() {
     widen_case::<4, 12, 32>(&mut rng);
     widen_case::<8, 24, 64>(&mut rng);
     widen_case::<16, 48, 128>(&mut rng);
+    with_stack(256, move || {
+        widen_case::<32, 96, 256>(&mut rng);
+        widen_case::<64, 192, 512>(&mut rng);
+    });
 }
 
 #[test]
@@ -102,4 +101,61 @@ fn map_decoder_registers_groups_and_widths_of_the_loaded_map() {
     decoder_case::<4, 32, 12, 16>(&mut rng);
     decoder_case::<8, 64, 24, 32>(&mut rng);
     decoder_case::<16, 128, 48, 64>(&mut rng);
+    with_stack(256, move || {
+        decoder_case::<32, 256, 96, 128>(&mut rng);
+        decoder_case::<64, 512, 192, 256>(&mut rng);
+    });
+}
+
+/// Lanes 0 and 32 (and 16) stay apart at B = 64: group index `k mod G` in
+/// lane `k` (lanes 0, 16, 32 differ when G does not divide 16), so a field
+/// offset that wrapped at 256 bits (an 8-bit constant for `8*k`, MapWiden)
+/// would merge lanes 32.. into lanes 0.. and fail.
+#[test]
+fn map_lanes_0_16_32_are_distinct_at_b64() {
+    with_stack(256, || {
+        let g: Vec<i64> = (0..64).map(|k| k % 7).collect();
+        assert!(g[0] != g[16] && g[0] != g[32] && g[16] != g[32]);
+        let mut dut = MapWiden::<64, 192, 512>::default();
+        dut.connect_all();
+        dut.groups.next = lanes_to_bits::<192>(&g, 3);
+        settle(&mut dut);
+        assert_eq!(bits_to_lanes(dut.lanes.val(), 64, 8, false), g);
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut blk = block(&mut rng, 64);
+        while blk.groups.len() != 7 {
+            blk = block(&mut rng, 64);
+        }
+        let mut dec = MapDecoder::<64, 512, 192, 256>::new(&blk);
+        dec.connect_all();
+        dec.lanes.next = lanes_to_bits::<512>(&g.iter().map(|&x| if x >= 4 { x | 0xF8 } else { x }).collect::<Vec<_>>(), 8);
+        dec.load.next = true;
+        dec.clock.next = Clock { clk: false };
+        settle(&mut dec);
+        dec.clock.next = Clock { clk: true };
+        settle(&mut dec);
+        assert_eq!(bits_to_lanes(dec.groups.val(), 64, 3, false), g);
+        let w: Vec<i64> = g.iter().map(|&x| blk.groups[x as usize].bits as i64).collect();
+        assert_eq!(bits_to_lanes(dec.widths.val(), 64, 4, false), w);
+    });
+}
+
+/// The widths constant at any B: [`map_widths_bits`] equals
+/// [`map_widths_word`] up to B = 16 and puts `ceil(log2 G)` in every 4-bit
+/// lane at B = 32 / 64 (beyond a u64).
+#[test]
+fn map_widths_bits_matches_word_and_fills_wide_blocks() {
+    let mut rng = StdRng::seed_from_u64(9);
+    for _ in 0..8 {
+        let blk = block(&mut rng, 16);
+        assert_eq!(map_widths_bits::<64>(&blk).to_u64(), map_widths_word(&blk));
+        let w = group_index_bits(blk.groups.len()) as i64;
+        assert_eq!(bits_to_lanes(map_widths_bits::<64>(&blk), 16, 4, false), vec![w; 16]);
+        let blk = block(&mut rng, 32);
+        let w32 = group_index_bits(blk.groups.len()) as i64;
+        assert_eq!(bits_to_lanes(map_widths_bits::<128>(&blk), 32, 4, false), vec![w32; 32]);
+        let blk = block(&mut rng, 64);
+        let w64 = group_index_bits(blk.groups.len()) as i64;
+        assert_eq!(bits_to_lanes(map_widths_bits::<256>(&blk), 64, 4, false), vec![w64; 64]);
+    }
 }

@@ -2,12 +2,19 @@
 //! golden `BlockMatrices::inverse`: random policies (B = 4, 8) in both code
 //! ranges, extreme matrices (all −32768, ±32767 mixes) and ŷ, shifts 1, 34,
 //! 35, 48, extreme inverse means; random stalls, a reset mid-run, full rate.
+//! Wide blocks (B = 16, 32, 64, on lane-beat streams): random and
+//! calibrated PCA / DCT / identity matrices, all −32768 at shifts around
+//! the hardware's shift cap, a reset, and lanes 0 / 32 kept apart.
 
-use actcomp_golden::policy::{BlockPolicy, CodeRange, Policy};
+use actcomp_golden::policy::{BlockPolicy, CodeRange, Policy, TransformKind};
 use actcomp_golden::testkit::{random_policy, PolicySpec};
-use actcomp_hdl::{Inverse4, Inverse8};
-use actcomp_sim::inverse::{expected_xhat, inv_in_beat, random_yhat};
-use actcomp_sim::{BeatBench, BeatDut, InBeat, OutBeat, Stalls};
+use actcomp_hdl::{Inverse4, Inverse64, Inverse8, InverseTransform};
+use actcomp_sim::axis::StallConfig;
+use actcomp_sim::inverse::{
+    calibrated_block, expected_xhat, inv_in_beat, inverse_expected_lanes, inverse_lane_beats, random_yhat,
+};
+use actcomp_sim::transform::{StreamBench, StreamDut};
+use actcomp_sim::{with_stack, BeatBench, BeatDut, InBeat, OutBeat, Stalls};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
@@ -139,4 +146,114 @@ fn inverse_bench_detects_wrong_constants() {
     let mut bench = BeatBench::new(Inverse4::new(&blk, CodeRange::Int8), 1, Stalls::none(), 8, 4);
     bench.load(ins, good);
     bench.run_to_completion(1000, 4, true).unwrap();
+}
+
+// ---- wide blocks: B = 16, 32, 64 on `LaneBeat` streams ----
+
+/// Wide-block variants: the testkit's random matrices, calibrated PCA
+/// (normalized gains), DCT (one gain per block) and identity matrices, and
+/// the extremes (every `V` −32768 at shifts 1, 36, 37, 38, 48; random
+/// ±32767/−32768/±1/0 entries at 34; inverse means ±1024).
+fn wide_variants(blk: &BlockPolicy, rng: &mut StdRng) -> Vec<(String, BlockPolicy)> {
+    let b = blk.mean.len();
+    let mut out = vec![("random".to_string(), blk.clone())];
+    for (kind, norm) in [(TransformKind::Pca, true), (TransformKind::Dct, false), (TransformKind::Identity, true)] {
+        out.push((format!("{kind:?}"), calibrated_block(rng, blk, kind, norm)));
+    }
+    for r in [1u32, 36, 37, 38, 48] {
+        let mut v = blk.clone();
+        v.inverse = vec![vec![-32768; b]; b];
+        v.inverse_shift = r;
+        v.inverse_mean = (0..b).map(|i| if i % 2 == 0 { -1024 } else { 1023 }).collect();
+        out.push((format!("all -32768, r={r}"), v));
+    }
+    let mut v = blk.clone();
+    v.inverse = (0..b).map(|_| (0..b).map(|_| [-32768, 32767, -1, 0, 1][rng.gen_range(0..5)]).collect()).collect();
+    v.inverse_shift = 34;
+    out.push(("extreme entries, r=34".to_string(), v));
+    out
+}
+
+fn wide_case<const B: usize, const YW: usize, const OW: usize>(seed: u64, n: usize) {
+    eprintln!("InverseTransform<{B}>: {} bytes", std::mem::size_of::<InverseTransform<B, YW, OW>>());
+    let t0 = Instant::now();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let p = policy(&mut rng, B);
+    let stall_sets = [StallConfig::NONE, StallConfig::both(0.3), StallConfig { in_stall: 0.1, out_stall: 0.6 }];
+    let mut cycles = 0;
+    for (j, (name, blk)) in wide_variants(&p.blocks[0], &mut rng).into_iter().enumerate() {
+        let range = [CodeRange::Int8, CodeRange::Uint8][j % 2];
+        let st = stall_sets[j % stall_sets.len()];
+        let mut bench = StreamBench::new(InverseTransform::<B, YW, OW>::new(&blk, range), seed * 100 + j as u64, st);
+        let ys = random_yhat(&mut rng, &blk, n);
+        let lasts: Vec<bool> = (0..n).map(|k| k + 1 == n || rng.gen_bool(0.2)).collect();
+        let beats = inverse_lane_beats(&ys, &lasts);
+        let exp = inverse_expected_lanes(&blk, range, &beats);
+        bench.load(beats, exp);
+        bench.run_to_completion(40 * n as u64 + 100, 4).unwrap_or_else(|e| panic!("B={B} {name} {range:?} {st:?}: {e}"));
+        if j == 0 {
+            // a reset with beats in the pipeline, then a fresh run
+            let ys = random_yhat(&mut rng, &blk, 8);
+            let beats = inverse_lane_beats(&ys, &[false; 8]);
+            let exp = inverse_expected_lanes(&blk, range, &beats);
+            bench.load(beats, exp);
+            bench.set_stalls(StallConfig { in_stall: 0.0, out_stall: 1.0 });
+            for _ in 0..4 {
+                bench.step().unwrap();
+            }
+            assert!(StreamDut::output(&bench.dut).is_some(), "B={B}: no beat pending before the reset");
+            bench.reset(2).unwrap();
+            bench.set_stalls(st);
+            let ys = random_yhat(&mut rng, &blk, n);
+            let beats = inverse_lane_beats(&ys, &vec![true; n]);
+            let exp = inverse_expected_lanes(&blk, range, &beats);
+            bench.load(beats, exp);
+            bench.run_to_completion(40 * n as u64 + 100, 4).unwrap_or_else(|e| panic!("B={B} after reset: {e}"));
+        }
+        cycles += bench.total_cycles();
+    }
+    eprintln!("inverse B={B}: {cycles} cycles in {:.2?}", t0.elapsed());
+}
+
+#[test]
+fn inverse_b16_matches_golden_with_stalls() {
+    with_stack(256, || wide_case::<16, 256, 128>(16, 24));
+}
+
+#[test]
+fn inverse_b32_matches_golden_with_stalls() {
+    with_stack(1024, || wide_case::<32, 512, 256>(32, 16));
+}
+
+#[test]
+fn inverse_b64_matches_golden_with_stalls() {
+    with_stack(1024, || wide_case::<64, 1024, 512>(64, 10));
+}
+
+/// Channels 0 and 32 (and 0 and 16) come out in their own lanes: an
+/// identity block with a different ŷ in every lane gives a different x̂ in
+/// every lane, so an output offset that wrapped at 256 bits (an 8-bit
+/// constant for `8*i`) would merge lane 32 into lane 0 and fail.
+#[test]
+fn inverse_b64_lanes_0_and_32_are_distinct() {
+    with_stack(1024, lanes_0_and_32);
+}
+
+fn lanes_0_and_32() {
+    let mut rng = StdRng::seed_from_u64(65);
+    let p = policy(&mut rng, 64);
+    let mut blk = p.blocks[0].clone();
+    blk.inverse = (0..64).map(|i| (0..64).map(|k| if i == k { 1 } else { 0 }).collect()).collect();
+    blk.inverse_shift = 1;
+    blk.inverse_mean = vec![0; 64];
+    // x̂_i = (2·(i+1) + 1) >> 1 = i + 1 (int8), then a second beat with 100 − i
+    let ys: Vec<Vec<i32>> = vec![(0..64).map(|i| 2 * (i + 1)).collect(), (0..64).map(|i| 2 * (100 - i)).collect()];
+    let beats = inverse_lane_beats(&ys, &[false, true]);
+    let exp = inverse_expected_lanes(&blk, CodeRange::Int8, &beats);
+    assert_eq!(exp[0].lanes[0], 1);
+    assert_eq!(exp[0].lanes[32], 33);
+    assert_eq!(exp[0].lanes[16], 17);
+    let mut bench = StreamBench::new(Inverse64::new(&blk, CodeRange::Int8), 1, StallConfig::NONE);
+    bench.load(beats, exp);
+    bench.run_to_completion(100, 4).unwrap();
 }
