@@ -59,7 +59,7 @@ use actcomp_golden::grouping::static_group_map;
 use actcomp_golden::policy::{Grouping, Policy};
 use rust_hdl::prelude::*;
 
-use crate::group_map::MapWiden;
+use crate::group_map::{map_widths_bits, MapWiden};
 use crate::lane_split::{sub_beats, LaneGather, LaneSplitter};
 use crate::grouping::{GroupSorter, SORTER_MAX_TILE};
 use crate::packer::VarWidthPacker;
@@ -222,12 +222,6 @@ pub fn static_widths_word<const N: usize>(policy: &Policy, j: usize) -> Bits<N> 
     lane_word(&widths, 4)
 }
 
-/// Lane widths of block `blk`'s group-map beat (every lane
-/// `ceil(log2 G)` bits) as a width word of `N = 4B` bits.
-pub fn map_widths_bits<const N: usize>(blk: &actcomp_golden::policy::BlockPolicy) -> Bits<N> {
-    let w = actcomp_golden::policy::group_index_bits(blk.groups.len()) as u64;
-    lane_word(&vec![w; blk.rank.len()], 4)
-}
 
 /// The compressor top level (see the module documentation). Const
 /// parameters: `B` lanes, `XW = 9B`, `YW = 16B`, `KB = log2 B`, `GW = 3B`,

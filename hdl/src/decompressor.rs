@@ -41,9 +41,9 @@
 use actcomp_golden::policy::Policy;
 use rust_hdl::prelude::*;
 
-use crate::compressor::{check_top_policy, map_widths_bits, port_beats, port_lanes, static_groups_word, static_widths_word, TopError};
+use crate::compressor::{check_top_policy, port_beats, port_lanes, static_groups_word, static_widths_word, TopError};
 use crate::dequantizer::Dequantizer;
-use crate::group_map::MapDecoder;
+use crate::group_map::{map_widths_bits, MapDecoder};
 use actcomp_golden::policy::Grouping;
 use crate::inverse::InverseTransform;
 use crate::lane_split::{sub_beats, LaneGather, LaneSplitter};

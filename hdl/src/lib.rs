@@ -41,7 +41,7 @@ pub use compressor::{
     check_top_policy, compressor_addr_bits, compressor_latency, compressor_throughput, compressor_verilog,
     sorter_addr_bits, Compressor, Compressor4x32, Compressor4x32T256, Compressor4x64, Compressor4x64T256, Compressor8x32,
     Compressor8x32T256, Compressor8x64, Compressor8x64T256, Compressor16x32, Compressor16x32T256, Compressor16x64,
-    Compressor16x64T256, Compressor32x32, Compressor32x64, Compressor64x32, Compressor64x64, lane_word, map_widths_bits,
+    Compressor16x64T256, Compressor32x32, Compressor32x64, Compressor64x32, Compressor64x64, lane_word,
     port_beats, port_lanes, Multipliers, TopError, HW_DEFAULT_BLOCK_SIZES, TOP_BLOCK_SIZES, TOP_PORT_LANES,
 };
 pub use lane_split::{narrow_lanes, sub_beats, LaneGather, LaneSplitter};
