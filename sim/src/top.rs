@@ -584,7 +584,7 @@ pub fn simulate_decompressor_traced(
         opts: &TopSimOptions,
         vcd: Option<&std::path::Path>,
     ) -> Result<TopReport, TopError> {
-        let mut bench = BeatBench::new(dut, opts.seed, Stalls::none(), 8, policy.block_size);
+        let mut bench = BeatBench::new(dut, opts.seed, Stalls::none(), 8, port_lanes(policy.block_size));
         if let Some(p) = vcd {
             bench.trace_vcd(p).map_err(|e| TopError(format!("cannot write VCD {}: {e}", p.display())))?;
         }

@@ -39,7 +39,7 @@ fn tensor(rng: &mut StdRng, policy: &Policy, extremes: bool) -> (Vec<usize>, Vec
 }
 
 fn run_case<D: BeatDut + NumVectors>(make: &dyn Fn() -> D, policy: &Policy, rng: &mut StdRng, p: f64, seed: u64, what: &str) -> u64 {
-    let mut bench = BeatBench::new(make(), seed, Stalls::all(p), 8, policy.block_size);
+    let mut bench = BeatBench::new(make(), seed, Stalls::all(p), 8, actcomp_hdl::port_lanes(policy.block_size));
     let (shape, codes, words, v) = tensor(rng, policy, false);
     let exp = decompressor_expected(policy, &codes, &shape).unwrap();
     decompressor_run(&mut bench, policy, &words, &exp, v, p, "run 1").unwrap_or_else(|e| panic!("{what} run 1: {e}"));
@@ -101,7 +101,7 @@ fn decompressor_matches_golden_random_dynamic_policies_with_stalls_and_reset() {
 }
 
 fn rate_case<D: BeatDut + NumVectors>(make: &dyn Fn() -> D, policy: &Policy, rng: &mut StdRng, corrupt: bool) -> Result<(u64, f64), String> {
-    let mut bench = BeatBench::new(make(), 1, Stalls::none(), 8, policy.block_size);
+    let mut bench = BeatBench::new(make(), 1, Stalls::none(), 8, actcomp_hdl::port_lanes(policy.block_size));
     let (shape, codes, words, v) = tensor(rng, policy, false);
     let mut exp = decompressor_expected(policy, &codes, &shape).unwrap();
     if corrupt {
@@ -126,4 +126,31 @@ fn decompressor_latency_full_rate_and_mismatch_report() {
     let p = static_policy(&mut rng, 4, 2, 32);
     let msg = dispatch!(&p, rate_case, &mut rng, true).unwrap_err();
     assert!(msg.contains("mismatch at beat") && msg.contains("vector") && msg.contains("block") && msg.contains("lane 1"), "{msg}");
+}
+
+/// B = 32 and 64: four / eight 8-lane unpacker sub-beats gathered into the
+/// block, the reconstructed block split into 16-lane port beats; random
+/// static policies (one and two blocks, W = 32, 64, tiles up to 16) with
+/// stalls, a reset mid-stream and the extremes tensor; then latency and
+/// rate of a B = 64 block.
+#[test]
+fn decompressor_matches_golden_with_32_and_64_channel_blocks() {
+    let t0 = Instant::now();
+    let mut rng = StdRng::seed_from_u64(6464);
+    for (k, (b, nb, w, grouping)) in
+        [(32, 1, 32, Grouping::Static), (32, 2, 64, Grouping::Dynamic), (64, 1, 64, Grouping::Dynamic), (64, 1, 32, Grouping::Static)].into_iter().enumerate()
+    {
+        let tile = [3, 8, 16, 1][k];
+        let spec = PolicySpec { grouping: Some(grouping), channels: Some(b * nb), block_size: Some(b), word_bits: Some(w), tile: Some(tile), ..Default::default() };
+        let p = random_policy(&mut rng, &spec);
+        let stall = [0.3, 0.1][k % 2];
+        let what = format!("{grouping:?} B={b} NB={nb} W={w} T={tile} stall {stall}");
+        dispatch!(&p, run_case, &mut rng, stall, k as u64, &what);
+    }
+    let p = static_policy(&mut rng, 64, 1, 64);
+    let (lat, vpc) = dispatch!(&p, rate_case, &mut rng, false).unwrap();
+    assert_eq!(lat, decompressor_latency(64), "B = 64: measured latency vs manifest");
+    let expect = actcomp_hdl::decompressor_throughput(&p);
+    assert!(vpc > 0.9 * expect && vpc <= 8.0, "B = 64: {vpc} values/cycle, manifest {expect}");
+    println!("B = 32/64: {:.1}s", t0.elapsed().as_secs_f64());
 }
