@@ -32,21 +32,9 @@ fn block(b: usize, t: usize, seed: u64) -> BlockPolicy {
 /// Every stall set: random policy, full run, run cut by reset with both
 /// sinks stalled, clean run.
 fn random_suite<D: SorterDut>(make: fn(&BlockPolicy) -> D, b: usize, t: usize, tiles: usize, seed: u64) {
-    random_suite_sets(make, b, t, tiles, seed, &SORTER_STALL_SETS);
-}
-
-/// [`random_suite`] over the stall sets `sets` only.
-fn random_suite_sets<D: SorterDut>(
-    make: fn(&BlockPolicy) -> D,
-    b: usize,
-    t: usize,
-    tiles: usize,
-    seed: u64,
-    sets: &[SorterStalls],
-) {
     let t0 = Instant::now();
     let (mut total, mut held_data, mut held_map) = (0, 0, 0);
-    for (k, s) in sets.iter().enumerate() {
+    for (k, s) in SORTER_STALL_SETS.iter().enumerate() {
         let blk = block(b, t, seed * 31 + k as u64);
         let mut rng = StdRng::seed_from_u64(seed * 7 + k as u64);
         let (c, hd, hm) = sorter_suite(
@@ -81,23 +69,20 @@ fn sorter16_matches_golden_with_stalls() {
     random_suite(GroupSorter::<16, 256, 48, 257, 5>::new, 16, 16, 50, 3);
 }
 
-/// B = 32 and 64 simulate slowly (1000-bit vectors, 15 / 21 stages of B
-/// keys): fewer tiles and stall sets (no stalls, all moderate, all heavy).
-const LARGE_B_STALL_SETS: [SorterStalls; 3] = [SORTER_STALL_SETS[0], SORTER_STALL_SETS[4], SORTER_STALL_SETS[5]];
-
 #[test]
 fn sorter32_matches_golden_with_stalls() {
-    random_suite_sets(GroupSorter::<32, 512, 96, 513, 5>::new, 32, 16, 8, 4, &LARGE_B_STALL_SETS);
+    random_suite(GroupSorter::<32, 512, 96, 513, 5>::new, 32, 16, 16, 4);
 }
 
+/// B = 64 simulates slowly (1024-bit vectors, 21 stages of 64 keys): T = 8, few tiles.
 #[test]
 fn sorter64_matches_golden_with_stalls() {
-    random_suite_sets(GroupSorter::<64, 1024, 192, 1025, 4>::new, 64, 8, 6, 5, &LARGE_B_STALL_SETS);
+    random_suite(GroupSorter::<64, 1024, 192, 1025, 4>::new, 64, 8, 8, 5);
 }
 
-/// A block with 8 groups whose boundaries (sorted positions 3, 8, 14, 21,
-/// 30, 40, 48) all fall among the first 48 sorted positions, for B = 64
-/// (`b - 16` boundaries scaled down for B = 32: sizes halved).
+/// A block with 8 groups whose boundaries all fall among the sorted
+/// positions of lanes 16..B when those carry the largest energies: B = 64
+/// at 3, 8, 14, 21, 30, 40, 48; B = 32 at 2, 4, 7, 11, 15, 20, 24.
 fn eight_group_block(b: usize, t: usize, seed: u64) -> BlockPolicy {
     let mut blk = (seed..).map(|s| block(b, t, s)).find(|x| x.groups.len() == 8).unwrap();
     let sizes: &[usize] = if b == 64 { &[3, 5, 6, 7, 9, 10, 8, 16] } else { &[2, 2, 3, 4, 4, 5, 4, 8] };
@@ -123,9 +108,14 @@ fn upper_wire_tiles(rng: &mut StdRng, b: usize, t: usize, n_tiles: usize) -> Vec
         }
         let len = rng.gen_range(1..=t);
         for v in 0..len {
-            // the per-vector values sum to the tile's energy ordering: |y| equal in every vector
+            // |y| is the same in every vector of the tile, signs vary
             let lanes = (0..b)
-                .map(|k| if k < 16 { if v % 2 == 0 { low } else { -low } } else { upper[k - 16] * if v % 3 == 1 { -1 } else { 1 } })
+                .map(|k| match k {
+                    0..=15 if v % 2 == 0 => low,
+                    0..=15 => -low,
+                    _ if v % 3 == 1 => -upper[k - 16],
+                    _ => upper[k - 16],
+                })
                 .collect();
             beats.push(LaneBeat { lanes, aux: vec![], last: v + 1 == len });
         }
@@ -152,6 +142,29 @@ fn upper_wire_case<D: SorterDut>(make: fn(&BlockPolicy) -> D, b: usize, t: usize
 fn sorter_large_b_orders_upper_wires() {
     upper_wire_case(GroupSorter::<32, 512, 96, 513, 3>::new, 32, 4, 90);
     upper_wire_case(GroupSorter::<64, 1024, 192, 1025, 3>::new, 64, 4, 91);
+}
+
+/// B = 32 and 64: latency of the map and of the first replayed vector after
+/// the tile-end transfer = sorter_stages(B) + 3 / + 4 (15 / 21 stages).
+#[test]
+fn sorter_large_b_latency() {
+    for b in [32usize, 64] {
+        let blk = block(b, 8, 97 + b as u64);
+        let tile = sorter_tiles(&mut StdRng::seed_from_u64(97), b, 8, 1);
+        let mut beats: Vec<LaneBeat> = tile.into_iter().cycle().take(5).collect();
+        for (i, bt) in beats.iter_mut().enumerate() {
+            bt.last = i == 4;
+        }
+        let exp = sorter_expected(&blk, &beats, 8);
+        let st = match b {
+            32 => lat_run(GroupSorter::<32, 512, 96, 513, 4>::new(&blk), beats, exp),
+            _ => lat_run(GroupSorter::<64, 1024, 192, 1025, 4>::new(&blk), beats, exp),
+        };
+        let end = st.run.last_beat_cycle.unwrap();
+        let (lm, lo) = (st.first_map_cycle.unwrap() - end, st.first_out_cycle.unwrap() - end);
+        eprintln!("sorter B={b}: latency tile end -> map {lm} cycles, -> first replayed vector {lo} cycles");
+        assert_eq!((lm, lo), (sorter_stages(b) as u64 + 3, sorter_stages(b) as u64 + 4), "B={b} latency");
+    }
 }
 
 /// B = 32 and 64 with hardware tiles T = 1 (every vector a tile), 8 and
