@@ -37,18 +37,31 @@
 //!   Read address = read pointer (+1 when a beat leaves), a counter signal.
 //! * Energy lanes ([`EnergyLane`]): `|y|` as 16-bit unsigned (`|-32768| =
 //!   0x8000`), 24-bit accumulator (`T <= 256`: `E <= 2^23`). The sort key is
-//!   `{E, 15 - pos_k}` (28 bits): keys are distinct, and key order is
-//!   exactly (E descending, static position ascending).
+//!   `{E, B - 1 - pos_k}` (24 + 6 = 30 bits for every B): keys are
+//!   distinct, and key order is exactly (E descending, static position
+//!   ascending).
 //! * Snapshot register (B keys) at the tile end, then a bitonic sorting
-//!   network, one compare-exchange column per register stage: 3 / 6 / 10
-//!   stages for B = 4 / 8 / 16 (6 / 24 / 80 comparators). The network is
-//!   written once for B = 16 with literal strides; loop bounds in B drop the
+//!   network, one compare-exchange column per register stage:
+//!
+//!   | B | stages ([`sorter_stages`]) | comparators (B/2 per stage) |
+//!   |---|---|---|
+//!   | 4 | 3 | 6 |
+//!   | 8 | 6 | 24 |
+//!   | 16 | 10 | 80 |
+//!   | 32 | 15 | 240 |
+//!   | 64 | 21 | 672 |
+//!
+//!   The network is written once for 64 wires (a table of 21 stages, each
+//!   `merge m, distance d`, expanded by a `macro_rules!` into literal-stride
+//!   loops before `#[hdl_gen]` sees the kernel); loop bounds in B drop the
 //!   comparators a smaller B does not have (the network for B is the
-//!   restriction of the one for 16 to the first B wires).
+//!   restriction of the one for 64 to the first B wires). The stage
+//!   registers of the stages past `sorter_stages(B)` stay in the struct
+//!   but hold constants (no comparator writes them; synthesis removes them).
 //! * Group assignment: sorted position `r` has the constant group `g(r)`
 //!   (`start_g <= r < start_{g+1}`); component `k` takes `g(r)` of the `r`
-//!   whose key ends in `15 - pos_k` (B x B 4-bit constant compares), into
-//!   the pending-map register.
+//!   whose key ends in `B - 1 - pos_k` (B x B 6-bit constant compares),
+//!   into the pending-map register.
 //! * Replay: when the pending map can go out (map register free) and the
 //!   previous tile's last vector leaves (or nothing is being replayed), the
 //!   map goes to `m_map_*` and to the replay's lane groups; the tile's
@@ -66,7 +79,8 @@ pub const SORTER_MAX_TILE: usize = 256;
 /// Largest number of groups (3-bit group index).
 pub const SORTER_MAX_GROUPS: usize = 8;
 
-/// Compare-exchange stages of the bitonic network for `b` = 4, 8, 16.
+/// Compare-exchange stages of the bitonic network for `b` = 4, 8, 16, 32, 64
+/// (3, 6, 10, 15, 21): `m (m + 1) / 2` for `b = 2^m`.
 pub const fn sorter_stages(b: usize) -> usize {
     let m = b.trailing_zeros() as usize;
     m * (m + 1) / 2
@@ -87,12 +101,12 @@ pub struct EnergyLane {
     pub accept: Signal<In, Bit>,
     /// The accepted vector ends the tile (accumulator restarts at 0).
     pub tile_end: Signal<In, Bit>,
-    /// `{acc + |y|, 15 - pos}`.
-    pub key: Signal<Out, Bits<28>>,
+    /// `{acc + |y|, npos}` (24 + 6 bits; `npos = B - 1 - pos`).
+    pub key: Signal<Out, Bits<30>>,
     ay: Signal<Local, Bits<16>>,
     sum: Signal<Local, Bits<24>>,
     acc: DFF<Bits<24>>,
-    c_npos: Constant<Bits<28>>,
+    c_npos: Constant<Bits<30>>,
 }
 
 impl EnergyLane {
@@ -107,7 +121,7 @@ impl EnergyLane {
             ay: Default::default(),
             sum: Default::default(),
             acc: Default::default(),
-            c_npos: Constant::new(Bits::<28>::from(npos)),
+            c_npos: Constant::new(Bits::<30>::from(npos)),
         }
     }
 }
@@ -130,13 +144,13 @@ impl Logic for EnergyLane {
         if self.reset.val() {
             self.acc.d.next = 0.into();
         }
-        self.key.next = (bit_cast::<28, 24>(self.sum.val()) << 4) | self.c_npos.val();
+        self.key.next = (bit_cast::<30, 24>(self.sum.val()) << 6) | self.c_npos.val();
     }
 }
 
 /// The group importance sorter (see the module documentation).
 ///
-/// Const parameters: `B` lanes (4, 8 or 16), `YW = 16*B`, `GW = 3*B`,
+/// Const parameters: `B` lanes (4, 8, 16, 32 or 64), `YW = 16*B`, `GW = 3*B`,
 /// `RW = YW + 1` (tile-buffer word `{y, tile_end}`), `AW` tile-buffer
 /// address bits: the buffer holds `2^AW = 2T` vectors, `T = 2^(AW-1)` is the
 /// largest tile (1..=256). Checked by [`GroupSorter::new`]; aliases
@@ -182,21 +196,32 @@ pub struct GroupSorter<const B: usize, const YW: usize, const GW: usize, const R
     tcnt: DFF<Bits<10>>,
     fill: DFF<Bits<10>>,
     snap_valid: DFF<Bit>,
-    snap: [DFF<Bits<28>>; B],
+    snap: [DFF<Bits<30>>; B],
     // sorting network
-    ld: [Signal<Local, Bit>; 11],
-    v: [DFF<Bit>; 10],
-    s1: [DFF<Bits<28>>; B],
-    s2: [DFF<Bits<28>>; B],
-    s3: [DFF<Bits<28>>; B],
-    s4: [DFF<Bits<28>>; B],
-    s5: [DFF<Bits<28>>; B],
-    s6: [DFF<Bits<28>>; B],
-    s7: [DFF<Bits<28>>; B],
-    s8: [DFF<Bits<28>>; B],
-    s9: [DFF<Bits<28>>; B],
-    s10: [DFF<Bits<28>>; B],
-    fin: [Signal<Local, Bits<4>>; B],
+    ld: [Signal<Local, Bit>; 22],
+    v: [DFF<Bit>; 21],
+    s1: [DFF<Bits<30>>; B],
+    s2: [DFF<Bits<30>>; B],
+    s3: [DFF<Bits<30>>; B],
+    s4: [DFF<Bits<30>>; B],
+    s5: [DFF<Bits<30>>; B],
+    s6: [DFF<Bits<30>>; B],
+    s7: [DFF<Bits<30>>; B],
+    s8: [DFF<Bits<30>>; B],
+    s9: [DFF<Bits<30>>; B],
+    s10: [DFF<Bits<30>>; B],
+    s11: [DFF<Bits<30>>; B],
+    s12: [DFF<Bits<30>>; B],
+    s13: [DFF<Bits<30>>; B],
+    s14: [DFF<Bits<30>>; B],
+    s15: [DFF<Bits<30>>; B],
+    s16: [DFF<Bits<30>>; B],
+    s17: [DFF<Bits<30>>; B],
+    s18: [DFF<Bits<30>>; B],
+    s19: [DFF<Bits<30>>; B],
+    s20: [DFF<Bits<30>>; B],
+    s21: [DFF<Bits<30>>; B],
+    fin: [Signal<Local, Bits<6>>; B],
     vfin: Signal<Local, Bit>,
     map: Signal<Local, Bits<GW>>,
     pend_map: DFF<Bits<GW>>,
@@ -220,12 +245,10 @@ pub struct GroupSorter<const B: usize, const YW: usize, const GW: usize, const R
     c_tmax_m1: Constant<Bits<10>>,
     c_cap: Constant<Bits<10>>,
     c_one_rw: Constant<Bits<RW>>,
-    c_last: [Constant<Bit>; 10],
-    c_is4: Constant<Bit>,
-    c_is8: Constant<Bit>,
+    c_last: [Constant<Bit>; 21],
     c_gval: [Constant<Bits<GW>>; B],
     c_off: [Constant<Bits<8>>; B],
-    c_npos4: [Constant<Bits<4>>; B],
+    c_npos: [Constant<Bits<6>>; B],
 }
 
 /// B = 4, T = 16.
@@ -246,7 +269,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
     /// Builds the sorter for one block policy (`rank` and group sizes become
     /// constants); panics on inconsistent const parameters or an invalid block.
     pub fn new(blk: &BlockPolicy) -> Self {
-        assert!(B == 4 || B == 8 || B == 16, "B must be 4, 8 or 16");
+        assert!(matches!(B, 4 | 8 | 16 | 32 | 64), "B must be 4, 8, 16, 32 or 64");
         assert_eq!(YW, 16 * B, "YW must be 16*B");
         assert_eq!(GW, 3 * B, "GW must be 3*B");
         assert_eq!(RW, YW + 1, "RW must be YW + 1");
@@ -281,7 +304,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
             m_map_tdata: Default::default(),
             m_map_tvalid: Default::default(),
             m_map_tready: Default::default(),
-            lanes: std::array::from_fn(|k| EnergyLane::new(15 - pos[k] as u64)),
+            lanes: std::array::from_fn(|k| EnergyLane::new((B - 1 - pos[k]) as u64)),
             ram: RAM::default(),
             accept: Default::default(),
             tile_end: Default::default(),
@@ -303,6 +326,17 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
             s8: std::array::from_fn(|_| Default::default()),
             s9: std::array::from_fn(|_| Default::default()),
             s10: std::array::from_fn(|_| Default::default()),
+            s11: std::array::from_fn(|_| Default::default()),
+            s12: std::array::from_fn(|_| Default::default()),
+            s13: std::array::from_fn(|_| Default::default()),
+            s14: std::array::from_fn(|_| Default::default()),
+            s15: std::array::from_fn(|_| Default::default()),
+            s16: std::array::from_fn(|_| Default::default()),
+            s17: std::array::from_fn(|_| Default::default()),
+            s18: std::array::from_fn(|_| Default::default()),
+            s19: std::array::from_fn(|_| Default::default()),
+            s20: std::array::from_fn(|_| Default::default()),
+            s21: std::array::from_fn(|_| Default::default()),
             fin: std::array::from_fn(|_| Default::default()),
             vfin: Default::default(),
             map: Default::default(),
@@ -326,15 +360,19 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
             c_cap: Constant::new(Bits::<10>::from((2 * t) as u64)),
             c_one_rw: Constant::new(Bits::<RW>::from(1u64)),
             c_last: std::array::from_fn(|t| Constant::new(t + 1 == stages)),
-            c_is4: Constant::new(B == 4),
-            c_is8: Constant::new(B == 8),
             c_gval: std::array::from_fn(|r| Constant::new(Bits::<GW>::from(grp_of_rank[r]))),
             c_off: std::array::from_fn(|k| Constant::new(Bits::<8>::from((3 * k) as u64))),
-            c_npos4: std::array::from_fn(|k| Constant::new(Bits::<4>::from(15 - pos[k] as u64))),
+            c_npos: std::array::from_fn(|k| Constant::new(Bits::<6>::from((B - 1 - pos[k]) as u64))),
         }
     }
 }
 
+/// Emits `impl Logic for GroupSorter`: the kernel with one compare-exchange
+/// column per listed stage (`#[hdl_gen]` sees the expanded code, so each
+/// stage is plain loops over literal strides in the emitted Verilog). A
+/// stage is `t: (valid source), source keys -> stage keys, merge m, distance d`.
+macro_rules! group_sorter_logic {
+    ($( $t:tt : ($($vin:tt)+), $src:ident -> $dst:ident, merge $m:tt, distance $d:tt; )*) => {
 impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW: usize> Logic
     for GroupSorter<B, YW, GW, RW, AW>
 {
@@ -344,33 +382,17 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
             self, clock, wr_ptr, tcnt, fill, snap_valid, pend_map, pend_valid, rd_ptr, cur_map, cur_active, o_data,
             o_user, o_last, o_valid, mm_data, mm_valid
         );
-        for t in 0..10 {
+        for t in 0..21 {
             self.v[t].clock.next = self.clock.val();
             self.v[t].d.next = self.v[t].q.val();
         }
         for i in 0..B {
             self.snap[i].clock.next = self.clock.val();
             self.snap[i].d.next = self.snap[i].q.val();
-            self.s1[i].clock.next = self.clock.val();
-            self.s1[i].d.next = self.s1[i].q.val();
-            self.s2[i].clock.next = self.clock.val();
-            self.s2[i].d.next = self.s2[i].q.val();
-            self.s3[i].clock.next = self.clock.val();
-            self.s3[i].d.next = self.s3[i].q.val();
-            self.s4[i].clock.next = self.clock.val();
-            self.s4[i].d.next = self.s4[i].q.val();
-            self.s5[i].clock.next = self.clock.val();
-            self.s5[i].d.next = self.s5[i].q.val();
-            self.s6[i].clock.next = self.clock.val();
-            self.s6[i].d.next = self.s6[i].q.val();
-            self.s7[i].clock.next = self.clock.val();
-            self.s7[i].d.next = self.s7[i].q.val();
-            self.s8[i].clock.next = self.clock.val();
-            self.s8[i].d.next = self.s8[i].q.val();
-            self.s9[i].clock.next = self.clock.val();
-            self.s9[i].d.next = self.s9[i].q.val();
-            self.s10[i].clock.next = self.clock.val();
-            self.s10[i].d.next = self.s10[i].q.val();
+            $(
+                self.$dst[i].clock.next = self.clock.val();
+                self.$dst[i].d.next = self.$dst[i].q.val();
+            )*
         }
         // ---- replay side (combinational decisions first) ----
         self.out_free.next = !self.o_valid.q.val() | self.m_axis_tready.val();
@@ -382,13 +404,13 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
             & (!self.cur_active.q.val() | (self.pop.val() & self.rlast.val()));
         // Load enables, last stage first: a stage loads when it is empty or
         // its content moves on (bubbles collapse). ld[t] is stage t+1's
-        // load; ld[10] the pending-map register's. The last stage of this B
+        // load; ld[21] the pending-map register's. The last stage of this B
         // (constant c_last) feeds the pending map.
-        self.ld[10].next = !self.pend_valid.q.val() | self.start.val();
-        for t in 0..10 {
-            self.ld[9 - t].next = !self.v[9 - t].q.val() | self.ld[10 - t].val();
-            if self.c_last[9 - t].val() {
-                self.ld[9 - t].next = !self.v[9 - t].q.val() | self.ld[10].val();
+        self.ld[21].next = !self.pend_valid.q.val() | self.start.val();
+        for t in 0..21 {
+            self.ld[20 - t].next = !self.v[20 - t].q.val() | self.ld[21 - t].val();
+            if self.c_last[20 - t].val() {
+                self.ld[20 - t].next = !self.v[20 - t].q.val() | self.ld[21].val();
             }
         }
         // ---- input side ----
@@ -437,290 +459,72 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
             }
         }
         // ---- bitonic sorting network, one compare-exchange column per stage ----
-        // stage 1: merge blocks of 2, distance 1
-        if self.ld[0].val() {
-            self.v[0].d.next = self.snap_valid.q.val();
-            for u in 0..((B / 2).div_ceil(2)) {
-                if self.snap[u * 4].q.val() > self.snap[u * 4 + 1].q.val() {
-                    self.s1[u * 4].d.next = self.snap[u * 4].q.val();
-                    self.s1[u * 4 + 1].d.next = self.snap[u * 4 + 1].q.val();
-                } else {
-                    self.s1[u * 4].d.next = self.snap[u * 4 + 1].q.val();
-                    self.s1[u * 4 + 1].d.next = self.snap[u * 4].q.val();
-                }
-            }
-            for u in 0..(B / 4) {
-                if self.snap[u * 4 + 2].q.val() > self.snap[u * 4 + 2 + 1].q.val() {
-                    self.s1[u * 4 + 2].d.next = self.snap[u * 4 + 2 + 1].q.val();
-                    self.s1[u * 4 + 2 + 1].d.next = self.snap[u * 4 + 2].q.val();
-                } else {
-                    self.s1[u * 4 + 2].d.next = self.snap[u * 4 + 2].q.val();
-                    self.s1[u * 4 + 2 + 1].d.next = self.snap[u * 4 + 2 + 1].q.val();
-                }
-            }
-        }
-        // stage 2: merge blocks of 4, distance 2
-        if self.ld[1].val() {
-            self.v[1].d.next = self.v[0].q.val();
-            for u in 0..((B / 4).div_ceil(2)) {
-                for o in 0..2 {
-                    if self.s1[u * 8 + o].q.val() > self.s1[u * 8 + o + 2].q.val() {
-                        self.s2[u * 8 + o].d.next = self.s1[u * 8 + o].q.val();
-                        self.s2[u * 8 + o + 2].d.next = self.s1[u * 8 + o + 2].q.val();
-                    } else {
-                        self.s2[u * 8 + o].d.next = self.s1[u * 8 + o + 2].q.val();
-                        self.s2[u * 8 + o + 2].d.next = self.s1[u * 8 + o].q.val();
-                    }
-                }
-            }
-            for u in 0..(B / 8) {
-                for o in 0..2 {
-                    if self.s1[u * 8 + 4 + o].q.val() > self.s1[u * 8 + 4 + o + 2].q.val() {
-                        self.s2[u * 8 + 4 + o].d.next = self.s1[u * 8 + 4 + o + 2].q.val();
-                        self.s2[u * 8 + 4 + o + 2].d.next = self.s1[u * 8 + 4 + o].q.val();
-                    } else {
-                        self.s2[u * 8 + 4 + o].d.next = self.s1[u * 8 + 4 + o].q.val();
-                        self.s2[u * 8 + 4 + o + 2].d.next = self.s1[u * 8 + 4 + o + 2].q.val();
-                    }
-                }
-            }
-        }
-        // stage 3: merge blocks of 4, distance 1
-        if self.ld[2].val() {
-            self.v[2].d.next = self.v[1].q.val();
-            for u in 0..((B / 4).div_ceil(2)) {
-                for w in 0..2 {
-                    if self.s2[u * 8 + w * 2].q.val() > self.s2[u * 8 + w * 2 + 1].q.val() {
-                        self.s3[u * 8 + w * 2].d.next = self.s2[u * 8 + w * 2].q.val();
-                        self.s3[u * 8 + w * 2 + 1].d.next = self.s2[u * 8 + w * 2 + 1].q.val();
-                    } else {
-                        self.s3[u * 8 + w * 2].d.next = self.s2[u * 8 + w * 2 + 1].q.val();
-                        self.s3[u * 8 + w * 2 + 1].d.next = self.s2[u * 8 + w * 2].q.val();
-                    }
-                }
-            }
-            for u in 0..(B / 8) {
-                for w in 0..2 {
-                    if self.s2[u * 8 + 4 + w * 2].q.val() > self.s2[u * 8 + 4 + w * 2 + 1].q.val() {
-                        self.s3[u * 8 + 4 + w * 2].d.next = self.s2[u * 8 + 4 + w * 2 + 1].q.val();
-                        self.s3[u * 8 + 4 + w * 2 + 1].d.next = self.s2[u * 8 + 4 + w * 2].q.val();
-                    } else {
-                        self.s3[u * 8 + 4 + w * 2].d.next = self.s2[u * 8 + 4 + w * 2].q.val();
-                        self.s3[u * 8 + 4 + w * 2 + 1].d.next = self.s2[u * 8 + 4 + w * 2 + 1].q.val();
-                    }
-                }
-            }
-        }
-        // stage 4: merge blocks of 8, distance 4
-        if self.ld[3].val() {
-            self.v[3].d.next = self.v[2].q.val();
-            for u in 0..((B / 8).div_ceil(2)) {
-                for o in 0..4 {
-                    if self.s3[u * 16 + o].q.val() > self.s3[u * 16 + o + 4].q.val() {
-                        self.s4[u * 16 + o].d.next = self.s3[u * 16 + o].q.val();
-                        self.s4[u * 16 + o + 4].d.next = self.s3[u * 16 + o + 4].q.val();
-                    } else {
-                        self.s4[u * 16 + o].d.next = self.s3[u * 16 + o + 4].q.val();
-                        self.s4[u * 16 + o + 4].d.next = self.s3[u * 16 + o].q.val();
-                    }
-                }
-            }
-            for u in 0..(B / 16) {
-                for o in 0..4 {
-                    if self.s3[u * 16 + 8 + o].q.val() > self.s3[u * 16 + 8 + o + 4].q.val() {
-                        self.s4[u * 16 + 8 + o].d.next = self.s3[u * 16 + 8 + o + 4].q.val();
-                        self.s4[u * 16 + 8 + o + 4].d.next = self.s3[u * 16 + 8 + o].q.val();
-                    } else {
-                        self.s4[u * 16 + 8 + o].d.next = self.s3[u * 16 + 8 + o].q.val();
-                        self.s4[u * 16 + 8 + o + 4].d.next = self.s3[u * 16 + 8 + o + 4].q.val();
-                    }
-                }
-            }
-        }
-        // stage 5: merge blocks of 8, distance 2
-        if self.ld[4].val() {
-            self.v[4].d.next = self.v[3].q.val();
-            for u in 0..((B / 8).div_ceil(2)) {
-                for w in 0..2 {
-                    for o in 0..2 {
-                        if self.s4[u * 16 + w * 4 + o].q.val() > self.s4[u * 16 + w * 4 + o + 2].q.val() {
-                            self.s5[u * 16 + w * 4 + o].d.next = self.s4[u * 16 + w * 4 + o].q.val();
-                            self.s5[u * 16 + w * 4 + o + 2].d.next = self.s4[u * 16 + w * 4 + o + 2].q.val();
+        // Stage t merges bitonic runs into sorted blocks of m wires with
+        // compare-exchanges at distance d: block u of m wires sorts
+        // descending for even u and ascending for odd u (the last merge,
+        // m = B, has block 0 only). Pair j (0..m/2) of a block joins wire
+        // lo = j / d * 2d + j % d with lo + d. Loop bounds in B drop the
+        // blocks a smaller B does not have, so the network for B is the
+        // restriction of the one for 64 to the first B wires.
+        $(
+            if self.ld[$t].val() {
+                self.v[$t].d.next = self.$($vin)+.q.val();
+                for u in 0..((B / $m).div_ceil(2)) {
+                    for j in 0..($m / 2) {
+                        if self.$src[u * (2 * $m) + j / $d * (2 * $d) + j % $d].q.val()
+                            > self.$src[u * (2 * $m) + j / $d * (2 * $d) + j % $d + $d].q.val()
+                        {
+                            self.$dst[u * (2 * $m) + j / $d * (2 * $d) + j % $d].d.next =
+                                self.$src[u * (2 * $m) + j / $d * (2 * $d) + j % $d].q.val();
+                            self.$dst[u * (2 * $m) + j / $d * (2 * $d) + j % $d + $d].d.next =
+                                self.$src[u * (2 * $m) + j / $d * (2 * $d) + j % $d + $d].q.val();
                         } else {
-                            self.s5[u * 16 + w * 4 + o].d.next = self.s4[u * 16 + w * 4 + o + 2].q.val();
-                            self.s5[u * 16 + w * 4 + o + 2].d.next = self.s4[u * 16 + w * 4 + o].q.val();
+                            self.$dst[u * (2 * $m) + j / $d * (2 * $d) + j % $d].d.next =
+                                self.$src[u * (2 * $m) + j / $d * (2 * $d) + j % $d + $d].q.val();
+                            self.$dst[u * (2 * $m) + j / $d * (2 * $d) + j % $d + $d].d.next =
+                                self.$src[u * (2 * $m) + j / $d * (2 * $d) + j % $d].q.val();
+                        }
+                    }
+                }
+                for u in 0..(B / (2 * $m)) {
+                    for j in 0..($m / 2) {
+                        if self.$src[u * (2 * $m) + $m + j / $d * (2 * $d) + j % $d].q.val()
+                            > self.$src[u * (2 * $m) + $m + j / $d * (2 * $d) + j % $d + $d].q.val()
+                        {
+                            self.$dst[u * (2 * $m) + $m + j / $d * (2 * $d) + j % $d].d.next =
+                                self.$src[u * (2 * $m) + $m + j / $d * (2 * $d) + j % $d + $d].q.val();
+                            self.$dst[u * (2 * $m) + $m + j / $d * (2 * $d) + j % $d + $d].d.next =
+                                self.$src[u * (2 * $m) + $m + j / $d * (2 * $d) + j % $d].q.val();
+                        } else {
+                            self.$dst[u * (2 * $m) + $m + j / $d * (2 * $d) + j % $d].d.next =
+                                self.$src[u * (2 * $m) + $m + j / $d * (2 * $d) + j % $d].q.val();
+                            self.$dst[u * (2 * $m) + $m + j / $d * (2 * $d) + j % $d + $d].d.next =
+                                self.$src[u * (2 * $m) + $m + j / $d * (2 * $d) + j % $d + $d].q.val();
                         }
                     }
                 }
             }
-            for u in 0..(B / 16) {
-                for w in 0..2 {
-                    for o in 0..2 {
-                        if self.s4[u * 16 + 8 + w * 4 + o].q.val() > self.s4[u * 16 + 8 + w * 4 + o + 2].q.val() {
-                            self.s5[u * 16 + 8 + w * 4 + o].d.next = self.s4[u * 16 + 8 + w * 4 + o + 2].q.val();
-                            self.s5[u * 16 + 8 + w * 4 + o + 2].d.next = self.s4[u * 16 + 8 + w * 4 + o].q.val();
-                        } else {
-                            self.s5[u * 16 + 8 + w * 4 + o].d.next = self.s4[u * 16 + 8 + w * 4 + o].q.val();
-                            self.s5[u * 16 + 8 + w * 4 + o + 2].d.next = self.s4[u * 16 + 8 + w * 4 + o + 2].q.val();
-                        }
-                    }
-                }
+        )*
+        // sorted keys of the last stage of this B (3 / 6 / 10 / 15 / 21)
+        self.vfin.next = self.v[20].q.val();
+        for t in 0..20 {
+            if self.c_last[t].val() {
+                self.vfin.next = self.v[t].q.val();
             }
-        }
-        // stage 6: merge blocks of 8, distance 1
-        if self.ld[5].val() {
-            self.v[5].d.next = self.v[4].q.val();
-            for u in 0..((B / 8).div_ceil(2)) {
-                for w in 0..4 {
-                    if self.s5[u * 16 + w * 2].q.val() > self.s5[u * 16 + w * 2 + 1].q.val() {
-                        self.s6[u * 16 + w * 2].d.next = self.s5[u * 16 + w * 2].q.val();
-                        self.s6[u * 16 + w * 2 + 1].d.next = self.s5[u * 16 + w * 2 + 1].q.val();
-                    } else {
-                        self.s6[u * 16 + w * 2].d.next = self.s5[u * 16 + w * 2 + 1].q.val();
-                        self.s6[u * 16 + w * 2 + 1].d.next = self.s5[u * 16 + w * 2].q.val();
-                    }
-                }
-            }
-            for u in 0..(B / 16) {
-                for w in 0..4 {
-                    if self.s5[u * 16 + 8 + w * 2].q.val() > self.s5[u * 16 + 8 + w * 2 + 1].q.val() {
-                        self.s6[u * 16 + 8 + w * 2].d.next = self.s5[u * 16 + 8 + w * 2 + 1].q.val();
-                        self.s6[u * 16 + 8 + w * 2 + 1].d.next = self.s5[u * 16 + 8 + w * 2].q.val();
-                    } else {
-                        self.s6[u * 16 + 8 + w * 2].d.next = self.s5[u * 16 + 8 + w * 2].q.val();
-                        self.s6[u * 16 + 8 + w * 2 + 1].d.next = self.s5[u * 16 + 8 + w * 2 + 1].q.val();
-                    }
-                }
-            }
-        }
-        // stage 7: merge blocks of 16, distance 8
-        if self.ld[6].val() {
-            self.v[6].d.next = self.v[5].q.val();
-            for u in 0..((B / 16).div_ceil(2)) {
-                for o in 0..8 {
-                    if self.s6[u * 32 + o].q.val() > self.s6[u * 32 + o + 8].q.val() {
-                        self.s7[u * 32 + o].d.next = self.s6[u * 32 + o].q.val();
-                        self.s7[u * 32 + o + 8].d.next = self.s6[u * 32 + o + 8].q.val();
-                    } else {
-                        self.s7[u * 32 + o].d.next = self.s6[u * 32 + o + 8].q.val();
-                        self.s7[u * 32 + o + 8].d.next = self.s6[u * 32 + o].q.val();
-                    }
-                }
-            }
-            for u in 0..(B / 32) {
-                for o in 0..8 {
-                    if self.s6[u * 32 + 16 + o].q.val() > self.s6[u * 32 + 16 + o + 8].q.val() {
-                        self.s7[u * 32 + 16 + o].d.next = self.s6[u * 32 + 16 + o + 8].q.val();
-                        self.s7[u * 32 + 16 + o + 8].d.next = self.s6[u * 32 + 16 + o].q.val();
-                    } else {
-                        self.s7[u * 32 + 16 + o].d.next = self.s6[u * 32 + 16 + o].q.val();
-                        self.s7[u * 32 + 16 + o + 8].d.next = self.s6[u * 32 + 16 + o + 8].q.val();
-                    }
-                }
-            }
-        }
-        // stage 8: merge blocks of 16, distance 4
-        if self.ld[7].val() {
-            self.v[7].d.next = self.v[6].q.val();
-            for u in 0..((B / 16).div_ceil(2)) {
-                for w in 0..2 {
-                    for o in 0..4 {
-                        if self.s7[u * 32 + w * 8 + o].q.val() > self.s7[u * 32 + w * 8 + o + 4].q.val() {
-                            self.s8[u * 32 + w * 8 + o].d.next = self.s7[u * 32 + w * 8 + o].q.val();
-                            self.s8[u * 32 + w * 8 + o + 4].d.next = self.s7[u * 32 + w * 8 + o + 4].q.val();
-                        } else {
-                            self.s8[u * 32 + w * 8 + o].d.next = self.s7[u * 32 + w * 8 + o + 4].q.val();
-                            self.s8[u * 32 + w * 8 + o + 4].d.next = self.s7[u * 32 + w * 8 + o].q.val();
-                        }
-                    }
-                }
-            }
-            for u in 0..(B / 32) {
-                for w in 0..2 {
-                    for o in 0..4 {
-                        if self.s7[u * 32 + 16 + w * 8 + o].q.val() > self.s7[u * 32 + 16 + w * 8 + o + 4].q.val() {
-                            self.s8[u * 32 + 16 + w * 8 + o].d.next = self.s7[u * 32 + 16 + w * 8 + o + 4].q.val();
-                            self.s8[u * 32 + 16 + w * 8 + o + 4].d.next = self.s7[u * 32 + 16 + w * 8 + o].q.val();
-                        } else {
-                            self.s8[u * 32 + 16 + w * 8 + o].d.next = self.s7[u * 32 + 16 + w * 8 + o].q.val();
-                            self.s8[u * 32 + 16 + w * 8 + o + 4].d.next = self.s7[u * 32 + 16 + w * 8 + o + 4].q.val();
-                        }
-                    }
-                }
-            }
-        }
-        // stage 9: merge blocks of 16, distance 2
-        if self.ld[8].val() {
-            self.v[8].d.next = self.v[7].q.val();
-            for u in 0..((B / 16).div_ceil(2)) {
-                for w in 0..4 {
-                    for o in 0..2 {
-                        if self.s8[u * 32 + w * 4 + o].q.val() > self.s8[u * 32 + w * 4 + o + 2].q.val() {
-                            self.s9[u * 32 + w * 4 + o].d.next = self.s8[u * 32 + w * 4 + o].q.val();
-                            self.s9[u * 32 + w * 4 + o + 2].d.next = self.s8[u * 32 + w * 4 + o + 2].q.val();
-                        } else {
-                            self.s9[u * 32 + w * 4 + o].d.next = self.s8[u * 32 + w * 4 + o + 2].q.val();
-                            self.s9[u * 32 + w * 4 + o + 2].d.next = self.s8[u * 32 + w * 4 + o].q.val();
-                        }
-                    }
-                }
-            }
-            for u in 0..(B / 32) {
-                for w in 0..4 {
-                    for o in 0..2 {
-                        if self.s8[u * 32 + 16 + w * 4 + o].q.val() > self.s8[u * 32 + 16 + w * 4 + o + 2].q.val() {
-                            self.s9[u * 32 + 16 + w * 4 + o].d.next = self.s8[u * 32 + 16 + w * 4 + o + 2].q.val();
-                            self.s9[u * 32 + 16 + w * 4 + o + 2].d.next = self.s8[u * 32 + 16 + w * 4 + o].q.val();
-                        } else {
-                            self.s9[u * 32 + 16 + w * 4 + o].d.next = self.s8[u * 32 + 16 + w * 4 + o].q.val();
-                            self.s9[u * 32 + 16 + w * 4 + o + 2].d.next = self.s8[u * 32 + 16 + w * 4 + o + 2].q.val();
-                        }
-                    }
-                }
-            }
-        }
-        // stage 10: merge blocks of 16, distance 1
-        if self.ld[9].val() {
-            self.v[9].d.next = self.v[8].q.val();
-            for u in 0..((B / 16).div_ceil(2)) {
-                for w in 0..8 {
-                    if self.s9[u * 32 + w * 2].q.val() > self.s9[u * 32 + w * 2 + 1].q.val() {
-                        self.s10[u * 32 + w * 2].d.next = self.s9[u * 32 + w * 2].q.val();
-                        self.s10[u * 32 + w * 2 + 1].d.next = self.s9[u * 32 + w * 2 + 1].q.val();
-                    } else {
-                        self.s10[u * 32 + w * 2].d.next = self.s9[u * 32 + w * 2 + 1].q.val();
-                        self.s10[u * 32 + w * 2 + 1].d.next = self.s9[u * 32 + w * 2].q.val();
-                    }
-                }
-            }
-            for u in 0..(B / 32) {
-                for w in 0..8 {
-                    if self.s9[u * 32 + 16 + w * 2].q.val() > self.s9[u * 32 + 16 + w * 2 + 1].q.val() {
-                        self.s10[u * 32 + 16 + w * 2].d.next = self.s9[u * 32 + 16 + w * 2 + 1].q.val();
-                        self.s10[u * 32 + 16 + w * 2 + 1].d.next = self.s9[u * 32 + 16 + w * 2].q.val();
-                    } else {
-                        self.s10[u * 32 + 16 + w * 2].d.next = self.s9[u * 32 + 16 + w * 2].q.val();
-                        self.s10[u * 32 + 16 + w * 2 + 1].d.next = self.s9[u * 32 + 16 + w * 2 + 1].q.val();
-                    }
-                }
-            }
-        }
-
-        // sorted keys of the last stage of this B
-        self.vfin.next = self.v[9].q.val();
-        if self.c_is4.val() {
-            self.vfin.next = self.v[2].q.val();
-        }
-        if self.c_is8.val() {
-            self.vfin.next = self.v[5].q.val();
         }
         for r in 0..B {
-            self.fin[r].next = self.s10[r].q.val().get_bits::<4>(0);
-            if self.c_is4.val() {
-                self.fin[r].next = self.s3[r].q.val().get_bits::<4>(0);
+            self.fin[r].next = self.s21[r].q.val().get_bits::<6>(0);
+            if self.c_last[2].val() {
+                self.fin[r].next = self.s3[r].q.val().get_bits::<6>(0);
             }
-            if self.c_is8.val() {
-                self.fin[r].next = self.s6[r].q.val().get_bits::<4>(0);
+            if self.c_last[5].val() {
+                self.fin[r].next = self.s6[r].q.val().get_bits::<6>(0);
+            }
+            if self.c_last[9].val() {
+                self.fin[r].next = self.s10[r].q.val().get_bits::<6>(0);
+            }
+            if self.c_last[14].val() {
+                self.fin[r].next = self.s15[r].q.val().get_bits::<6>(0);
             }
         }
         // group assignment: component k gets the group of the sorted
@@ -728,12 +532,12 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
         self.map.next = 0.into();
         for k in 0..B {
             for r in 0..B {
-                if self.fin[r].val() == self.c_npos4[k].val() {
+                if self.fin[r].val() == self.c_npos[k].val() {
                     self.map.next = self.map.val() | (self.c_gval[r].val() << self.c_off[k].val());
                 }
             }
         }
-        if self.ld[10].val() {
+        if self.ld[21].val() {
             self.pend_valid.d.next = self.vfin.val();
             self.pend_map.d.next = self.map.val();
         }
@@ -770,7 +574,7 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
             self.tcnt.d.next = 0.into();
             self.fill.d.next = 0.into();
             self.snap_valid.d.next = false;
-            for t in 0..10 {
+            for t in 0..21 {
                 self.v[t].d.next = false;
             }
             self.pend_valid.d.next = false;
@@ -785,4 +589,32 @@ impl<const B: usize, const YW: usize, const GW: usize, const RW: usize, const AW
         self.m_map_tdata.next = self.mm_data.q.val();
         self.m_map_tvalid.next = self.mm_valid.q.val() & !self.reset.val();
     }
+}
+    };
+}
+
+// The bitonic network for 64 wires: merges of 2, 4, .., 64 wires, each at
+// distances m/2, .., 1 (21 stages); B < 64 uses the first sorter_stages(B).
+group_sorter_logic! {
+    0: (snap_valid), snap -> s1, merge 2, distance 1;
+    1: (v[0]), s1 -> s2, merge 4, distance 2;
+    2: (v[1]), s2 -> s3, merge 4, distance 1;
+    3: (v[2]), s3 -> s4, merge 8, distance 4;
+    4: (v[3]), s4 -> s5, merge 8, distance 2;
+    5: (v[4]), s5 -> s6, merge 8, distance 1;
+    6: (v[5]), s6 -> s7, merge 16, distance 8;
+    7: (v[6]), s7 -> s8, merge 16, distance 4;
+    8: (v[7]), s8 -> s9, merge 16, distance 2;
+    9: (v[8]), s9 -> s10, merge 16, distance 1;
+    10: (v[9]), s10 -> s11, merge 32, distance 16;
+    11: (v[10]), s11 -> s12, merge 32, distance 8;
+    12: (v[11]), s12 -> s13, merge 32, distance 4;
+    13: (v[12]), s13 -> s14, merge 32, distance 2;
+    14: (v[13]), s14 -> s15, merge 32, distance 1;
+    15: (v[14]), s15 -> s16, merge 64, distance 32;
+    16: (v[15]), s16 -> s17, merge 64, distance 16;
+    17: (v[16]), s17 -> s18, merge 64, distance 8;
+    18: (v[17]), s18 -> s19, merge 64, distance 4;
+    19: (v[18]), s19 -> s20, merge 64, distance 2;
+    20: (v[19]), s20 -> s21, merge 64, distance 1;
 }

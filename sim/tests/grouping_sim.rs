@@ -69,6 +69,140 @@ fn sorter16_matches_golden_with_stalls() {
     random_suite(GroupSorter::<16, 256, 48, 257, 5>::new, 16, 16, 50, 3);
 }
 
+#[test]
+fn sorter32_matches_golden_with_stalls() {
+    random_suite(GroupSorter::<32, 512, 96, 513, 5>::new, 32, 16, 16, 4);
+}
+
+/// B = 64 simulates slowly (1024-bit vectors, 21 stages of 64 keys): T = 8, few tiles.
+#[test]
+fn sorter64_matches_golden_with_stalls() {
+    random_suite(GroupSorter::<64, 1024, 192, 1025, 4>::new, 64, 8, 8, 5);
+}
+
+/// A block with 8 groups whose boundaries all fall among the sorted
+/// positions of lanes 16..B when those carry the largest energies: B = 64
+/// at 3, 8, 14, 21, 30, 40, 48; B = 32 at 2, 4, 7, 11, 15, 20, 24.
+fn eight_group_block(b: usize, t: usize, seed: u64) -> BlockPolicy {
+    let mut blk = (seed..).map(|s| block(b, t, s)).find(|x| x.groups.len() == 8).unwrap();
+    let sizes: &[usize] = if b == 64 { &[3, 5, 6, 7, 9, 10, 8, 16] } else { &[2, 2, 3, 4, 4, 5, 4, 8] };
+    for (g, &n) in blk.groups.iter_mut().zip(sizes) {
+        g.size = n;
+    }
+    blk
+}
+
+/// Tiles whose energies differ only on lanes 16..B: lanes 0..15 all equal
+/// (0 or a middle value, so they tie and follow the static rank), lanes
+/// 16..B a fresh random permutation of distinct energies per tile. With the
+/// group boundaries among the sorted positions of the upper lanes, a
+/// comparator of the 32- or 64-wire merges with the wrong direction or
+/// partner moves some component across a boundary.
+fn upper_wire_tiles(rng: &mut StdRng, b: usize, t: usize, n_tiles: usize) -> Vec<LaneBeat> {
+    let mut beats = Vec::new();
+    for n in 0..n_tiles {
+        let low = if n % 2 == 0 { 0 } else { 700 };
+        let mut upper: Vec<i64> = (0..(b - 16) as i64).map(|i| 40 + 30 * i).collect();
+        for i in (1..upper.len()).rev() {
+            upper.swap(i, rng.gen_range(0..=i));
+        }
+        let len = rng.gen_range(1..=t);
+        for v in 0..len {
+            // |y| is the same in every vector of the tile, signs vary
+            let lanes = (0..b)
+                .map(|k| match k {
+                    0..=15 if v % 2 == 0 => low,
+                    0..=15 => -low,
+                    _ if v % 3 == 1 => -upper[k - 16],
+                    _ => upper[k - 16],
+                })
+                .collect();
+            beats.push(LaneBeat { lanes, aux: vec![], last: v + 1 == len });
+        }
+    }
+    beats
+}
+
+fn upper_wire_case<D: SorterDut>(make: fn(&BlockPolicy) -> D, b: usize, t: usize, seed: u64) {
+    let blk = eight_group_block(b, t, seed);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let beats = upper_wire_tiles(&mut rng, b, t, 10);
+    let exp = sorter_expected(&blk, &beats, t);
+    let distinct: std::collections::HashSet<&Vec<i64>> = exp.maps.iter().collect();
+    assert!(distinct.len() >= 8, "B={b}: only {} distinct maps in 10 tiles", distinct.len());
+    for s in [SorterStalls::NONE, SorterStalls { input: 0.3, data: 0.3, map: 0.3 }] {
+        let mut bench = SorterBench::new(make(&blk), seed, s);
+        bench.load(beats.clone(), exp.clone());
+        bench.run_to_completion(100_000, 40).unwrap_or_else(|e| panic!("B={b} upper wires {s:?}: {e}"));
+    }
+}
+
+/// Comparator order on wires 16..B: only the upper lanes' energies differ.
+#[test]
+fn sorter_large_b_orders_upper_wires() {
+    upper_wire_case(GroupSorter::<32, 512, 96, 513, 3>::new, 32, 4, 90);
+    upper_wire_case(GroupSorter::<64, 1024, 192, 1025, 3>::new, 64, 4, 91);
+}
+
+/// B = 32 and 64: latency of the map and of the first replayed vector after
+/// the tile-end transfer = sorter_stages(B) + 3 / + 4 (15 / 21 stages).
+#[test]
+fn sorter_large_b_latency() {
+    for b in [32usize, 64] {
+        let blk = block(b, 8, 97 + b as u64);
+        let tile = sorter_tiles(&mut StdRng::seed_from_u64(97), b, 8, 1);
+        let mut beats: Vec<LaneBeat> = tile.into_iter().cycle().take(5).collect();
+        for (i, bt) in beats.iter_mut().enumerate() {
+            bt.last = i == 4;
+        }
+        let exp = sorter_expected(&blk, &beats, 8);
+        let st = match b {
+            32 => lat_run(GroupSorter::<32, 512, 96, 513, 4>::new(&blk), beats, exp),
+            _ => lat_run(GroupSorter::<64, 1024, 192, 1025, 4>::new(&blk), beats, exp),
+        };
+        let end = st.run.last_beat_cycle.unwrap();
+        let (lm, lo) = (st.first_map_cycle.unwrap() - end, st.first_out_cycle.unwrap() - end);
+        eprintln!("sorter B={b}: latency tile end -> map {lm} cycles, -> first replayed vector {lo} cycles");
+        assert_eq!((lm, lo), (sorter_stages(b) as u64 + 3, sorter_stages(b) as u64 + 4), "B={b} latency");
+    }
+}
+
+/// B = 32 and 64 with hardware tiles T = 1 (every vector a tile), 8 and
+/// 16, and a policy tile below the hardware's (tiles end at `tlast`; the
+/// final tile partial), 8 groups, moderate stalls.
+#[test]
+fn sorter_large_b_tile_sizes() {
+    let s = SorterStalls { input: 0.2, data: 0.3, map: 0.3 };
+    let mut rng = StdRng::seed_from_u64(95);
+    let run = |bench_exp: &mut dyn FnMut() -> Result<actcomp_sim::SorterStats, StreamFailure>, what: &str| {
+        bench_exp().unwrap_or_else(|e| panic!("{what}: {e}"));
+    };
+    for b in [32usize, 64] {
+        for (t, policy_t) in [(1usize, 1usize), (8, 8), (16, 16), (16, 5)] {
+            let blk = eight_group_block(b, policy_t, 100 + t as u64);
+            let mut beats = sorter_tiles(&mut rng, b, policy_t, if t == 1 { 8 } else { 3 });
+            beats.last_mut().unwrap().last = true;
+            let exp = sorter_expected(&blk, &beats, t);
+            let what = format!("B={b} T={t} policy tile {policy_t}");
+            macro_rules! go {
+                ($dut:ty) => {{
+                    let mut bench = SorterBench::new(<$dut>::new(&blk), 95, s);
+                    bench.load(beats.clone(), exp.clone());
+                    run(&mut || bench.run_to_completion(100_000, 40), &what);
+                }};
+            }
+            match (b, t) {
+                (32, 1) => go!(GroupSorter<32, 512, 96, 513, 1>),
+                (32, 8) => go!(GroupSorter<32, 512, 96, 513, 4>),
+                (32, 16) => go!(GroupSorter<32, 512, 96, 513, 5>),
+                (64, 1) => go!(GroupSorter<64, 1024, 192, 1025, 1>),
+                (64, 8) => go!(GroupSorter<64, 1024, 192, 1025, 4>),
+                _ => go!(GroupSorter<64, 1024, 192, 1025, 5>),
+            }
+        }
+    }
+}
+
 /// A policy tile smaller than the hardware's largest tile: tiles end at
 /// `tlast` only (B = 8, hardware T = 32, tiles of 1..=12).
 #[test]

@@ -17,6 +17,7 @@ use actcomp_sim::transform::LaneBeat;
 use actcomp_sim::vtb::{require_tool, run_iverilog};
 use actcomp_sim::{SorterExpected, SorterStalls};
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 fn work_dir(name: &str) -> PathBuf {
@@ -37,7 +38,7 @@ fn block(b: usize, t: usize, seed: u64) -> BlockPolicy {
     random_policy(&mut StdRng::seed_from_u64(seed), &spec).blocks[0].clone()
 }
 
-/// Emits the sorter for `b` lanes and the largest tile `t` (8 or 16).
+/// Emits the sorter for `b` lanes and the largest tile `t` (8 or 16; B = 64: 8).
 fn emit(b: usize, t: usize, blk: &BlockPolicy) -> String {
     let v = match (b, t) {
         (4, 8) => emit_verilog(&mut GroupSorter::<4, 64, 12, 65, 4>::new(blk), "actcomp_sorter"),
@@ -45,6 +46,8 @@ fn emit(b: usize, t: usize, blk: &BlockPolicy) -> String {
         (8, 8) => emit_verilog(&mut GroupSorter::<8, 128, 24, 129, 4>::new(blk), "actcomp_sorter"),
         (8, 16) => emit_verilog(&mut GroupSorter::<8, 128, 24, 129, 5>::new(blk), "actcomp_sorter"),
         (16, 16) => emit_verilog(&mut GroupSorter::<16, 256, 48, 257, 5>::new(blk), "actcomp_sorter"),
+        (32, 16) => emit_verilog(&mut GroupSorter::<32, 512, 96, 513, 5>::new(blk), "actcomp_sorter"),
+        (64, 8) => emit_verilog(&mut GroupSorter::<64, 1024, 192, 1025, 4>::new(blk), "actcomp_sorter"),
         _ => unreachable!(),
     }
     .unwrap();
@@ -160,6 +163,40 @@ fn sorter16_verilog_matches_golden_under_iverilog() {
     let dir = work_dir("b16");
     let out = run_case(&dir, &emit(16, 16, &blk), 16, &beats, &exp, &stalls);
     assert!(out.contains("PASS"), "B=16 (files in {}): {}", dir.display(), out.trim());
+}
+
+/// B = 32 (T = 16) and B = 64 (T = 8): a block with 8 groups, random tiles
+/// (ties, extremes, a partial final tile), then tiles whose energies differ
+/// only on lanes 16..B (comparators of the upper wires), moderate stalls.
+#[test]
+fn sorter_large_b_verilog_matches_golden_under_iverilog() {
+    if !tools() {
+        return;
+    }
+    for (b, t, seed) in [(32usize, 16usize, 40u64), (64, 8, 41)] {
+        let blk = (seed..).map(|s| block(b, t, s)).find(|x| x.groups.len() == 8).unwrap();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut beats = sorter_tiles(&mut rng, b, t, 6);
+        for n in 0..6 {
+            let mut upper: Vec<i64> = (0..(b - 16) as i64).map(|i| 50 + 25 * i).collect();
+            upper.shuffle(&mut rng);
+            for v in 0..3 {
+                let lanes = (0..b).map(|k| if k < 16 { 300 * (n % 2) } else { upper[k - 16] }).collect();
+                beats.push(LaneBeat { lanes, aux: vec![], last: v == 2 });
+            }
+        }
+        let exp = sorter_expected(&blk, &beats, t);
+        let stalls = sorter_stall_pattern(seed, 997, SorterStalls { input: 0.3, data: 0.3, map: 0.3 });
+        let dir = work_dir(&format!("b{b}_t{t}"));
+        let out = run_case(&dir, &emit(b, t, &blk), b, &beats, &exp, &stalls);
+        assert!(
+            out.contains(&format!("PASS beats={} outs={} maps={}", beats.len(), exp.beats.len(), exp.maps.len())),
+            "B={b} T={t} (files in {}): {}",
+            dir.display(),
+            out.trim()
+        );
+        eprintln!("sorter B={b} T={t}: iverilog {}", out.trim());
+    }
 }
 
 /// A corrupted expected map and a corrupted replay group are reported as
