@@ -28,6 +28,9 @@
 //! One register stage: ROM read → output register, with a skid register so
 //! that `s_axis_tready = !skid_full` does not depend on `m_axis_tready`.
 //! Latency 1 cycle, one beat per cycle when the sink is ready.
+//!
+//! Any `LANES` (the policy's B, up to 64): each lane's output offset `16*i`
+//! is a 16-bit constant (an 8-bit one would wrap at lane 16).
 
 use actcomp_golden::policy::BlockPolicy;
 use rust_hdl::prelude::*;
