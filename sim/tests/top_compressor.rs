@@ -234,6 +234,11 @@ fn compressor_matches_golden_with_32_and_64_channel_blocks_static() {
 }
 
 #[test]
+fn compressor_matches_golden_with_32_and_64_channel_blocks_dynamic() {
+    wide_block_policies(Grouping::Dynamic, 6464);
+}
+
+#[test]
 fn compressor_latency_and_rate_with_32_and_64_channel_blocks() {
     let mut rng = StdRng::seed_from_u64(78);
     for (b, mult) in [(32, Multipliers::Full), (64, Multipliers::Full), (32, Multipliers::Serial)] {
