@@ -47,7 +47,9 @@ fn case(seed: u64, b: usize, nb: usize, w: u32) -> (Policy, Vec<usize>, Vec<i16>
 /// [`case`] with the given grouping.
 fn case_with(seed: u64, b: usize, nb: usize, w: u32, grouping: Grouping) -> (Policy, Vec<usize>, Vec<i16>) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let spec = PolicySpec { grouping: Some(grouping), channels: Some(b * nb), block_size: Some(b), word_bits: Some(w), ..Default::default() };
+    // the B = 32 / 64 units are built for dynamic tiles of at most 16 vectors
+    let tile = if b > 16 { Some(16) } else { None };
+    let spec = PolicySpec { grouping: Some(grouping), channels: Some(b * nb), block_size: Some(b), word_bits: Some(w), tile, ..Default::default() };
     let p = random_policy(&mut rng, &spec);
     let mut best = random_codes(&mut rng, &p);
     for _ in 0..4 {
@@ -88,7 +90,7 @@ fn check_grouping(seed: u64, b: usize, nb: usize, w: u32, mult: Multipliers, tla
         let d = verilate_decompressor(&p, &codes, &shape, &opts, &vopts()).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert!(d.report.bit_exact, "{what}: decompressor: {:?}", d.report.mismatch);
         assert_eq!(d.report.runs.len(), 3);
-        let beats = shape[0] * shape[2..].iter().product::<usize>() * p.num_blocks();
+        let beats = shape[0] * shape[2..].iter().product::<usize>() * p.num_blocks() * actcomp_hdl::port_beats(b);
         assert!(d.report.runs.iter().all(|r| r.outputs == beats), "{what}: {:?}", d.report.runs);
     }
 }
@@ -120,6 +122,17 @@ fn b16_policies_are_bit_exact_with_stalls_and_mid_run_reset() {
     }
     check_grouping(7, 16, 2, 64, Multipliers::Full, TlastMode::TensorEnd, true, Grouping::Static);
     check_grouping(8, 16, 1, 32, Multipliers::Serial, TlastMode::EveryTile, true, Grouping::Dynamic);
+}
+
+/// B = 32 and 64: 16-lane port beats gathered into (split from) the block,
+/// the 32- and 64-wire sorters, B² inverse multipliers.
+#[test]
+fn b32_b64_policies_are_bit_exact_with_stalls_and_mid_run_reset() {
+    if !have_verilator() {
+        return;
+    }
+    check_grouping(9, 32, 2, 32, Multipliers::Serial, TlastMode::EveryTile, true, Grouping::Static);
+    check_grouping(10, 64, 1, 64, Multipliers::Full, TlastMode::TensorEnd, true, Grouping::Dynamic);
 }
 
 /// Dynamic grouping: the importance sorters and the decompressor's map
