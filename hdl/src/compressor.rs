@@ -8,14 +8,16 @@
 //! |---|---|---|---|
 //! | `clock` | in | 1 | rising edge |
 //! | `reset` | in | 1 | synchronous, active high; empties every pipeline and zeroes the block / vector counters; while high `s_axis_tready` and `m_axis_tvalid` are low |
-//! | `s_axis_tdata` | in | `9*B` | one block of one pixel vector: lane `i` = code of channel `j*B + i` (9-bit two's complement, so int8 and uint8 codes both fit) in `[9i+8:9i]` |
+//! | `s_axis_tdata` | in | `9*LANES` | `LANES = min(B, 16)`: one block of one pixel vector (B <= 16), or beat `q` of the block's `B/16` port beats (B = 32, 64): lane `i` = code of channel `j*B + 16q + i` (9-bit two's complement, so int8 and uint8 codes both fit) in `[9i+8:9i]` |
 //! | `s_axis_tvalid` / `s_axis_tready` | in / out | 1 | input handshake; `s_axis_tready` depends on registered state and `reset` only |
 //! | `s_axis_tlast` | in | 1 | optional early tile end: set it on **every** beat (all NB blocks) of the last vector of a partial tile; the tile closes after that vector |
 //! | `m_axis_tdata` | out | `W` | payload word |
 //! | `m_axis_tvalid` / `m_axis_tready` | out / in | 1 | output handshake; `m_axis_tvalid` is a register |
 //! | `m_axis_tlast` | out | 1 | last word of a tile |
 //!
-//! Beats come in payload order: vector-major, then block `0..NB` (NB = C/B).
+//! Beats come in payload order: vector-major, then block `0..NB` (NB = C/B),
+//! then (B > 16) port beat `0..B/16` of the block; a [`LaneGather`] in
+//! front of the block router assembles those into the block beat.
 //! The unit counts blocks and vectors itself: a tile ends after the last
 //! block of every `T`-th vector, or earlier after a vector whose beats
 //! carry `s_axis_tlast` (use it on the last vector of the tensor to close a

@@ -12,7 +12,7 @@
 //! | `num_vectors` | in | 32 | pixel vectors of the tensor being decoded; hold it stable from the end of reset to the last output (the final, partial tile ends at vector `num_vectors - 1`; no beats are produced beyond it) |
 //! | `s_axis_tdata` | in | `W` | payload word |
 //! | `s_axis_tvalid` / `s_axis_tready` | in / out | 1 | word handshake (`tready` from registered state and `reset` only) |
-//! | `m_axis_tdata` | out | `8*B` | one block of one reconstructed pixel vector: lane `i` = x̂ of channel `j*B + i` in `[8i+7:8i]` (int8 policies: two's complement; uint8: unsigned) |
+//! | `m_axis_tdata` | out | `8*LANES` | `LANES = min(B, 16)`: one block of one reconstructed pixel vector (B <= 16), or beat `q` of its `B/16` port beats (B = 32, 64, from a [`LaneSplitter`]): lane `i` = x̂ of channel `j*B + 16q + i` in `[8i+7:8i]` (int8 policies: two's complement; uint8: unsigned) |
 //! | `m_axis_tvalid` / `m_axis_tready` | out / in | 1 | output handshake (`tvalid` a register) |
 //! | `m_axis_tlast` | out | 1 | last block of the last vector of a tile |
 //!
