@@ -41,6 +41,24 @@ fn policy_with_channels(dir: &Path, channels: usize) -> PathBuf {
     pp
 }
 
+/// One block of all 64 channels of the real conv2 map (`calibrate --block
+/// all`: B = 64, the calibration's own choice of transform and grouping):
+/// both top levels lint clean with the same waivers (the 16-lane port
+/// gatherer / splitter, 64-wire sorter and >64-bit constants add no new
+/// warning class).
+#[test]
+fn lint_is_clean_for_one_block_of_64_channels() {
+    if require_tool("verilator", "verilator").is_none() {
+        return;
+    }
+    let d = tmpdir(SUITE, "lint64");
+    let calib = fixture_path("activations/mnist_conv2_relu_calib.npy");
+    let p = d.join("all64.json");
+    ok(&["calibrate", "--activations", calib.to_str().unwrap(), "--target-bpv", "2.5", "--block", "all", "--tile", "16", "-o", p.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&["lint", "--policy", p.to_str().unwrap(), "-o", d.join("rtl").to_str().unwrap(), "--json"])).unwrap();
+    assert_eq!(v["clean"], true, "{v}");
+}
+
 #[test]
 fn lint_is_clean_with_the_waivers_and_the_waivers_are_precise() {
     let Some(verilator) = require_tool("verilator", "verilator") else { return };

@@ -465,7 +465,7 @@ impl<const B: usize, const CW: usize, const GW: usize, const YW: usize, const UW
         }
         // Output port: the merged block beat (B <= 16), or its 16-lane
         // parts from the splitter (B > 16).
-        self.m_axis_tdata.next = bit_cast::<OW, CW>(self.o_data.val());
+        self.m_axis_tdata.next = self.o_data.val().get_bits::<OW>(0);
         self.m_axis_tvalid.next = self.o_valid.val() & !self.reset.val();
         self.m_axis_tlast.next = self.o_last.val();
         for s in 0..self.split.len() {
