@@ -93,3 +93,24 @@ fn rust_hdl_checks_and_acc_widths() {
     assert_eq!(packer_acc_bits(8, 32), 96);
     assert_eq!(packer_acc_bits(8, 64), 128);
 }
+
+/// Policies the top levels cannot build are refused with the reason and
+/// the calibrate flag that fixes it (never a panic in a unit's `new`):
+/// B = 64 with a dynamic tile of 32, and B = 128.
+#[test]
+fn unbuildable_wide_policies_are_refused_with_the_reason() {
+    use actcomp_golden::policy::Grouping;
+    use actcomp_golden::testkit::{random_policy, PolicySpec};
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let spec = |b: usize, grouping, tile| PolicySpec { channels: Some(b), block_size: Some(b), grouping: Some(grouping), tile: Some(tile), ..Default::default() };
+    let p = random_policy(&mut rng, &spec(64, Grouping::Dynamic, 32));
+    let e = actcomp_hdl::check_top_policy(&p).unwrap_err().to_string();
+    assert!(e.contains("B = 64") && e.contains("T = 32") && e.contains("--tile 16"), "{e}");
+    assert!(actcomp_hdl::compressor_verilog(&p, actcomp_hdl::Multipliers::Serial).is_err());
+    let p = random_policy(&mut rng, &spec(64, Grouping::Static, 32));
+    assert!(actcomp_hdl::check_top_policy(&p).is_ok(), "static grouping takes any tile at B = 64");
+    let p = random_policy(&mut rng, &spec(128, Grouping::Static, 8));
+    let e = actcomp_hdl::check_top_policy(&p).unwrap_err().to_string();
+    assert!(e.contains("block size B = 128") && e.contains("--block"), "{e}");
+}
