@@ -62,6 +62,7 @@ use actcomp_golden::policy::{Grouping, Policy};
 use rust_hdl::prelude::*;
 
 use crate::group_map::{map_widths_bits, MapWiden};
+use crate::lane_word::lane_word;
 use crate::lane_split::{sub_beats, LaneGather, LaneSplitter};
 use crate::grouping::{GroupSorter, SORTER_MAX_TILE};
 use crate::packer::VarWidthPacker;
@@ -144,20 +145,6 @@ pub const fn port_beats(b: usize) -> usize {
     b / port_lanes(b)
 }
 
-/// `values[i]` (each `width` bits) packed at bit `width * i` of an
-/// `N`-bit constant; builds words wider than 64 bits (3-bit group maps and
-/// 4-bit width maps of B = 32 and 64 lanes).
-pub fn lane_word<const N: usize>(values: &[u64], width: usize) -> Bits<N> {
-    assert!(values.len() * width <= N, "{} lanes of {width} bits do not fit {N} bits", values.len());
-    let mut word = Bits::<N>::default();
-    for (i, &v) in values.iter().enumerate() {
-        assert!(width == 64 || v >> width == 0, "lane {i} value {v} does not fit {width} bits");
-        for k in 0..width {
-            word = word.replace_bit(width * i + k, (v >> k) & 1 == 1);
-        }
-    }
-    word
-}
 /// Largest number of blocks (8-bit block counters).
 pub const TOP_MAX_BLOCKS: usize = 255;
 

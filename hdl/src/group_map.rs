@@ -5,7 +5,7 @@
 //!
 //! * [`MapWiden`] (compressor side): the sorter's map word (3-bit lanes)
 //!   as a packer code beat (8-bit lanes); the lane widths are a per-block
-//!   constant ([`map_widths_word`]).
+//!   constant ([`map_widths_bits`]).
 //! * [`MapDecoder`] (decompressor side): captures one unpacked map beat
 //!   (8-bit sign-extended lanes) into the block's group word (3-bit lanes,
 //!   the dequantizer's `tuser`) and the matching code widths word (4-bit
@@ -18,23 +18,15 @@ use actcomp_golden::policy::group_index_bits;
 use actcomp_golden::policy::BlockPolicy;
 use rust_hdl::prelude::*;
 
-/// Packer/unpacker widths word of a block's map beat: every lane
-/// `ceil(log2 G)` bits (0 for a single group), lane `i` in `[4i+3:4i]`.
-/// Only for B <= 16 (the word is `4*B` bits); [`map_widths_bits`] builds
-/// it at any B.
-pub fn map_widths_word(blk: &BlockPolicy) -> u64 {
-    assert!(blk.rank.len() <= 16, "map_widths_word: B = {} needs {} bits; use map_widths_bits", blk.rank.len(), 4 * blk.rank.len());
-    let w = group_index_bits(blk.groups.len()) as u64;
-    (0..blk.rank.len()).fold(0, |a, i| a | (w << (4 * i)))
-}
+use crate::lane_word::lane_word;
 
-/// [`map_widths_word`] as a `UW`-bit constant (`UW = 4*B`), built lane by
-/// lane so that B = 32 / 64 (128 / 256 bits) do not overflow a `u64`.
-/// Panics if `UW != 4*B`.
+/// Packer/unpacker widths word of a block's map beat as a `UW`-bit
+/// constant (`UW = 4*B`): every lane `ceil(log2 G)` bits (0 for a single
+/// group), lane `i` in `[4i+3:4i]`. Panics if `UW != 4*B`.
 pub fn map_widths_bits<const UW: usize>(blk: &BlockPolicy) -> Bits<UW> {
     assert_eq!(UW, 4 * blk.rank.len(), "UW must be 4*B");
     let w = group_index_bits(blk.groups.len()) as u64;
-    (0..blk.rank.len()).fold(Bits::<UW>::default(), |a, i| a | (Bits::<UW>::from(w) << (4 * i) as u64))
+    lane_word(&vec![w; blk.rank.len()], 4)
 }
 
 /// Places an `N`-bit field at a constant bit offset of an `M`-bit word

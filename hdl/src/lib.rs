@@ -19,6 +19,7 @@ pub mod group_map;
 pub mod grouping;
 pub mod inverse;
 pub mod lane_split;
+pub mod lane_word;
 pub mod packer;
 pub mod quantizer;
 pub mod transform;
@@ -41,11 +42,12 @@ pub use compressor::{
     check_top_policy, compressor_addr_bits, compressor_latency, compressor_throughput, compressor_verilog,
     sorter_addr_bits, Compressor, Compressor4x32, Compressor4x32T256, Compressor4x64, Compressor4x64T256, Compressor8x32,
     Compressor8x32T256, Compressor8x64, Compressor8x64T256, Compressor16x32, Compressor16x32T256, Compressor16x64,
-    Compressor16x64T256, Compressor32x32, Compressor32x64, Compressor64x32, Compressor64x64, lane_word,
+    Compressor16x64T256, Compressor32x32, Compressor32x64, Compressor64x32, Compressor64x64,
     port_beats, port_lanes, Multipliers, TopError, HW_DEFAULT_BLOCK_SIZES, TOP_BLOCK_SIZES, TOP_PORT_LANES,
 };
 pub use lane_split::{narrow_lanes, sub_beats, LaneGather, LaneSplitter};
-pub use group_map::{map_widths_bits, map_widths_word, FieldPlace, MapDecoder, MapWiden};
+pub use group_map::{map_widths_bits, FieldPlace, MapDecoder, MapWiden};
+pub use lane_word::lane_word;
 pub use decompressor::{
     decompressor_throughput, decompressor_verilog, Decompressor, Decompressor16x32, Decompressor16x64, Decompressor4x32,
     Decompressor32x32, Decompressor32x64, Decompressor4x64, Decompressor64x32, Decompressor64x64, Decompressor8x32,

@@ -40,15 +40,6 @@ macro_rules! axis_handshake {
     };
 }
 
-/// Runs `f` on a thread with a `mib`-MiB stack and returns its result
-/// (panics propagate). rust-hdl units of wide blocks (B = 32 / 64) are
-/// plain structs of many `Bits<512..1024>` signals, megabytes each, built
-/// and moved on the stack: beyond a test thread's default 2 MiB.
-pub fn with_stack<T: Send + 'static>(mib: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let h = std::thread::Builder::new().stack_size(mib << 20).spawn(f).expect("spawn a big-stack thread");
-    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
-}
-
 pub mod axis;
 pub mod dequantizer;
 pub mod grouping;

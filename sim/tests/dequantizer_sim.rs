@@ -11,7 +11,7 @@ use actcomp_hdl::{Dequantizer, Dequantizer4, Dequantizer64, Dequantizer8};
 use actcomp_sim::axis::StallConfig;
 use actcomp_sim::dequantizer::{expected_beat, random_deq_beats, DeqBeat};
 use actcomp_sim::transform::{LaneBeat, StreamBench, StreamDut};
-use actcomp_sim::{with_stack, BeatBench, BeatDut, Stalls};
+use actcomp_sim::{BeatBench, BeatDut, Stalls};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
@@ -207,17 +207,17 @@ fn wide_case<const L: usize, const CW: usize, const GW: usize, const OW: usize>(
 
 #[test]
 fn dequantizer_b16_matches_golden_with_stalls() {
-    with_stack(256, || wide_case::<16, 128, 48, 256>(16, 40));
+    wide_case::<16, 128, 48, 256>(16, 40);
 }
 
 #[test]
 fn dequantizer_b32_matches_golden_with_stalls() {
-    with_stack(512, || wide_case::<32, 256, 96, 512>(32, 30));
+    wide_case::<32, 256, 96, 512>(32, 30);
 }
 
 #[test]
 fn dequantizer_b64_matches_golden_with_stalls() {
-    with_stack(1024, || wide_case::<64, 512, 192, 1024>(64, 20));
+    wide_case::<64, 512, 192, 1024>(64, 20);
 }
 
 /// Lanes 0, 16 and 32 come out in their own places: one 8-bit group whose
@@ -226,18 +226,16 @@ fn dequantizer_b64_matches_golden_with_stalls() {
 /// at lane 16) would merge lanes and fail.
 #[test]
 fn dequantizer_b64_lanes_0_16_32_are_distinct() {
-    with_stack(1024, || {
-        let mut rng = StdRng::seed_from_u64(66);
-        let mut blk = policy(&mut rng, 64).blocks[0].clone();
-        single_group(&mut blk, 8);
-        blk.groups[0].levels = (0..256).map(|j| j - 128).collect();
-        let beats: Vec<DeqBeat> = (0..3)
-            .map(|k| DeqBeat { codes: (0..64).map(|i| i - 64 + k).collect(), groups: vec![0; 64], last: k == 2 })
-            .collect();
-        let exp: Vec<LaneBeat> = beats.iter().map(|x| x.expected_lanes(&blk)).collect();
-        assert_eq!((exp[0].lanes[0], exp[0].lanes[16], exp[0].lanes[32]), (-64, -48, -32));
-        let mut bench = StreamBench::new(Dequantizer64::new(&blk), 1, StallConfig::NONE);
-        bench.load(beats.iter().map(DeqBeat::lane_beat), exp);
-        bench.run_to_completion(100, 4).unwrap();
-    });
+    let mut rng = StdRng::seed_from_u64(66);
+    let mut blk = policy(&mut rng, 64).blocks[0].clone();
+    single_group(&mut blk, 8);
+    blk.groups[0].levels = (0..256).map(|j| j - 128).collect();
+    let beats: Vec<DeqBeat> = (0..3)
+        .map(|k| DeqBeat { codes: (0..64).map(|i| i - 64 + k).collect(), groups: vec![0; 64], last: k == 2 })
+        .collect();
+    let exp: Vec<LaneBeat> = beats.iter().map(|x| x.expected_lanes(&blk)).collect();
+    assert_eq!((exp[0].lanes[0], exp[0].lanes[16], exp[0].lanes[32]), (-64, -48, -32));
+    let mut bench = StreamBench::new(Dequantizer64::new(&blk), 1, StallConfig::NONE);
+    bench.load(beats.iter().map(DeqBeat::lane_beat), exp);
+    bench.run_to_completion(100, 4).unwrap();
 }

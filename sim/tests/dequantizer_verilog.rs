@@ -13,7 +13,6 @@ use actcomp_sim::dequantizer::{deq_in_format, deq_out_format, expected_beat, ran
 use actcomp_sim::transform::{stream_testbench, write_beat_vectors, LaneBeat};
 use actcomp_sim::unpacker::{beat_stall_pattern, run_beat_verilog, VPort};
 use actcomp_sim::vtb::{require_tool, run_iverilog, stall_pattern};
-use actcomp_sim::with_stack;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -141,8 +140,6 @@ fn emitted_dequantizer_b32_b64_match_golden_under_iverilog() {
     if require_tool("iverilog", "iverilog").is_none() || require_tool("vvp", "iverilog").is_none() {
         return;
     }
-    with_stack(1024, || {
-        wide_verilog::<32, 256, 96, 512>(32, 60);
-        wide_verilog::<64, 512, 192, 1024>(64, 40);
-    });
+    wide_verilog::<32, 256, 96, 512>(32, 60);
+    wide_verilog::<64, 512, 192, 1024>(64, 40);
 }

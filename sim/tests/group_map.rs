@@ -11,9 +11,8 @@
 
 use actcomp_golden::policy::{group_index_bits, BlockPolicy, Grouping};
 use actcomp_golden::testkit::{random_policy, PolicySpec};
-use actcomp_hdl::{check_emitted, emit_verilog, map_widths_bits, map_widths_word, MapDecoder, MapWiden};
+use actcomp_hdl::{check_emitted, emit_verilog, map_widths_bits, MapDecoder, MapWiden};
 use actcomp_sim::transform::{bits_to_lanes, lanes_to_bits};
-use actcomp_sim::with_stack;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_hdl::prelude::*;
@@ -89,10 +88,8 @@ fn map_widen_places_each_group_index_in_its_packer_lane() {
     widen_case::<4, 12, 32>(&mut rng);
     widen_case::<8, 24, 64>(&mut rng);
     widen_case::<16, 48, 128>(&mut rng);
-    with_stack(256, move || {
-        widen_case::<32, 96, 256>(&mut rng);
-        widen_case::<64, 192, 512>(&mut rng);
-    });
+    widen_case::<32, 96, 256>(&mut rng);
+    widen_case::<64, 192, 512>(&mut rng);
 }
 
 #[test]
@@ -101,10 +98,8 @@ fn map_decoder_registers_groups_and_widths_of_the_loaded_map() {
     decoder_case::<4, 32, 12, 16>(&mut rng);
     decoder_case::<8, 64, 24, 32>(&mut rng);
     decoder_case::<16, 128, 48, 64>(&mut rng);
-    with_stack(256, move || {
-        decoder_case::<32, 256, 96, 128>(&mut rng);
-        decoder_case::<64, 512, 192, 256>(&mut rng);
-    });
+    decoder_case::<32, 256, 96, 128>(&mut rng);
+    decoder_case::<64, 512, 192, 256>(&mut rng);
 }
 
 /// Lanes 0 and 32 (and 16) stay apart at B = 64: group index `k mod G` in
@@ -113,42 +108,40 @@ fn map_decoder_registers_groups_and_widths_of_the_loaded_map() {
 /// would merge lanes 32.. into lanes 0.. and fail.
 #[test]
 fn map_lanes_0_16_32_are_distinct_at_b64() {
-    with_stack(256, || {
-        let g: Vec<i64> = (0..64).map(|k| k % 7).collect();
-        assert!(g[0] != g[16] && g[0] != g[32] && g[16] != g[32]);
-        let mut dut = MapWiden::<64, 192, 512>::default();
-        dut.connect_all();
-        dut.groups.next = lanes_to_bits::<192>(&g, 3);
-        settle(&mut dut);
-        assert_eq!(bits_to_lanes(dut.lanes.val(), 64, 8, false), g);
-        let mut rng = StdRng::seed_from_u64(7);
-        let mut blk = block(&mut rng, 64);
-        while blk.groups.len() != 7 {
-            blk = block(&mut rng, 64);
-        }
-        let mut dec = MapDecoder::<64, 512, 192, 256>::new(&blk);
-        dec.connect_all();
-        dec.lanes.next = lanes_to_bits::<512>(&g.iter().map(|&x| if x >= 4 { x | 0xF8 } else { x }).collect::<Vec<_>>(), 8);
-        dec.load.next = true;
-        dec.clock.next = Clock { clk: false };
-        settle(&mut dec);
-        dec.clock.next = Clock { clk: true };
-        settle(&mut dec);
-        assert_eq!(bits_to_lanes(dec.groups.val(), 64, 3, false), g);
-        let w: Vec<i64> = g.iter().map(|&x| blk.groups[x as usize].bits as i64).collect();
-        assert_eq!(bits_to_lanes(dec.widths.val(), 64, 4, false), w);
-    });
+    let g: Vec<i64> = (0..64).map(|k| k % 7).collect();
+    assert!(g[0] != g[16] && g[0] != g[32] && g[16] != g[32]);
+    let mut dut = MapWiden::<64, 192, 512>::default();
+    dut.connect_all();
+    dut.groups.next = lanes_to_bits::<192>(&g, 3);
+    settle(&mut dut);
+    assert_eq!(bits_to_lanes(dut.lanes.val(), 64, 8, false), g);
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut blk = block(&mut rng, 64);
+    while blk.groups.len() != 7 {
+        blk = block(&mut rng, 64);
+    }
+    let mut dec = MapDecoder::<64, 512, 192, 256>::new(&blk);
+    dec.connect_all();
+    dec.lanes.next = lanes_to_bits::<512>(&g.iter().map(|&x| if x >= 4 { x | 0xF8 } else { x }).collect::<Vec<_>>(), 8);
+    dec.load.next = true;
+    dec.clock.next = Clock { clk: false };
+    settle(&mut dec);
+    dec.clock.next = Clock { clk: true };
+    settle(&mut dec);
+    assert_eq!(bits_to_lanes(dec.groups.val(), 64, 3, false), g);
+    let w: Vec<i64> = g.iter().map(|&x| blk.groups[x as usize].bits as i64).collect();
+    assert_eq!(bits_to_lanes(dec.widths.val(), 64, 4, false), w);
 }
 
-/// The widths constant at any B: [`map_widths_bits`] equals
-/// [`map_widths_word`] up to B = 16 and puts `ceil(log2 G)` in every 4-bit
-/// lane at B = 32 / 64 (beyond a u64).
+/// The widths constant at any B: [`map_widths_bits`] puts `ceil(log2 G)`
+/// in every 4-bit lane, at B = 16 (a u64) and at B = 32 / 64 (beyond one).
 #[test]
 fn map_widths_bits_matches_word_and_fills_wide_blocks() {
     let mut rng = StdRng::seed_from_u64(9);
     for _ in 0..8 {
         let blk = block(&mut rng, 16);
-        assert_eq!(map_widths_bits::<64>(&blk).to_u64(), map_widths_word(&blk));
+        let w = group_index_bits(blk.groups.len()) as u64;
+        assert_eq!(map_widths_bits::<64>(&blk).to_u64(), (0..16).fold(0, |a, i| a | (w << (4 * i))));
         let w = group_index_bits(blk.groups.len()) as i64;
         assert_eq!(bits_to_lanes(map_widths_bits::<64>(&blk), 16, 4, false), vec![w; 16]);
         let blk = block(&mut rng, 32);

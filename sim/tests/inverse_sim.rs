@@ -14,7 +14,7 @@ use actcomp_sim::inverse::{
     calibrated_block, expected_xhat, inv_in_beat, inverse_expected_lanes, inverse_lane_beats, random_yhat,
 };
 use actcomp_sim::transform::{StreamBench, StreamDut};
-use actcomp_sim::{with_stack, BeatBench, BeatDut, InBeat, OutBeat, Stalls};
+use actcomp_sim::{BeatBench, BeatDut, InBeat, OutBeat, Stalls};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
@@ -221,17 +221,17 @@ fn wide_case<const B: usize, const YW: usize, const OW: usize>(seed: u64, n: usi
 
 #[test]
 fn inverse_b16_matches_golden_with_stalls() {
-    with_stack(256, || wide_case::<16, 256, 128>(16, 24));
+    wide_case::<16, 256, 128>(16, 24);
 }
 
 #[test]
 fn inverse_b32_matches_golden_with_stalls() {
-    with_stack(1024, || wide_case::<32, 512, 256>(32, 16));
+    wide_case::<32, 512, 256>(32, 16);
 }
 
 #[test]
 fn inverse_b64_matches_golden_with_stalls() {
-    with_stack(1024, || wide_case::<64, 1024, 512>(64, 10));
+    wide_case::<64, 1024, 512>(64, 10);
 }
 
 /// Channels 0 and 32 (and 0 and 16) come out in their own lanes: an
@@ -240,10 +240,6 @@ fn inverse_b64_matches_golden_with_stalls() {
 /// constant for `8*i`) would merge lane 32 into lane 0 and fail.
 #[test]
 fn inverse_b64_lanes_0_and_32_are_distinct() {
-    with_stack(1024, lanes_0_and_32);
-}
-
-fn lanes_0_and_32() {
     let mut rng = StdRng::seed_from_u64(65);
     let p = policy(&mut rng, 64);
     let mut blk = p.blocks[0].clone();

@@ -17,7 +17,6 @@ use actcomp_sim::inverse::{
 use actcomp_sim::transform::{stream_testbench, write_beat_vectors, LaneBeat};
 use actcomp_sim::unpacker::{beat_stall_pattern, run_beat_verilog, VPort};
 use actcomp_sim::vtb::{require_tool, run_iverilog, stall_pattern};
-use actcomp_sim::with_stack;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -143,8 +142,6 @@ fn emitted_inverse_b32_b64_match_golden_under_iverilog() {
     if require_tool("iverilog", "iverilog").is_none() || require_tool("vvp", "iverilog").is_none() {
         return;
     }
-    with_stack(1024, || {
-        wide_verilog::<32, 512, 256>(32, 40);
-        wide_verilog::<64, 1024, 512>(64, 30);
-    });
+    wide_verilog::<32, 512, 256>(32, 40);
+    wide_verilog::<64, 1024, 512>(64, 30);
 }
