@@ -66,7 +66,7 @@ fn main() {
     };
     let mut rows = Vec::new();
     let mut words_len = 0;
-    for engine in [Engine::Plain, Engine::Portable, Engine::Simd] {
+    for engine in [Engine::Plain, Engine::Portable, Engine::Simd, Engine::Channel] {
         let codec = Codec::with_engine(&policy, engine).unwrap();
         let only = std::env::var("CODEC_SPEED_ENGINE").ok();
         if codec.engine() != engine || only.is_some_and(|o| !o.eq_ignore_ascii_case(&format!("{engine:?}"))) {

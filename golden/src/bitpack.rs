@@ -177,6 +177,15 @@ impl BitSource {
         (lo | hi) & ((1u64 << bits) - 1)
     }
 
+    /// The 64 bits starting `offset` bits after the read position, where
+    /// that bit lies inside the stream (zeros past its end).
+    #[inline(always)]
+    pub fn peek64_at(&self, offset: usize) -> u64 {
+        let pos = self.pos + offset;
+        let (i, o) = (pos >> 6, (pos & 63) as u32);
+        (self.chunks[i] >> o) | ((self.chunks[i + 1] << 1) << (63 - o))
+    }
+
     /// Reads `bits` bits (`bits` <= 57).
     #[inline(always)]
     pub fn read(&mut self, bits: u32) -> u64 {

@@ -8,6 +8,7 @@
 //! its group (nothing for 0-bit groups); then zero padding to a word boundary.
 
 use crate::bitstream::{BitReader, BitWriter};
+use crate::codec_channel::ChannelEngine;
 use crate::codec_fast::{FastEngine, Layout};
 use crate::error::{GoldenError, Result};
 use crate::grouping::{dynamic_group_map, rank_positions, static_group_map};
@@ -83,16 +84,18 @@ pub enum Engine {
     /// [`Engine::Portable`] plus AVX2 dense transforms where exact; the same
     /// as `Portable` on machines without AVX2.
     Simd,
+    /// For policies whose transforms are all diagonal (identity), with blocks
+    /// of at most 16 components and tiles of at most 64 vectors: the
+    /// channel-major engine, straight on the tensor layout with a run-level
+    /// rest shortcut (no transposes). Other policies, and the parallel
+    /// decompressor, run as [`Engine::Simd`].
+    Channel,
 }
 
 impl Engine {
     /// The fastest engine for this machine.
     pub fn best() -> Engine {
-        if crate::kernels::avx2_available() {
-            Engine::Simd
-        } else {
-            Engine::Portable
-        }
+        Engine::Channel
     }
 }
 
@@ -106,6 +109,8 @@ pub struct Codec {
     policy: Policy,
     engine: Engine,
     fast: Option<FastEngine>,
+    /// The channel-major engine ([`Engine::Channel`] on a policy it suits).
+    channel: Option<ChannelEngine>,
     blocks: Vec<BlockMatrices>,
     tables: Vec<GroupTables>,
     static_maps: Vec<Vec<u8>>,
@@ -140,15 +145,18 @@ impl Codec {
             Engine::Simd if !crate::kernels::avx2_available() => Engine::Portable,
             e => e,
         };
+        let simd = crate::kernels::avx2_available();
         let fast = match engine {
             Engine::Plain => None,
             Engine::Portable => Some(FastEngine::new(policy, &blocks, false)),
-            Engine::Simd => Some(FastEngine::new(policy, &blocks, true)),
+            Engine::Simd | Engine::Channel => Some(FastEngine::new(policy, &blocks, simd)),
         };
+        let channel = if engine == Engine::Channel { ChannelEngine::new(policy, &blocks) } else { None };
         Ok(Codec {
             policy: policy.clone(),
             engine,
             fast,
+            channel,
             blocks,
             tables: policy
                 .blocks
@@ -170,6 +178,12 @@ impl Codec {
     /// The engine this codec runs.
     pub fn engine(&self) -> Engine {
         self.engine
+    }
+
+    /// Whether compress and decompress run on the channel-major engine
+    /// ([`Engine::Channel`] and a policy it suits).
+    pub fn channel_major(&self) -> bool {
+        self.channel.is_some()
     }
 
     /// For each block, the (forward, inverse) transform path of the fast
@@ -304,6 +318,10 @@ impl Codec {
     /// Payload words of the tiles covering vectors `first..end` (`first` on a tile start).
     fn compress_range(&self, codes: &[i16], lay: &Layout, first: usize, end: usize) -> Vec<u64> {
         let p = &self.policy;
+        if let Some(ch) = &self.channel {
+            let tiles = (end - first).div_ceil(p.tile) as u64;
+            return ch.compress_range(codes, lay, first, end, (tiles * p.words_per_tile(p.tile)) as usize);
+        }
         if let Some(fast) = &self.fast {
             let tiles = (end - first).div_ceil(p.tile) as u64;
             return fast.compress_range(codes, lay, first, end, (tiles * p.words_per_tile(p.tile)) as usize);
@@ -360,6 +378,10 @@ impl Codec {
     pub fn decompress(&self, words: &[u64], shape: &[usize]) -> Result<Vec<i16>> {
         let lay = self.check_payload_len(words, shape)?;
         let mut out = vec![0i16; shape.iter().product()];
+        if let Some(ch) = &self.channel {
+            ch.decompress(words, &lay, &mut out)?;
+            return Ok(out);
+        }
         if let Some(fast) = &self.fast {
             // tile by tile straight into the output layout
             fast.decompress_tiles(words, 0, lay.vectors, |first, count, rows| lay.scatter(rows, first, count, &mut out))?;

@@ -12,6 +12,7 @@ pub mod bitpack;
 pub mod bitstream;
 pub mod calibrate;
 pub mod codec;
+mod codec_channel;
 mod codec_fast;
 pub mod container;
 pub mod error;

@@ -281,7 +281,7 @@ fn fast_path_codes(rng: &mut impl Rng, p: &Policy, style: usize) -> (Vec<usize>,
 #[test]
 fn every_engine_gives_the_plain_bits() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(21);
-    let engines = [Engine::Portable, Engine::Simd];
+    let engines = [Engine::Portable, Engine::Simd, Engine::Channel];
     let mut paths = std::collections::BTreeMap::new();
     for case in 0..600 {
         let grouping = [Grouping::Static, Grouping::Dynamic][case % 2];
@@ -322,6 +322,9 @@ fn every_engine_gives_the_plain_bits() {
         let back = plain.decompress(&words, &shape).unwrap();
         for e in engines {
             let fast = Codec::with_engine(&p, e).unwrap();
+            if fast.channel_major() {
+                *paths.entry("channel-major engine".to_string()).or_insert(0) += 1;
+            }
             for (f, i) in fast.transform_paths() {
                 *paths.entry(format!("forward {f}")).or_insert(0) += 1;
                 *paths.entry(format!("inverse {i}")).or_insert(0) += 1;
@@ -339,7 +342,7 @@ fn every_engine_gives_the_plain_bits() {
         }
     }
     // every transform path was compared with the plain one, many times
-    let mut want = vec!["forward diagonal table", "forward portable", "inverse diagonal table", "inverse portable"];
+    let mut want = vec!["forward diagonal table", "forward portable", "inverse diagonal table", "inverse portable", "channel-major engine"];
     if actcomp_golden::kernels::avx2_available() {
         want.extend(["forward dense avx2", "inverse dense avx2"]);
     }
@@ -361,7 +364,7 @@ fn every_engine_rejects_corrupt_payloads_like_plain() {
             words[i] ^= 1 << rng.gen_range(0..p.word_bits);
         }
         let want = plain.decompress(&words, &shape);
-        for e in [Engine::Portable, Engine::Simd] {
+        for e in [Engine::Portable, Engine::Simd, Engine::Channel] {
             let got = Codec::with_engine(&p, e).unwrap().decompress(&words, &shape);
             match (&want, &got) {
                 (Ok(a), Ok(b)) => assert_eq!(a, b, "case {case} {e:?}"),
@@ -378,7 +381,7 @@ fn codes_outside_the_code_range_are_an_error() {
     for dtype in [Dtype::I8, Dtype::U8] {
         let p = random_policy(&mut rng, &PolicySpec { dtype: Some(dtype), channels: Some(4), ..Default::default() });
         let hi = p.input.code_range.max() as i16;
-        for e in [Engine::Plain, Engine::Portable, Engine::Simd] {
+        for e in [Engine::Plain, Engine::Portable, Engine::Simd, Engine::Channel] {
             let codec = Codec::with_engine(&p, e).unwrap();
             let codes = vec![0, 1, hi + 1, 2];
             let msg = codec.compress(&codes, &[1, 4, 1]).unwrap_err().to_string();

@@ -1,0 +1,691 @@
+//! The channel-major engine: the codec's payload, bit for bit, for policies
+//! whose transforms are diagonal (the identity transform, or any block
+//! matrix without off-diagonal entries), computed straight on the tensor's
+//! N x C x spatial layout.
+//!
+//! With a diagonal transform, component k of a block depends only on
+//! channel k, and the T vectors of a tile inside one image are T
+//! consecutive codes of every channel. So the engine never transposes:
+//!
+//! * a channel's run of T codes is compared with the rest code (the input
+//!   zero point, most of a post-ReLU map) in one pass; only the codes off
+//!   it are looked at again;
+//! * tables give, per channel and code, `|y_k|` (the tile energy) and, per
+//!   group, the packed field (transform, fine index and code table in one
+//!   lookup); and per channel, group and field the reconstruction;
+//! * a block's fields of one vector (at most 16 x 8 bits) are one `u128`
+//!   that starts as the *rest string* — every channel's rest field under
+//!   the tile's group map — and gets the fields of the off-rest codes
+//!   written over it. The decoder XORs the string read with the rest string
+//!   and only visits the lanes that differ; every other output is the
+//!   channel's rest reconstruction, written as a run;
+//! * the group map of a dynamic tile comes from ranking by counting (no
+//!   sort); a tile whose codes are all at rest has a known map, and a map
+//!   equal to the block's previous one reuses its plan.
+//!
+//! Tiles that straddle two images are copied through a small scratch tile.
+
+use crate::bitpack::{BitSink, BitSource};
+use crate::codec_fast::Layout;
+use crate::error::{GoldenError, Result};
+use crate::policy::{group_index_bits, Grouping, Policy};
+use crate::quantizer::GroupQuantizer;
+use crate::transform::BlockMatrices;
+
+/// Largest block the engine takes: a vector's fields of one block fit a `u128`.
+pub(crate) const MAX_BLOCK: usize = 16;
+/// Largest tile the engine takes: a channel's off-rest vectors are a `u64` mask.
+pub(crate) const MAX_TILE: usize = 64;
+/// Bound on a tile energy `Σ |y_k|` over at most 64 vectors of `|y| <= 2^15`.
+const ENERGY_LIMIT: u32 = 1 << 21;
+
+/// Everything that follows from one group map of a block.
+///
+/// A vector's fields of one block are handled as two *byte lanes*: the
+/// fields of components 0..8 and 8..16, one per byte (`field_k` in byte
+/// `k mod 8`). PDEP with `deposit_*` spreads a packed part into its byte
+/// lane; PEXT packs a byte lane back. The packed string is `lo` (the first
+/// `split` bits) followed by `hi`.
+#[derive(Debug, Clone)]
+struct Plan {
+    /// Set once the plan holds a map.
+    valid: bool,
+    /// Group of each component (entries past the block size are 0).
+    map: [u8; MAX_BLOCK],
+    /// The map as it travels in a dynamic tile (component 0 in the low bits).
+    map_bits: u64,
+    /// Bits of components 0..8 in a vector's string.
+    split: u32,
+    /// The low `bits_k` bits of byte `k mod 8`, for components 0..8 and 8..16.
+    deposit_lo: u64,
+    deposit_hi: u64,
+    /// Every component's field of the rest code, packed (the rest string).
+    rest_lo: u64,
+    rest_hi: u64,
+    /// The same fields as byte lanes.
+    rest_bytes_lo: u64,
+    rest_bytes_hi: u64,
+    /// Reconstruction of each component's rest field.
+    rest_recon: [i16; MAX_BLOCK],
+}
+
+/// One block of the policy in the engine's form.
+#[derive(Debug, Clone)]
+struct ChannelBlock {
+    b: usize,
+    index_bits: u32,
+    /// Bits of one vector's fields (the same under every map).
+    block_bits: u32,
+    sizes: Vec<usize>,
+    bits: Vec<u32>,
+    /// Position of each component in the static ranking.
+    positions: [u32; MAX_BLOCK],
+    /// Group of the component ranked r in a tile.
+    group_of_rank: [u8; MAX_BLOCK],
+    /// `[(g·B + k)·256 + x - lo]`: the packed field of code x on channel k in group g.
+    fields: Vec<u8>,
+    /// `[k·256 + x - lo]`: `|y_k|` of code x.
+    abs_y: Vec<u32>,
+    /// `|y_k|` of the rest code.
+    rest_abs: [u32; MAX_BLOCK],
+    /// `[recon_base[g·B + k] + field]`: the reconstruction of channel k from a field of group g.
+    recon: Vec<i16>,
+    recon_base: Vec<u32>,
+    /// Rest code's index in the code tables (`rest - lo`).
+    rest_index: usize,
+    /// The plan of static grouping, or of a dynamic tile of T vectors all at rest.
+    fixed: Plan,
+}
+
+impl ChannelBlock {
+    /// The engine's tables for a diagonal block.
+    fn new(policy: &Policy, bi: usize, m: &BlockMatrices, rest: i16) -> Self {
+        let blk = &policy.blocks[bi];
+        let b = blk.mean.len();
+        let (lo, hi) = (policy.input.code_range.min(), policy.input.code_range.max());
+        let ng = blk.groups.len();
+        let qs: Vec<GroupQuantizer> = blk.groups.iter().map(GroupQuantizer::new).collect();
+        // y_k(x) for every code: the golden forward of the vector with every channel at x
+        let codes = (hi - lo + 1) as usize;
+        let mut y_of = vec![0i32; codes * b];
+        let mut y = vec![0i32; b];
+        for x in lo..=hi {
+            m.forward(&vec![x as i16; b], &mut y);
+            for k in 0..b {
+                y_of[k * codes + (x - lo) as usize] = y[k];
+            }
+        }
+        let mut abs_y = vec![0u32; b * 256];
+        let mut fields = vec![0u8; ng * b * 256];
+        for k in 0..b {
+            for xi in 0..codes {
+                let yk = y_of[k * codes + xi];
+                abs_y[k * 256 + xi] = yk.unsigned_abs();
+                for (g, q) in qs.iter().enumerate() {
+                    if q.bits > 0 {
+                        fields[(g * b + k) * 256 + xi] = (q.quantize(yk) as u32 & ((1 << q.bits) - 1)) as u8;
+                    }
+                }
+            }
+        }
+        // reconstructions: the golden inverse of the vector with every component at one level
+        let mut recon_base = vec![0u32; ng * b];
+        let mut recon = Vec::new();
+        let mut out = vec![0i16; b];
+        for (g, q) in qs.iter().enumerate() {
+            let n = 1usize << q.bits;
+            let base = recon.len();
+            recon.resize(base + n * b, 0);
+            for field in 0..n {
+                let code = if q.bits == 0 { 0 } else { crate::bitstream::sign_extend(field as u32, q.bits) };
+                m.inverse(&vec![q.dequantize(code); b], lo, hi, &mut out);
+                for k in 0..b {
+                    recon[base + k * n + field] = out[k];
+                }
+            }
+            for k in 0..b {
+                recon_base[g * b + k] = (base + k * n) as u32;
+            }
+        }
+        let rest_index = (rest as i32 - lo) as usize;
+        let mut rest_abs = [0u32; MAX_BLOCK];
+        let mut positions = [0u32; MAX_BLOCK];
+        for k in 0..b {
+            rest_abs[k] = abs_y[k * 256 + rest_index];
+        }
+        for (r, &k) in blk.rank.iter().enumerate() {
+            positions[k] = r as u32;
+        }
+        let mut group_of_rank = [0u8; MAX_BLOCK];
+        let mut r = 0;
+        for (g, grp) in blk.groups.iter().enumerate() {
+            group_of_rank[r..r + grp.size].fill(g as u8);
+            r += grp.size;
+        }
+        let mut cb = ChannelBlock {
+            b,
+            index_bits: group_index_bits(ng),
+            block_bits: blk.groups.iter().map(|g| g.size as u32 * g.bits).sum(),
+            sizes: blk.groups.iter().map(|g| g.size).collect(),
+            bits: blk.groups.iter().map(|g| g.bits).collect(),
+            positions,
+            group_of_rank,
+            fields,
+            abs_y,
+            rest_abs,
+            recon,
+            recon_base,
+            rest_index,
+            fixed: Plan::empty(),
+        };
+        cb.fixed = match policy.grouping {
+            Grouping::Static => {
+                let mut map = [0u8; MAX_BLOCK];
+                map[..b].copy_from_slice(&crate::grouping::static_group_map(blk));
+                cb.plan(&map)
+            }
+            Grouping::Dynamic => {
+                let energy: Vec<u32> = (0..b).map(|k| policy.tile as u32 * rest_abs[k]).collect();
+                cb.plan(&cb.rank_map(&energy))
+            }
+        };
+        cb
+    }
+
+    /// The group map of a dynamic tile from its component energies (each
+    /// below [`ENERGY_LIMIT`]): E descending, ties by static rank ascending,
+    /// as [`crate::grouping::dynamic_group_map`]. Ranks are counted, not sorted.
+    #[inline(always)]
+    fn rank_map(&self, energy: &[u32]) -> [u8; MAX_BLOCK] {
+        // distinct keys, ascending in the rule's order; padding keys rank last
+        let mut key = [u32::MAX; MAX_BLOCK];
+        for k in 0..self.b {
+            key[k] = ((ENERGY_LIMIT - energy[k]) << 4) | self.positions[k];
+        }
+        let mut map = [0u8; MAX_BLOCK];
+        for k in 0..self.b {
+            let mut rank = 0u8;
+            for &kj in &key {
+                rank += (kj < key[k]) as u8;
+            }
+            map[k] = self.group_of_rank[rank as usize & (MAX_BLOCK - 1)];
+        }
+        map
+    }
+
+    /// Makes `p` the plan of a group map (a valid one: group sizes as the policy's).
+    #[inline(always)]
+    fn plan_into(&self, map: &[u8; MAX_BLOCK], p: &mut Plan) {
+        let b = self.b;
+        p.valid = true;
+        p.map = *map;
+        p.map_bits = 0;
+        let (mut dep, mut rest, mut bytes) = ([0u64; 2], [0u64; 2], [0u64; 2]);
+        let mut offset = [0u32; 2];
+        for k in 0..b {
+            let g = map[k] as usize;
+            let bits = self.bits[g];
+            let h = k >> 3;
+            let lane = 8 * (k as u32 & 7);
+            p.map_bits |= (g as u64) << (k as u32 * self.index_bits);
+            let rest_field = if bits == 0 { 0 } else { self.fields[self.field_row(g, k) + self.rest_index] } as u64;
+            dep[h] |= ((1u64 << bits) - 1) << lane;
+            bytes[h] |= rest_field << lane;
+            rest[h] |= rest_field << offset[h];
+            offset[h] += bits;
+            p.rest_recon[k] = self.recon[self.recon_base[g * b + k] as usize + rest_field as usize];
+        }
+        debug_assert_eq!(offset[0] + offset[1], self.block_bits);
+        p.split = offset[0];
+        (p.deposit_lo, p.deposit_hi) = (dep[0], dep[1]);
+        (p.rest_lo, p.rest_hi) = (rest[0], rest[1]);
+        (p.rest_bytes_lo, p.rest_bytes_hi) = (bytes[0], bytes[1]);
+    }
+
+    /// The plan of a group map.
+    fn plan(&self, map: &[u8; MAX_BLOCK]) -> Plan {
+        let mut p = Plan::empty();
+        self.plan_into(map, &mut p);
+        p
+    }
+
+    /// Start of the field row of channel k in group g in [`ChannelBlock::fields`].
+    #[inline(always)]
+    fn field_row(&self, g: usize, k: usize) -> usize {
+        (g * self.b + k) * 256
+    }
+}
+
+impl Plan {
+    fn empty() -> Plan {
+        Plan {
+            valid: false,
+            map: [0; MAX_BLOCK],
+            map_bits: 0,
+            split: 0,
+            deposit_lo: 0,
+            deposit_hi: 0,
+            rest_lo: 0,
+            rest_hi: 0,
+            rest_bytes_lo: 0,
+            rest_bytes_hi: 0,
+            rest_recon: [0; MAX_BLOCK],
+        }
+    }
+}
+
+/// Which plan a block uses in the current tile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    /// The block's fixed plan (static grouping, or a dynamic map equal to the all-rest tile's).
+    Fixed,
+    /// The block's working plan (the last other dynamic map).
+    Work,
+}
+
+/// The channel-major engine of one policy.
+#[derive(Debug, Clone)]
+pub(crate) struct ChannelEngine {
+    blocks: Vec<ChannelBlock>,
+    channels: usize,
+    tile: usize,
+    word_bits: u32,
+    grouping: Grouping,
+    lo: i32,
+    /// The rest code: the input zero point (inside the code range).
+    rest: i16,
+    /// Compile the tile loops for AVX2, BMI1/2, POPCNT and LZCNT (detected at run time).
+    native: bool,
+}
+
+/// Where a tile's codes sit: `data[base + ch·stride + t]` for channel ch and
+/// the tile's vector t.
+#[derive(Debug, Clone, Copy)]
+struct TileView {
+    base: usize,
+    stride: usize,
+    /// In the scratch tile (the tile straddles images), not in the tensor.
+    scratch: bool,
+}
+
+impl ChannelEngine {
+    /// The engine for a validated policy, when the policy suits it: every
+    /// block diagonal in both directions, blocks of at most 16 components,
+    /// tiles of at most 64 vectors and a code range of at most 256 codes.
+    pub fn new(policy: &Policy, matrices: &[BlockMatrices]) -> Option<Self> {
+        let (lo, hi) = (policy.input.code_range.min(), policy.input.code_range.max());
+        let diagonal = |m: &[Vec<i32>]| m.iter().enumerate().all(|(k, row)| row.iter().enumerate().all(|(i, &v)| i == k || v == 0));
+        let suits = policy.block_size <= MAX_BLOCK
+            && (1..=MAX_TILE).contains(&policy.tile)
+            && hi - lo < 256
+            && policy.blocks.iter().all(|b| diagonal(&b.forward) && diagonal(&b.inverse));
+        if !suits {
+            return None;
+        }
+        let rest = policy.input.zero_point.clamp(lo, hi) as i16;
+        Some(ChannelEngine {
+            blocks: matrices.iter().enumerate().map(|(bi, m)| ChannelBlock::new(policy, bi, m, rest)).collect(),
+            channels: policy.channels,
+            tile: policy.tile,
+            word_bits: policy.word_bits,
+            grouping: policy.grouping,
+            lo,
+            rest,
+            native: crate::kernels::avx2_bmi2_available(),
+        })
+    }
+
+    /// Where the tile of vectors `first..first+count` sits; copies it into
+    /// `scratch` (`C x T`) when it straddles images and `fill` is set.
+    #[inline(always)]
+    fn view(&self, lay: &Layout, first: usize, count: usize, codes: &[i16], scratch: &mut [i16], fill: bool) -> TileView {
+        let (c, s) = (self.channels, lay.spatial);
+        let (n, sp) = (first / s, first % s);
+        if sp + count <= s {
+            return TileView { base: n * c * s + sp, stride: s, scratch: false };
+        }
+        if fill {
+            for t in 0..count {
+                let (n, sp) = ((first + t) / s, (first + t) % s);
+                for ch in 0..c {
+                    scratch[ch * self.tile + t] = codes[n * c * s + ch * s + sp];
+                }
+            }
+        }
+        TileView { base: 0, stride: self.tile, scratch: true }
+    }
+
+    /// Payload words of the tiles covering vectors `first..end` (`first` on a
+    /// tile start). Codes must lie in the code range (the caller checks).
+    pub fn compress_range(&self, codes: &[i16], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
+        #[cfg(target_arch = "x86_64")]
+        if self.native {
+            // SAFETY: `native` is set only when these features were detected at run time
+            return unsafe { self.compress_range_native(codes, lay, first, end, words_hint) };
+        }
+        self.compress_range_body::<false>(codes, lay, first, end, words_hint)
+    }
+
+    /// [`ChannelEngine::compress_range`] compiled for the features of `native`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
+    unsafe fn compress_range_native(&self, codes: &[i16], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
+        self.compress_range_body::<true>(codes, lay, first, end, words_hint)
+    }
+
+    #[inline(always)]
+    fn compress_range_body<const NATIVE: bool>(&self, codes: &[i16], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
+        let (c, tile, nb) = (self.channels, self.tile, self.blocks.len());
+        let mut sink = BitSink::with_capacity_bits(words_hint * self.word_bits as usize);
+        let mut scratch = vec![0i16; c * tile];
+        // each vector's packed strings of every block: (lo, hi)
+        let mut strings = vec![(0u64, 0u64); tile * nb];
+        // each block's `split` under the tile's map
+        let mut splits = vec![0u32; nb];
+        // one block's fields of the tile as byte lanes, [t·16 + k]
+        let mut lanes = [0u8; MAX_TILE * MAX_BLOCK];
+        let mut work: Vec<Plan> = vec![Plan::empty(); nb];
+        let mut nonrest = [0u64; MAX_BLOCK];
+        let mut energy = [0u32; MAX_BLOCK];
+        let mut first = first;
+        while first < end {
+            let count = tile.min(end - first);
+            let v = self.view(lay, first, count, codes, &mut scratch, true);
+            let data: &[i16] = if v.scratch { &scratch } else { codes };
+            for (bi, blk) in self.blocks.iter().enumerate() {
+                let b = blk.b;
+                let mut any = 0u64;
+                for (k, nr) in nonrest[..b].iter_mut().enumerate() {
+                    let at = v.base + (bi * b + k) * v.stride;
+                    *nr = nonrest_mask(&data[at..at + count], self.rest);
+                    any |= *nr;
+                }
+                let plan = match self.grouping {
+                    Grouping::Dynamic if any != 0 || count != tile => {
+                        for k in 0..b {
+                            let row = &blk.abs_y[k * 256..(k + 1) * 256];
+                            let at = v.base + (bi * b + k) * v.stride;
+                            let (mut e, ra) = (count as u32 * blk.rest_abs[k], blk.rest_abs[k]);
+                            let mut m = nonrest[k];
+                            while m != 0 {
+                                let t = m.trailing_zeros() as usize;
+                                // e >= (off-rest codes left) x ra, so this cannot wrap
+                                e = e + row[(data[at + t] as i32 - self.lo) as usize] - ra;
+                                m &= m - 1;
+                            }
+                            energy[k] = e;
+                        }
+                        let map = blk.rank_map(&energy[..b]);
+                        if map == blk.fixed.map {
+                            &blk.fixed
+                        } else {
+                            if !work[bi].valid || work[bi].map != map {
+                                blk.plan_into(&map, &mut work[bi]);
+                            }
+                            &work[bi]
+                        }
+                    }
+                    _ => &blk.fixed,
+                };
+                if self.grouping == Grouping::Dynamic {
+                    sink.push(plan.map_bits, b as u32 * blk.index_bits);
+                }
+                splits[bi] = plan.split;
+                for t in 0..count {
+                    strings[t * nb + bi] = (plan.rest_lo, plan.rest_hi);
+                }
+                if any == 0 {
+                    continue;
+                }
+                // the vectors with an off-rest code: their byte lanes start at
+                // the rest fields and take the off-rest codes' fields
+                let mut touched = 0u64;
+                for k in 0..b {
+                    let g = plan.map[k] as usize;
+                    if blk.bits[g] == 0 || nonrest[k] == 0 {
+                        continue;
+                    }
+                    let mut m = nonrest[k] & !touched;
+                    while m != 0 {
+                        let t = m.trailing_zeros() as usize;
+                        lanes[t * 16..t * 16 + 8].copy_from_slice(&plan.rest_bytes_lo.to_le_bytes());
+                        lanes[t * 16 + 8..t * 16 + 16].copy_from_slice(&plan.rest_bytes_hi.to_le_bytes());
+                        m &= m - 1;
+                    }
+                    touched |= nonrest[k];
+                    let r0 = blk.field_row(g, k);
+                    let row = &blk.fields[r0..r0 + 256];
+                    let at = v.base + (bi * b + k) * v.stride;
+                    let mut m = nonrest[k];
+                    while m != 0 {
+                        let t = m.trailing_zeros() as usize;
+                        lanes[t * 16 + k] = row[(data[at + t] as i32 - self.lo) as usize];
+                        m &= m - 1;
+                    }
+                }
+                while touched != 0 {
+                    let t = touched.trailing_zeros() as usize;
+                    let lo = u64::from_le_bytes(lanes[t * 16..t * 16 + 8].try_into().expect("8 bytes"));
+                    let hi = u64::from_le_bytes(lanes[t * 16 + 8..t * 16 + 16].try_into().expect("8 bytes"));
+                    strings[t * nb + bi] = (pext::<NATIVE>(lo, plan.deposit_lo), pext::<NATIVE>(hi, plan.deposit_hi));
+                    touched &= touched - 1;
+                }
+            }
+            for t in 0..count {
+                for (bi, blk) in self.blocks.iter().enumerate() {
+                    let (lo, hi) = strings[t * nb + bi];
+                    sink.push(lo, splits[bi]);
+                    sink.push(hi, blk.block_bits - splits[bi]);
+                }
+            }
+            sink.align(self.word_bits);
+            first += count;
+        }
+        sink.into_words(self.word_bits)
+    }
+
+    /// Decodes a whole payload into `out` (C order, the tensor's layout).
+    /// The caller has checked that `words` is exactly as long as the tensor needs.
+    pub fn decompress(&self, words: &[u64], lay: &Layout, out: &mut [i16]) -> Result<()> {
+        #[cfg(target_arch = "x86_64")]
+        if self.native {
+            // SAFETY: `native` is set only when these features were detected at run time
+            return unsafe { self.decompress_native(words, lay, out) };
+        }
+        self.decompress_body::<false>(words, lay, out)
+    }
+
+    /// [`ChannelEngine::decompress`] compiled for the features of `native`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
+    unsafe fn decompress_native(&self, words: &[u64], lay: &Layout, out: &mut [i16]) -> Result<()> {
+        self.decompress_body::<true>(words, lay, out)
+    }
+
+    #[inline(always)]
+    fn decompress_body<const NATIVE: bool>(&self, words: &[u64], lay: &Layout, out: &mut [i16]) -> Result<()> {
+        let (c, tile, nb) = (self.channels, self.tile, self.blocks.len());
+        let mut src = BitSource::from_words(words, self.word_bits);
+        let mut scratch = vec![0i16; c * tile];
+        let mut work: Vec<Plan> = vec![Plan::empty(); nb];
+        let mut which = vec![Which::Fixed; nb];
+        let mut counts = [0usize; crate::policy::MAX_GROUPS];
+        let mut map = [0u8; MAX_BLOCK];
+        let (mut first, mut tile_no) = (0, 0);
+        while first < lay.vectors {
+            let count = tile.min(lay.vectors - first);
+            if self.grouping == Grouping::Dynamic {
+                for (bi, blk) in self.blocks.iter().enumerate() {
+                    let b = blk.b;
+                    let ib = blk.index_bits;
+                    let bits = src.read(b as u32 * ib);
+                    if bits == blk.fixed.map_bits {
+                        which[bi] = Which::Fixed;
+                        continue;
+                    }
+                    which[bi] = Which::Work;
+                    if work[bi].valid && work[bi].map_bits == bits {
+                        continue;
+                    }
+                    // a new map: every index a group, every group its size
+                    let ng = blk.sizes.len();
+                    counts.iter_mut().for_each(|x| *x = 0);
+                    for (k, m) in map[..b].iter_mut().enumerate() {
+                        let g = ((bits >> (k as u32 * ib)) & ((1 << ib) - 1)) as usize;
+                        if g >= ng {
+                            return Err(GoldenError::Corrupt(format!(
+                                "tile {tile_no}, block {bi}: group index {g} but the block has {ng} groups"
+                            )));
+                        }
+                        counts[g] += 1;
+                        *m = g as u8;
+                    }
+                    if counts[..ng] != blk.sizes[..] {
+                        return Err(GoldenError::Corrupt(format!(
+                            "tile {tile_no}, block {bi}: group map has sizes {:?}, the policy says {:?}",
+                            &counts[..ng],
+                            blk.sizes
+                        )));
+                    }
+                    blk.plan_into(&map, &mut work[bi]);
+                }
+            }
+            let v = self.view(lay, first, count, &[], &mut scratch, false);
+            let data: &mut [i16] = if v.scratch { &mut scratch } else { &mut *out };
+            let plan = |bi: usize| match which[bi] {
+                Which::Fixed => &self.blocks[bi].fixed,
+                Which::Work => &work[bi],
+            };
+            // every output at its channel's rest reconstruction, then the lanes that differ
+            for (bi, blk) in self.blocks.iter().enumerate() {
+                let p = plan(bi);
+                for k in 0..blk.b {
+                    let at = v.base + (bi * blk.b + k) * v.stride;
+                    fill_run(&mut data[at..at + count], p.rest_recon[k]);
+                }
+            }
+            for t in 0..count {
+                for (bi, blk) in self.blocks.iter().enumerate() {
+                    let p = plan(bi);
+                    let bb = blk.block_bits;
+                    let lo = bzhi::<NATIVE>(src.peek64_at(0), p.split);
+                    let hi = bzhi::<NATIVE>(src.peek64_at(p.split as usize), bb - p.split);
+                    src.skip(bb as usize);
+                    if lo == p.rest_lo && hi == p.rest_hi {
+                        continue;
+                    }
+                    // the fields as byte lanes; visit the bytes that differ from the rest fields
+                    for (h, (bits, deposit, rest)) in [(lo, p.deposit_lo, p.rest_bytes_lo), (hi, p.deposit_hi, p.rest_bytes_hi)].into_iter().enumerate() {
+                        let lanes = pdep::<NATIVE>(bits, deposit);
+                        let mut d = lanes ^ rest;
+                        while d != 0 {
+                            let byte = d.trailing_zeros() >> 3;
+                            let k = 8 * h + byte as usize;
+                            let field = ((lanes >> (8 * byte)) & 0xff) as usize;
+                            let row = blk.recon_base[p.map[k] as usize * blk.b + k] as usize;
+                            data[v.base + (bi * blk.b + k) * v.stride + t] = blk.recon[row + field];
+                            d &= !(0xffu64 << (8 * byte));
+                        }
+                    }
+                }
+            }
+            if !src.align(self.word_bits) {
+                return Err(GoldenError::Corrupt(format!(
+                    "tile {tile_no}: non-zero padding bits before word {}",
+                    src.bit_pos() / self.word_bits as usize
+                )));
+            }
+            if v.scratch {
+                let s = lay.spatial;
+                for t in 0..count {
+                    let (n, sp) = ((first + t) / s, (first + t) % s);
+                    for ch in 0..c {
+                        out[n * c * s + ch * s + sp] = scratch[ch * tile + t];
+                    }
+                }
+            }
+            first += count;
+            tile_no += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Bit t set where `run[t]` is not the rest code.
+#[inline(always)]
+fn nonrest_mask(run: &[i16], rest: i16) -> u64 {
+    if let Ok(r) = <&[i16; 8]>::try_from(run) {
+        // the common tile of 8: one vector compare
+        let mut m = 0u64;
+        for (t, &x) in r.iter().enumerate() {
+            m |= ((x != rest) as u64) << t;
+        }
+        return m;
+    }
+    let mut m = 0u64;
+    for (t, &x) in run.iter().enumerate() {
+        m |= ((x != rest) as u64) << t;
+    }
+    m
+}
+
+/// Sets a run of outputs to one value.
+#[inline(always)]
+fn fill_run(run: &mut [i16], v: i16) {
+    if let Ok(r) = <&mut [i16; 8]>::try_from(&mut *run) {
+        *r = [v; 8];
+        return;
+    }
+    run.fill(v);
+}
+
+/// The low `n` bits of `x` (`n` <= 64).
+#[inline(always)]
+fn bzhi<const NATIVE: bool>(x: u64, n: u32) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if NATIVE {
+        // SAFETY: NATIVE code runs only inside functions compiled for BMI2 on a machine that has it
+        return unsafe { core::arch::x86_64::_bzhi_u64(x, n) };
+    }
+    if n >= 64 {
+        x
+    } else {
+        x & ((1u64 << n) - 1)
+    }
+}
+
+/// Parallel bit extract: the bits of `x` under `mask`, packed from bit 0 up.
+#[inline(always)]
+fn pext<const NATIVE: bool>(x: u64, mask: u64) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if NATIVE {
+        // SAFETY: as in `bzhi`
+        return unsafe { core::arch::x86_64::_pext_u64(x, mask) };
+    }
+    let (mut out, mut m, mut i) = (0u64, mask, 0);
+    while m != 0 {
+        let bit = m.trailing_zeros();
+        out |= ((x >> bit) & 1) << i;
+        i += 1;
+        m &= m - 1;
+    }
+    out
+}
+
+/// Parallel bit deposit: the low bits of `x` spread over the bits of `mask`, from bit 0 up.
+#[inline(always)]
+fn pdep<const NATIVE: bool>(x: u64, mask: u64) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if NATIVE {
+        // SAFETY: as in `bzhi`
+        return unsafe { core::arch::x86_64::_pdep_u64(x, mask) };
+    }
+    let (mut out, mut m, mut i) = (0u64, mask, 0);
+    while m != 0 {
+        let bit = m.trailing_zeros();
+        out |= ((x >> i) & 1) << bit;
+        i += 1;
+        m &= m - 1;
+    }
+    out
+}
