@@ -215,7 +215,7 @@ impl ChannelBlock {
 
     /// Makes `p` the plan of a group map (a valid one: group sizes as the policy's).
     #[inline(always)]
-    fn plan_into(&self, map: &[u8; MAX_BLOCK], p: &mut Plan) {
+    fn plan_into(&self, map: &[u8; MAX_BLOCK], p: &mut Plan, with_recon: bool) {
         let b = self.b;
         p.valid = true;
         p.map = *map;
@@ -233,7 +233,9 @@ impl ChannelBlock {
             bytes[h] |= rest_field << lane;
             rest[h] |= rest_field << offset[h];
             offset[h] += bits;
-            p.rest_recon[k] = self.recon[self.recon_base[g * b + k] as usize + rest_field as usize];
+            if with_recon {
+                p.rest_recon[k] = self.recon[self.recon_base[g * b + k] as usize + rest_field as usize];
+            }
         }
         debug_assert_eq!(offset[0] + offset[1], self.block_bits);
         p.split = offset[0];
@@ -245,7 +247,7 @@ impl ChannelBlock {
     /// The plan of a group map.
     fn plan(&self, map: &[u8; MAX_BLOCK]) -> Plan {
         let mut p = Plan::empty();
-        self.plan_into(map, &mut p);
+        self.plan_into(map, &mut p, true);
         p
     }
 
@@ -420,7 +422,7 @@ impl ChannelEngine {
                             &blk.fixed
                         } else {
                             if !work[bi].valid || work[bi].map != map {
-                                blk.plan_into(&map, &mut work[bi]);
+                                blk.plan_into(&map, &mut work[bi], false);
                             }
                             &work[bi]
                         }
@@ -474,8 +476,13 @@ impl ChannelEngine {
             for t in 0..count {
                 for (bi, blk) in self.blocks.iter().enumerate() {
                     let (lo, hi) = strings[t * nb + bi];
-                    sink.push(lo, splits[bi]);
-                    sink.push(hi, blk.block_bits - splits[bi]);
+                    if blk.block_bits <= 64 {
+                        // one push; hi is 0 when split = 64
+                        sink.push(lo | hi.checked_shl(splits[bi]).unwrap_or(0), blk.block_bits);
+                    } else {
+                        sink.push(lo, splits[bi]);
+                        sink.push(hi, blk.block_bits - splits[bi]);
+                    }
                 }
             }
             sink.align(self.word_bits);
@@ -547,7 +554,7 @@ impl ChannelEngine {
                             blk.sizes
                         )));
                     }
-                    blk.plan_into(&map, &mut work[bi]);
+                    blk.plan_into(&map, &mut work[bi], true);
                 }
             }
             let v = self.view(lay, first, count, &[], &mut scratch, false);
@@ -614,6 +621,16 @@ impl ChannelEngine {
 /// Bit t set where `run[t]` is not the rest code.
 #[inline(always)]
 fn nonrest_mask(run: &[i16], rest: i16) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if run.len() == 8 {
+        use core::arch::x86_64::*;
+        // SAFETY: SSE2 is part of x86_64; the load reads the 8 codes of `run` (16 bytes)
+        unsafe {
+            let x = _mm_loadu_si128(run.as_ptr() as *const __m128i);
+            let eq = _mm_cmpeq_epi16(x, _mm_set1_epi16(rest));
+            return (!_mm_movemask_epi8(_mm_packs_epi16(eq, eq)) & 0xff) as u64;
+        }
+    }
     if let Ok(r) = <&[i16; 8]>::try_from(run) {
         // the common tile of 8: one vector compare
         let mut m = 0u64;

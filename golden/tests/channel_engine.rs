@@ -1,0 +1,169 @@
+//! The channel-major engine (`Engine::Channel`) against the plain engine on
+//! the policies it takes — diagonal transforms, blocks of at most 16, tiles
+//! of at most 64 — including tiles that straddle two images, short last
+//! tiles, corrupt payloads, and the policies it must hand back to the
+//! other engines.
+
+use actcomp_golden::codec::{Codec, Engine};
+use actcomp_golden::policy::{Dtype, Grouping, Policy, TransformKind};
+use actcomp_golden::testkit::{random_policy, PolicySpec};
+use rand::{Rng, SeedableRng};
+
+/// A random policy with diagonal matrices (the identity transform's shape).
+fn diagonal_policy(rng: &mut impl Rng, spec: &PolicySpec) -> Policy {
+    let mut p = random_policy(rng, spec);
+    p.transform = TransformKind::Identity;
+    for blk in p.blocks.iter_mut() {
+        let b = blk.forward.len();
+        for k in 0..b {
+            for i in 0..b {
+                if i != k {
+                    blk.forward[k][i] = 0;
+                    blk.inverse[k][i] = 0;
+                }
+            }
+        }
+    }
+    p.validate().unwrap();
+    p
+}
+
+/// Codes in one of several styles: all at the zero point, runs of rest
+/// codes with live channels here and there (post-ReLU-like), the extremes,
+/// or uniform noise.
+fn codes_for(rng: &mut impl Rng, p: &Policy, shape: &[usize], style: usize) -> Vec<i16> {
+    let n: usize = shape.iter().product();
+    let (lo, hi) = (p.input.code_range.min(), p.input.code_range.max());
+    let zp = p.input.zero_point.clamp(lo, hi);
+    let live: Vec<bool> = (0..p.channels).map(|_| rng.gen_bool(0.5)).collect();
+    let s: usize = shape[2..].iter().product();
+    (0..n)
+        .map(|i| {
+            let ch = (i / s) % p.channels;
+            (match style {
+                0 => zp,
+                1 => {
+                    if live[ch] && rng.gen_bool(0.3) {
+                        rng.gen_range(lo..=hi)
+                    } else {
+                        zp
+                    }
+                }
+                2 => [lo, hi, zp][rng.gen_range(0..3)],
+                _ => rng.gen_range(lo..=hi),
+            }) as i16
+        })
+        .collect()
+}
+
+fn first_difference<T: PartialEq>(a: &[T], b: &[T]) -> Option<usize> {
+    (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i))
+}
+
+#[test]
+fn channel_engine_gives_the_plain_bits_on_diagonal_policies() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(61);
+    let mut straddling = 0;
+    for case in 0..400 {
+        let channels = [1, 2, 3, 4, 8, 16, 32, 48][case % 8];
+        let divisors: Vec<usize> = (1..=channels.min(16)).filter(|b| channels % b == 0).collect();
+        let spec = PolicySpec {
+            channels: Some(channels),
+            block_size: Some(divisors[rng.gen_range(0..divisors.len())]),
+            grouping: Some([Grouping::Static, Grouping::Dynamic][(case / 8) % 2]),
+            word_bits: Some([32, 64][(case / 16) % 2]),
+            dtype: Some([Dtype::I8, Dtype::U8, Dtype::F32][case % 3]),
+            tile: Some([1, 2, 3, 5, 8, 16, 31, 64][rng.gen_range(0..8)]),
+            ..Default::default()
+        };
+        let p = diagonal_policy(&mut rng, &spec);
+        let shape = vec![rng.gen_range(1..=3), channels, rng.gen_range(1..=7), rng.gen_range(1..=9)];
+        let s = shape[2] * shape[3];
+        straddling += (s % p.tile != 0 && shape[0] > 1) as usize;
+        let codes = codes_for(&mut rng, &p, &shape, case % 4);
+        let plain = Codec::with_engine(&p, Engine::Plain).unwrap();
+        let channel = Codec::with_engine(&p, Engine::Channel).unwrap();
+        assert!(channel.channel_major(), "case {case}: B = {} T = {} should run channel-major", p.block_size, p.tile);
+        let words = plain.compress(&codes, &shape).unwrap();
+        let got = channel.compress(&codes, &shape).unwrap();
+        if let Some(i) = first_difference(&words, &got) {
+            panic!(
+                "case {case} ({:?} B={} T={} W={} shape {shape:?}): first differing payload word {i}: {:?} vs plain {:?}",
+                p.grouping,
+                p.block_size,
+                p.tile,
+                p.word_bits,
+                got.get(i),
+                words.get(i)
+            );
+        }
+        let back = plain.decompress(&words, &shape).unwrap();
+        let got = channel.decompress(&words, &shape).unwrap();
+        if let Some(i) = first_difference(&back, &got) {
+            panic!("case {case}: decompressed code at flat index {i}: {:?} vs plain {:?}", got.get(i), back.get(i));
+        }
+        assert_eq!(channel.compress_parallel(&codes, &shape).unwrap(), words, "case {case}: parallel compress");
+    }
+    assert!(straddling >= 100, "only {straddling} cases had tiles straddling two images");
+}
+
+#[test]
+fn channel_engine_rejects_corrupt_payloads_like_plain() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(67);
+    let mut errors = 0;
+    for case in 0..400 {
+        let spec = PolicySpec {
+            channels: Some([4, 8, 16, 32][case % 4]),
+            block_size: Some([4, 8, 16, 16][case % 4]),
+            grouping: Some([Grouping::Dynamic, Grouping::Static][(case / 4) % 2]),
+            tile: Some([1, 4, 8, 13][rng.gen_range(0..4)]),
+            ..Default::default()
+        };
+        let p = diagonal_policy(&mut rng, &spec);
+        let shape = vec![2, p.channels, rng.gen_range(1..=5), rng.gen_range(1..=5)];
+        let codes = codes_for(&mut rng, &p, &shape, case % 4);
+        let plain = Codec::with_engine(&p, Engine::Plain).unwrap();
+        let mut words = plain.compress(&codes, &shape).unwrap();
+        if words.is_empty() {
+            continue; // every group dropped, static: nothing to corrupt
+        }
+        for _ in 0..rng.gen_range(1..=3) {
+            let i = rng.gen_range(0..words.len());
+            words[i] ^= 1 << rng.gen_range(0..p.word_bits);
+        }
+        let want = plain.decompress(&words, &shape);
+        let got = Codec::with_engine(&p, Engine::Channel).unwrap().decompress(&words, &shape);
+        match (&want, &got) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "case {case}"),
+            (Err(a), Err(b)) => {
+                assert_eq!(a.to_string(), b.to_string(), "case {case}");
+                errors += 1;
+            }
+            _ => panic!("case {case}: plain {want:?}, channel-major {:?}", got.as_ref().map(|_| "decoded")),
+        }
+        // a payload of the wrong length is refused before decoding
+        words.pop();
+        assert!(Codec::with_engine(&p, Engine::Channel).unwrap().decompress(&words, &shape).is_err());
+    }
+    // corrupt maps and padding were reached, not only silently wrong fields
+    assert!(errors >= 40, "only {errors} corrupt payloads were errors");
+}
+
+#[test]
+fn policies_the_channel_engine_does_not_take_run_on_the_other_engines() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(71);
+    let dense = random_policy(&mut rng, &PolicySpec { channels: Some(8), block_size: Some(8), ..Default::default() });
+    let wide = diagonal_policy(&mut rng, &PolicySpec { channels: Some(32), block_size: Some(32), ..Default::default() });
+    let long = diagonal_policy(&mut rng, &PolicySpec { channels: Some(8), block_size: Some(8), tile: Some(65), ..Default::default() });
+    for (name, p) in [("dense", dense), ("B = 32", wide), ("T = 65", long)] {
+        let channel = Codec::with_engine(&p, Engine::Channel).unwrap();
+        let dense_matrix = p.blocks.iter().any(|b| b.forward.iter().enumerate().any(|(k, r)| r.iter().enumerate().any(|(i, &v)| i != k && v != 0)));
+        assert!(!channel.channel_major() || (name == "dense" && !dense_matrix), "{name}: taken by the channel-major engine");
+        let shape = [2, p.channels, 3, 5];
+        let codes = codes_for(&mut rng, &p, &shape, 1);
+        let plain = Codec::with_engine(&p, Engine::Plain).unwrap();
+        let words = plain.compress(&codes, &shape).unwrap();
+        assert_eq!(channel.compress(&codes, &shape).unwrap(), words, "{name}");
+        assert_eq!(channel.decompress(&words, &shape).unwrap(), plain.decompress(&words, &shape).unwrap(), "{name}");
+    }
+}
