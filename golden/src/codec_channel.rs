@@ -244,6 +244,16 @@ impl ChannelBlock {
         (p.rest_bytes_lo, p.rest_bytes_hi) = (bytes[0], bytes[1]);
     }
 
+    /// A group map as it travels in a dynamic tile (component 0 in the low bits).
+    #[inline(always)]
+    fn map_bits(&self, map: &[u8; MAX_BLOCK]) -> u64 {
+        let mut bits = 0u64;
+        for (k, &g) in map[..self.b].iter().enumerate() {
+            bits |= (g as u64) << (k as u32 * self.index_bits);
+        }
+        bits
+    }
+
     /// The plan of a group map.
     fn plan(&self, map: &[u8; MAX_BLOCK]) -> Plan {
         let mut p = Plan::empty();
@@ -276,13 +286,23 @@ impl Plan {
     }
 }
 
+/// Plans kept per block for recurring group maps (a direct-mapped cache:
+/// on these maps a few hundred distinct maps make up thousands of tiles).
+const PLAN_SLOTS: usize = 64;
+
+/// The cache slot of a group map, from its transmitted bits.
+#[inline(always)]
+fn plan_slot(map_bits: u64) -> usize {
+    (map_bits.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize
+}
+
 /// Which plan a block uses in the current tile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Which {
     /// The block's fixed plan (static grouping, or a dynamic map equal to the all-rest tile's).
     Fixed,
-    /// The block's working plan (the last other dynamic map).
-    Work,
+    /// A slot of the block's plan cache.
+    Slot(usize),
 }
 
 /// The channel-major engine of one policy.
@@ -386,7 +406,7 @@ impl ChannelEngine {
         let mut splits = vec![0u32; nb];
         // one block's fields of the tile as byte lanes, [t·16 + k]
         let mut lanes = [0u8; MAX_TILE * MAX_BLOCK];
-        let mut work: Vec<Plan> = vec![Plan::empty(); nb];
+        let mut work: Vec<Plan> = vec![Plan::empty(); nb * PLAN_SLOTS];
         let mut nonrest = [0u64; MAX_BLOCK];
         let mut energy = [0u32; MAX_BLOCK];
         let mut first = first;
@@ -421,10 +441,11 @@ impl ChannelEngine {
                         if map == blk.fixed.map {
                             &blk.fixed
                         } else {
-                            if !work[bi].valid || work[bi].map != map {
-                                blk.plan_into(&map, &mut work[bi], false);
+                            let slot = bi * PLAN_SLOTS + plan_slot(blk.map_bits(&map));
+                            if !work[slot].valid || work[slot].map != map {
+                                blk.plan_into(&map, &mut work[slot], false);
                             }
-                            &work[bi]
+                            &work[slot]
                         }
                     }
                     _ => &blk.fixed,
@@ -514,7 +535,7 @@ impl ChannelEngine {
         let (c, tile, nb) = (self.channels, self.tile, self.blocks.len());
         let mut src = BitSource::from_words(words, self.word_bits);
         let mut scratch = vec![0i16; c * tile];
-        let mut work: Vec<Plan> = vec![Plan::empty(); nb];
+        let mut work: Vec<Plan> = vec![Plan::empty(); nb * PLAN_SLOTS];
         let mut which = vec![Which::Fixed; nb];
         let mut counts = [0usize; crate::policy::MAX_GROUPS];
         let mut map = [0u8; MAX_BLOCK];
@@ -530,8 +551,9 @@ impl ChannelEngine {
                         which[bi] = Which::Fixed;
                         continue;
                     }
-                    which[bi] = Which::Work;
-                    if work[bi].valid && work[bi].map_bits == bits {
+                    let slot = bi * PLAN_SLOTS + plan_slot(bits);
+                    which[bi] = Which::Slot(slot);
+                    if work[slot].valid && work[slot].map_bits == bits {
                         continue;
                     }
                     // a new map: every index a group, every group its size
@@ -554,14 +576,14 @@ impl ChannelEngine {
                             blk.sizes
                         )));
                     }
-                    blk.plan_into(&map, &mut work[bi], true);
+                    blk.plan_into(&map, &mut work[slot], true);
                 }
             }
             let v = self.view(lay, first, count, &[], &mut scratch, false);
             let data: &mut [i16] = if v.scratch { &mut scratch } else { &mut *out };
             let plan = |bi: usize| match which[bi] {
                 Which::Fixed => &self.blocks[bi].fixed,
-                Which::Work => &work[bi],
+                Which::Slot(slot) => &work[slot],
             };
             // every output at its channel's rest reconstruction, then the lanes that differ
             for (bi, blk) in self.blocks.iter().enumerate() {
