@@ -65,6 +65,8 @@ struct Plan {
     /// The same fields as byte lanes.
     rest_bytes_lo: u64,
     rest_bytes_hi: u64,
+    /// Bit k set where component k's field has more than 0 bits.
+    coded: u32,
     /// Reconstruction of each component's rest field.
     rest_recon: [i16; MAX_BLOCK],
 }
@@ -82,6 +84,8 @@ struct ChannelBlock {
     positions: [u32; MAX_BLOCK],
     /// Group of the component ranked r in a tile.
     group_of_rank: [u8; MAX_BLOCK],
+    /// All ones for the entries past the block size, 0 within it.
+    padding: [u32; MAX_BLOCK],
     /// `[(g·B + k)·256 + x - lo]`: the packed field of code x on channel k in group g.
     fields: Vec<u8>,
     /// `[k·256 + x - lo]`: `|y_k|` of code x.
@@ -170,6 +174,7 @@ impl ChannelBlock {
             bits: blk.groups.iter().map(|g| g.bits).collect(),
             positions,
             group_of_rank,
+            padding: std::array::from_fn(|k| if k < b { 0 } else { u32::MAX }),
             fields,
             abs_y,
             rest_abs,
@@ -185,7 +190,7 @@ impl ChannelBlock {
                 cb.plan(&map)
             }
             Grouping::Dynamic => {
-                let energy: Vec<u32> = (0..b).map(|k| policy.tile as u32 * rest_abs[k]).collect();
+                let energy: [u32; MAX_BLOCK] = std::array::from_fn(|k| policy.tile as u32 * rest_abs[k]);
                 cb.plan(&cb.rank_map(&energy))
             }
         };
@@ -196,19 +201,21 @@ impl ChannelBlock {
     /// below [`ENERGY_LIMIT`]): E descending, ties by static rank ascending,
     /// as [`crate::grouping::dynamic_group_map`]. Ranks are counted, not sorted.
     #[inline(always)]
-    fn rank_map(&self, energy: &[u32]) -> [u8; MAX_BLOCK] {
-        // distinct keys, ascending in the rule's order; padding keys rank last
-        let mut key = [u32::MAX; MAX_BLOCK];
-        for k in 0..self.b {
-            key[k] = ((ENERGY_LIMIT - energy[k]) << 4) | self.positions[k];
+    fn rank_map(&self, energy: &[u32; MAX_BLOCK]) -> [u8; MAX_BLOCK] {
+        // distinct keys, ascending in the rule's order; padding keys (all ones) rank last
+        let mut key = [0u32; MAX_BLOCK];
+        for k in 0..MAX_BLOCK {
+            key[k] = (((ENERGY_LIMIT - energy[k]) << 4) | self.positions[k]) | self.padding[k];
+        }
+        let mut rank = [0u32; MAX_BLOCK];
+        for &kj in &key {
+            for k in 0..MAX_BLOCK {
+                rank[k] += (key[k] > kj) as u32;
+            }
         }
         let mut map = [0u8; MAX_BLOCK];
-        for k in 0..self.b {
-            let mut rank = 0u8;
-            for &kj in &key {
-                rank += (kj < key[k]) as u8;
-            }
-            map[k] = self.group_of_rank[rank as usize & (MAX_BLOCK - 1)];
+        for k in 0..MAX_BLOCK {
+            map[k] = self.group_of_rank[rank[k] as usize & (MAX_BLOCK - 1)] & !(self.padding[k] as u8);
         }
         map
     }
@@ -220,6 +227,7 @@ impl ChannelBlock {
         p.valid = true;
         p.map = *map;
         p.map_bits = 0;
+        p.coded = 0;
         let (mut dep, mut rest, mut bytes) = ([0u64; 2], [0u64; 2], [0u64; 2]);
         let mut offset = [0u32; 2];
         for k in 0..b {
@@ -233,6 +241,7 @@ impl ChannelBlock {
             bytes[h] |= rest_field << lane;
             rest[h] |= rest_field << offset[h];
             offset[h] += bits;
+            p.coded |= ((bits > 0) as u32) << k;
             if with_recon {
                 p.rest_recon[k] = self.recon[self.recon_base[g * b + k] as usize + rest_field as usize];
             }
@@ -244,14 +253,16 @@ impl ChannelBlock {
         (p.rest_bytes_lo, p.rest_bytes_hi) = (bytes[0], bytes[1]);
     }
 
-    /// A group map as it travels in a dynamic tile (component 0 in the low bits).
+    /// A group map as it travels in a dynamic tile (component 0 in the low
+    /// bits); entries past the block size must be 0.
     #[inline(always)]
-    fn map_bits(&self, map: &[u8; MAX_BLOCK]) -> u64 {
-        let mut bits = 0u64;
-        for (k, &g) in map[..self.b].iter().enumerate() {
-            bits |= (g as u64) << (k as u32 * self.index_bits);
-        }
-        bits
+    fn map_bits<const NATIVE: bool>(&self, map: &[u8; MAX_BLOCK]) -> u64 {
+        let ib = self.index_bits;
+        let each = 0x0101_0101_0101_0101u64 * ((1u64 << ib) - 1);
+        let lo = pext::<NATIVE>(u64::from_le_bytes(map[..8].try_into().expect("8 bytes")), each);
+        let hi = pext::<NATIVE>(u64::from_le_bytes(map[8..].try_into().expect("8 bytes")), each);
+        // 8·ib <= 24 bits each
+        lo | (hi << (8 * ib))
     }
 
     /// The plan of a group map.
@@ -281,6 +292,7 @@ impl Plan {
             rest_hi: 0,
             rest_bytes_lo: 0,
             rest_bytes_hi: 0,
+            coded: 0,
             rest_recon: [0; MAX_BLOCK],
         }
     }
@@ -416,18 +428,24 @@ impl ChannelEngine {
             let data: &[i16] = if v.scratch { &scratch } else { codes };
             for (bi, blk) in self.blocks.iter().enumerate() {
                 let b = blk.b;
-                let mut any = 0u64;
+                // channels with an off-rest code
+                let mut live = 0u32;
                 for (k, nr) in nonrest[..b].iter_mut().enumerate() {
                     let at = v.base + (bi * b + k) * v.stride;
                     *nr = nonrest_mask(&data[at..at + count], self.rest);
-                    any |= *nr;
+                    live |= ((*nr != 0) as u32) << k;
                 }
                 let plan = match self.grouping {
-                    Grouping::Dynamic if any != 0 || count != tile => {
-                        for k in 0..b {
+                    Grouping::Dynamic if live != 0 || count != tile => {
+                        for k in 0..MAX_BLOCK {
+                            energy[k] = count as u32 * blk.rest_abs[k];
+                        }
+                        let mut lm = live;
+                        while lm != 0 {
+                            let k = lm.trailing_zeros() as usize;
                             let row = &blk.abs_y[k * 256..(k + 1) * 256];
                             let at = v.base + (bi * b + k) * v.stride;
-                            let (mut e, ra) = (count as u32 * blk.rest_abs[k], blk.rest_abs[k]);
+                            let (mut e, ra) = (energy[k], blk.rest_abs[k]);
                             let mut m = nonrest[k];
                             while m != 0 {
                                 let t = m.trailing_zeros() as usize;
@@ -436,13 +454,15 @@ impl ChannelEngine {
                                 m &= m - 1;
                             }
                             energy[k] = e;
+                            lm &= lm - 1;
                         }
-                        let map = blk.rank_map(&energy[..b]);
-                        if map == blk.fixed.map {
+                        let map = blk.rank_map(&energy);
+                        let bits = blk.map_bits::<NATIVE>(&map);
+                        if bits == blk.fixed.map_bits {
                             &blk.fixed
                         } else {
-                            let slot = bi * PLAN_SLOTS + plan_slot(blk.map_bits(&map));
-                            if !work[slot].valid || work[slot].map != map {
+                            let slot = bi * PLAN_SLOTS + plan_slot(bits);
+                            if !work[slot].valid || work[slot].map_bits != bits {
                                 blk.plan_into(&map, &mut work[slot], false);
                             }
                             &work[slot]
@@ -457,26 +477,29 @@ impl ChannelEngine {
                 for t in 0..count {
                     strings[t * nb + bi] = (plan.rest_lo, plan.rest_hi);
                 }
-                if any == 0 {
+                // the vectors with an off-rest code in a coded channel: their
+                // byte lanes start at the rest fields and take those codes' fields
+                let coded_live = live & plan.coded;
+                if coded_live == 0 {
                     continue;
                 }
-                // the vectors with an off-rest code: their byte lanes start at
-                // the rest fields and take the off-rest codes' fields
                 let mut touched = 0u64;
-                for k in 0..b {
-                    let g = plan.map[k] as usize;
-                    if blk.bits[g] == 0 || nonrest[k] == 0 {
-                        continue;
-                    }
-                    let mut m = nonrest[k] & !touched;
-                    while m != 0 {
-                        let t = m.trailing_zeros() as usize;
-                        lanes[t * 16..t * 16 + 8].copy_from_slice(&plan.rest_bytes_lo.to_le_bytes());
-                        lanes[t * 16 + 8..t * 16 + 16].copy_from_slice(&plan.rest_bytes_hi.to_le_bytes());
-                        m &= m - 1;
-                    }
-                    touched |= nonrest[k];
-                    let r0 = blk.field_row(g, k);
+                let mut lm = coded_live;
+                while lm != 0 {
+                    touched |= nonrest[lm.trailing_zeros() as usize];
+                    lm &= lm - 1;
+                }
+                let mut m = touched;
+                while m != 0 {
+                    let t = m.trailing_zeros() as usize;
+                    lanes[t * 16..t * 16 + 8].copy_from_slice(&plan.rest_bytes_lo.to_le_bytes());
+                    lanes[t * 16 + 8..t * 16 + 16].copy_from_slice(&plan.rest_bytes_hi.to_le_bytes());
+                    m &= m - 1;
+                }
+                let mut lm = coded_live;
+                while lm != 0 {
+                    let k = lm.trailing_zeros() as usize;
+                    let r0 = blk.field_row(plan.map[k] as usize, k);
                     let row = &blk.fields[r0..r0 + 256];
                     let at = v.base + (bi * b + k) * v.stride;
                     let mut m = nonrest[k];
@@ -485,6 +508,7 @@ impl ChannelEngine {
                         lanes[t * 16 + k] = row[(data[at + t] as i32 - self.lo) as usize];
                         m &= m - 1;
                     }
+                    lm &= lm - 1;
                 }
                 while touched != 0 {
                     let t = touched.trailing_zeros() as usize;
