@@ -8,7 +8,8 @@
 //! by default (transform and grouping chosen automatically). `TENSOR.npy` may
 //! be `random` for a dense signed random tensor (1 M values, its policy calibrated on another draw).
 //! `--save-policy OUT.json` after REPS writes the policy used; the
-//! environment variable `CODEC_SPEED_ENGINE=plain|portable|simd` times one engine only (for profiling).
+//! environment variable `CODEC_SPEED_ENGINE=plain|portable|simd|channel` times one engine only, and
+//! `CODEC_SPEED_ONLY=compress|decompress` one direction of it, one core, nothing else (for profiling).
 //! Pin to one core for the one-core figures: `taskset -c 0 ...`.
 use actcomp_golden::calibrate::{calibrate, CalibrateOptions};
 use actcomp_golden::codec::{Codec, Engine};
@@ -74,6 +75,17 @@ fn main() {
         }
         let words = codec.compress(&codes, &test.shape).unwrap();
         words_len = words.len();
+        match std::env::var("CODEC_SPEED_ONLY").as_deref() {
+            Ok("compress") => {
+                println!("{engine:?} compress {:.1} M values/s", time(&|| drop(black_box(codec.compress(black_box(&codes), &test.shape).unwrap()))));
+                return;
+            }
+            Ok("decompress") => {
+                println!("{engine:?} decompress {:.1} M values/s", time(&|| drop(black_box(codec.decompress(black_box(&words), &test.shape).unwrap()))));
+                return;
+            }
+            _ => {}
+        }
         let c1 = time(&|| drop(black_box(codec.compress(black_box(&codes), &test.shape).unwrap())));
         let d1 = time(&|| drop(black_box(codec.decompress(black_box(&words), &test.shape).unwrap())));
         let cp = time(&|| drop(black_box(codec.compress_parallel(black_box(&codes), &test.shape).unwrap())));

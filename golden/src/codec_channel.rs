@@ -491,26 +491,45 @@ impl ChannelEngine {
                     touched |= nonrest[lm.trailing_zeros() as usize];
                     lm &= lm - 1;
                 }
-                let mut m = touched;
-                while m != 0 {
-                    let t = m.trailing_zeros() as usize;
-                    lanes[t * 16..t * 16 + 8].copy_from_slice(&plan.rest_bytes_lo.to_le_bytes());
-                    lanes[t * 16 + 8..t * 16 + 16].copy_from_slice(&plan.rest_bytes_hi.to_le_bytes());
-                    m &= m - 1;
-                }
-                let mut lm = coded_live;
-                while lm != 0 {
-                    let k = lm.trailing_zeros() as usize;
-                    let r0 = blk.field_row(plan.map[k] as usize, k);
-                    let row = &blk.fields[r0..r0 + 256];
-                    let at = v.base + (bi * b + k) * v.stride;
-                    let mut m = nonrest[k];
+                if touched.count_ones() as usize * 4 <= count {
+                    // few vectors with off-rest fields: visit just those codes
+                    let mut m = touched;
                     while m != 0 {
                         let t = m.trailing_zeros() as usize;
-                        lanes[t * 16 + k] = row[(data[at + t] as i32 - self.lo) as usize];
+                        lanes[t * 16..t * 16 + 8].copy_from_slice(&plan.rest_bytes_lo.to_le_bytes());
+                        lanes[t * 16 + 8..t * 16 + 16].copy_from_slice(&plan.rest_bytes_hi.to_le_bytes());
                         m &= m - 1;
                     }
-                    lm &= lm - 1;
+                    let mut lm = coded_live;
+                    while lm != 0 {
+                        let k = lm.trailing_zeros() as usize;
+                        let r0 = blk.field_row(plan.map[k] as usize, k);
+                        let row: &[u8; 256] = blk.fields[r0..r0 + 256].try_into().expect("256 entries");
+                        let at = v.base + (bi * b + k) * v.stride;
+                        let mut m = nonrest[k];
+                        while m != 0 {
+                            let t = m.trailing_zeros() as usize;
+                            lanes[t * 16 + k] = row[(data[at + t] as i32 - self.lo) as u8 as usize];
+                            m &= m - 1;
+                        }
+                        lm &= lm - 1;
+                    }
+                } else {
+                    // many: every vector's byte lanes, the live coded channels'
+                    // fields of the whole run (rest codes give rest fields)
+                    for t in 0..count {
+                        lanes[t * 16..t * 16 + 8].copy_from_slice(&plan.rest_bytes_lo.to_le_bytes());
+                        lanes[t * 16 + 8..t * 16 + 16].copy_from_slice(&plan.rest_bytes_hi.to_le_bytes());
+                    }
+                    let mut lm = coded_live;
+                    while lm != 0 {
+                        let k = lm.trailing_zeros() as usize;
+                        let r0 = blk.field_row(plan.map[k] as usize, k);
+                        let row: &[u8; 256] = blk.fields[r0..r0 + 256].try_into().expect("256 entries");
+                        let at = v.base + (bi * b + k) * v.stride;
+                        for_each_code(&data[at..at + count], |t, x| lanes[t * 16 + k] = row[(x as i32 - self.lo) as u8 as usize]);
+                        lm &= lm - 1;
+                    }
                 }
                 while touched != 0 {
                     let t = touched.trailing_zeros() as usize;
@@ -663,6 +682,20 @@ impl ChannelEngine {
             tile_no += 1;
         }
         Ok(())
+    }
+}
+
+/// Calls `f(t, code)` for each code of a run (a fixed-length loop for the common tile of 8).
+#[inline(always)]
+fn for_each_code(run: &[i16], mut f: impl FnMut(usize, i16)) {
+    if let Ok(r) = <&[i16; 8]>::try_from(run) {
+        for (t, &x) in r.iter().enumerate() {
+            f(t, x);
+        }
+        return;
+    }
+    for (t, &x) in run.iter().enumerate() {
+        f(t, x);
     }
 }
 
