@@ -85,7 +85,9 @@ struct ChannelBlock {
     /// Group of the component ranked r in a tile.
     group_of_rank: [u8; MAX_BLOCK],
     /// All ones for the entries past the block size, 0 within it.
-    padding: [u32; MAX_BLOCK],
+    padding: [i32; MAX_BLOCK],
+    /// The same as bytes.
+    padding_bytes: [u8; MAX_BLOCK],
     /// `[(g·B + k)·256 + x - lo]`: the packed field of code x on channel k in group g.
     fields: Vec<u8>,
     /// `[k·256 + x - lo]`: `|y_k|` of code x.
@@ -174,7 +176,8 @@ impl ChannelBlock {
             bits: blk.groups.iter().map(|g| g.bits).collect(),
             positions,
             group_of_rank,
-            padding: std::array::from_fn(|k| if k < b { 0 } else { u32::MAX }),
+            padding: std::array::from_fn(|k| if k < b { 0 } else { i32::MAX }),
+            padding_bytes: std::array::from_fn(|k| if k < b { 0 } else { u8::MAX }),
             fields,
             abs_y,
             rest_abs,
@@ -191,7 +194,7 @@ impl ChannelBlock {
             }
             Grouping::Dynamic => {
                 let energy: [u32; MAX_BLOCK] = std::array::from_fn(|k| policy.tile as u32 * rest_abs[k]);
-                cb.plan(&cb.rank_map(&energy))
+                cb.plan(&cb.rank_map::<false>(&energy))
             }
         };
         cb
@@ -201,11 +204,35 @@ impl ChannelBlock {
     /// below [`ENERGY_LIMIT`]): E descending, ties by static rank ascending,
     /// as [`crate::grouping::dynamic_group_map`]. Ranks are counted, not sorted.
     #[inline(always)]
-    fn rank_map(&self, energy: &[u32; MAX_BLOCK]) -> [u8; MAX_BLOCK] {
-        // distinct keys, ascending in the rule's order; padding keys (all ones) rank last
-        let mut key = [0u32; MAX_BLOCK];
+    fn rank_map<const NATIVE: bool>(&self, energy: &[u32; MAX_BLOCK]) -> [u8; MAX_BLOCK] {
+        // distinct keys below 2^26, ascending in the rule's order; padding keys rank last
+        let mut key = [0i32; MAX_BLOCK];
         for k in 0..MAX_BLOCK {
-            key[k] = (((ENERGY_LIMIT - energy[k]) << 4) | self.positions[k]) | self.padding[k];
+            key[k] = ((((ENERGY_LIMIT - energy[k]) << 4) | self.positions[k]) as i32) | self.padding[k];
+        }
+        let mut map = [0u8; MAX_BLOCK];
+        #[cfg(target_arch = "x86_64")]
+        if NATIVE {
+            use core::arch::x86_64::*;
+            // SAFETY: NATIVE code runs only inside functions compiled for AVX2 on a
+            // machine that has it; loads and stores are of the 16-entry arrays above
+            unsafe {
+                let k0 = _mm256_loadu_si256(key.as_ptr() as *const __m256i);
+                let k1 = _mm256_loadu_si256(key.as_ptr().add(8) as *const __m256i);
+                let (mut r0, mut r1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+                for &kj in &key {
+                    let bj = _mm256_set1_epi32(kj);
+                    r0 = _mm256_sub_epi32(r0, _mm256_cmpgt_epi32(k0, bj));
+                    r1 = _mm256_sub_epi32(r1, _mm256_cmpgt_epi32(k1, bj));
+                }
+                // ranks as bytes in component order, then each rank's group
+                let w = _mm256_permute4x64_epi64(_mm256_packs_epi32(r0, r1), 0b11_01_10_00);
+                let ranks = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+                let groups = _mm_shuffle_epi8(_mm_loadu_si128(self.group_of_rank.as_ptr() as *const __m128i), ranks);
+                let groups = _mm_andnot_si128(_mm_loadu_si128(self.padding_bytes.as_ptr() as *const __m128i), groups);
+                _mm_storeu_si128(map.as_mut_ptr() as *mut __m128i, groups);
+            }
+            return map;
         }
         let mut rank = [0u32; MAX_BLOCK];
         for &kj in &key {
@@ -213,9 +240,8 @@ impl ChannelBlock {
                 rank[k] += (key[k] > kj) as u32;
             }
         }
-        let mut map = [0u8; MAX_BLOCK];
         for k in 0..MAX_BLOCK {
-            map[k] = self.group_of_rank[rank[k] as usize & (MAX_BLOCK - 1)] & !(self.padding[k] as u8);
+            map[k] = self.group_of_rank[rank[k] as usize & (MAX_BLOCK - 1)] & !self.padding_bytes[k];
         }
         map
     }
@@ -458,7 +484,7 @@ impl ChannelEngine {
                             energy[k] = e;
                             lm &= lm - 1;
                         }
-                        let map = blk.rank_map(&energy);
+                        let map = blk.rank_map::<NATIVE>(&energy);
                         let bits = blk.map_bits::<NATIVE>(&map);
                         if bits == blk.fixed.map_bits {
                             &blk.fixed
