@@ -84,6 +84,12 @@ struct ChannelBlock {
     positions: [u32; MAX_BLOCK],
     /// Group of the component ranked r in a tile.
     group_of_rank: [u8; MAX_BLOCK],
+    /// `[g][k]`: the rest code's field on channel k in group g (0 in a dropped group).
+    rest_field_of: Vec<[u8; MAX_BLOCK]>,
+    /// `[g][k]`: the reconstruction of that field.
+    rest_recon_of: Vec<[i16; MAX_BLOCK]>,
+    /// Bit k set for the block's components.
+    block_mask: u32,
     /// All ones for the entries past the block size, 0 within it.
     padding: [i32; MAX_BLOCK],
     /// The same as bytes.
@@ -97,8 +103,6 @@ struct ChannelBlock {
     /// `[recon_base[g·B + k] + field]`: the reconstruction of channel k from a field of group g.
     recon: Vec<i16>,
     recon_base: Vec<u32>,
-    /// Rest code's index in the code tables (`rest - lo`).
-    rest_index: usize,
     /// The plan of static grouping, or of a dynamic tile of T vectors all at rest.
     fixed: Plan,
 }
@@ -176,6 +180,9 @@ impl ChannelBlock {
             bits: blk.groups.iter().map(|g| g.bits).collect(),
             positions,
             group_of_rank,
+            rest_field_of: Vec::new(),
+            rest_recon_of: Vec::new(),
+            block_mask: ((1u64 << b) - 1) as u32,
             padding: std::array::from_fn(|k| if k < b { 0 } else { i32::MAX }),
             padding_bytes: std::array::from_fn(|k| if k < b { 0 } else { u8::MAX }),
             fields,
@@ -183,9 +190,18 @@ impl ChannelBlock {
             rest_abs,
             recon,
             recon_base,
-            rest_index,
             fixed: Plan::empty(),
         };
+        for g in 0..ng {
+            let mut rf = [0u8; MAX_BLOCK];
+            let mut rr = [0i16; MAX_BLOCK];
+            for k in 0..b {
+                rf[k] = if cb.bits[g] == 0 { 0 } else { cb.fields[cb.field_row(g, k) + rest_index] };
+                rr[k] = cb.recon[cb.recon_base[g * b + k] as usize + rf[k] as usize];
+            }
+            cb.rest_field_of.push(rf);
+            cb.rest_recon_of.push(rr);
+        }
         cb.fixed = match policy.grouping {
             Grouping::Static => {
                 let mut map = [0u8; MAX_BLOCK];
@@ -246,30 +262,66 @@ impl ChannelBlock {
         map
     }
 
-    /// Makes `p` the plan of a group map (a valid one: group sizes as the policy's).
+    /// Makes `p` the plan of a group map (a valid one: group sizes as the
+    /// policy's; entries past the block size 0) that travels as `map_bits`.
     #[inline(always)]
-    fn plan_into(&self, map: &[u8; MAX_BLOCK], p: &mut Plan, with_recon: bool) {
-        let b = self.b;
+    fn plan_into<const NATIVE: bool>(&self, map: &[u8; MAX_BLOCK], map_bits: u64, p: &mut Plan, with_recon: bool) {
         p.valid = true;
         p.map = *map;
-        p.map_bits = 0;
+        p.map_bits = map_bits;
+        #[cfg(target_arch = "x86_64")]
+        if NATIVE {
+            use core::arch::x86_64::*;
+            // SAFETY: NATIVE code runs only inside functions compiled for AVX2 on a
+            // machine that has it; every load and store is of a 16-entry array
+            unsafe {
+                // each group's masks, rest fields and rest reconstructions, blended by the map
+                let mv = _mm_loadu_si128(map.as_ptr() as *const __m128i);
+                let (mut dep, mut bytes) = (_mm_setzero_si128(), _mm_setzero_si128());
+                let mut recon = _mm256_setzero_si256();
+                for g in 0..self.bits.len() {
+                    let eq = _mm_cmpeq_epi8(mv, _mm_set1_epi8(g as i8));
+                    dep = _mm_or_si128(dep, _mm_and_si128(eq, _mm_set1_epi8(((1u32 << self.bits[g]) - 1) as i8)));
+                    let rf = _mm_loadu_si128(self.rest_field_of[g].as_ptr() as *const __m128i);
+                    bytes = _mm_or_si128(bytes, _mm_and_si128(eq, rf));
+                    if with_recon {
+                        let rr = _mm256_loadu_si256(self.rest_recon_of[g].as_ptr() as *const __m256i);
+                        recon = _mm256_or_si256(recon, _mm256_and_si256(_mm256_cvtepi8_epi16(eq), rr));
+                    }
+                }
+                let pad = _mm_loadu_si128(self.padding_bytes.as_ptr() as *const __m128i);
+                dep = _mm_andnot_si128(pad, dep);
+                bytes = _mm_andnot_si128(pad, bytes);
+                p.coded = !(_mm_movemask_epi8(_mm_cmpeq_epi8(dep, _mm_setzero_si128())) as u32) & 0xffff & self.block_mask;
+                p.deposit_lo = _mm_cvtsi128_si64(dep) as u64;
+                p.deposit_hi = _mm_extract_epi64(dep, 1) as u64;
+                p.rest_bytes_lo = _mm_cvtsi128_si64(bytes) as u64;
+                p.rest_bytes_hi = _mm_extract_epi64(bytes, 1) as u64;
+                if with_recon {
+                    _mm256_storeu_si256(p.rest_recon.as_mut_ptr() as *mut __m256i, recon);
+                }
+            }
+            p.split = p.deposit_lo.count_ones();
+            p.rest_lo = pext::<NATIVE>(p.rest_bytes_lo, p.deposit_lo);
+            p.rest_hi = pext::<NATIVE>(p.rest_bytes_hi, p.deposit_hi);
+            return;
+        }
         p.coded = 0;
         let (mut dep, mut rest, mut bytes) = ([0u64; 2], [0u64; 2], [0u64; 2]);
         let mut offset = [0u32; 2];
-        for k in 0..b {
+        for k in 0..self.b {
             let g = map[k] as usize;
             let bits = self.bits[g];
             let h = k >> 3;
             let lane = 8 * (k as u32 & 7);
-            p.map_bits |= (g as u64) << (k as u32 * self.index_bits);
-            let rest_field = if bits == 0 { 0 } else { self.fields[self.field_row(g, k) + self.rest_index] } as u64;
+            let rest_field = self.rest_field_of[g][k] as u64;
             dep[h] |= ((1u64 << bits) - 1) << lane;
             bytes[h] |= rest_field << lane;
             rest[h] |= rest_field << offset[h];
             offset[h] += bits;
             p.coded |= ((bits > 0) as u32) << k;
             if with_recon {
-                p.rest_recon[k] = self.recon[self.recon_base[g * b + k] as usize + rest_field as usize];
+                p.rest_recon[k] = self.rest_recon_of[g][k];
             }
         }
         debug_assert_eq!(offset[0] + offset[1], self.block_bits);
@@ -294,7 +346,7 @@ impl ChannelBlock {
     /// The plan of a group map.
     fn plan(&self, map: &[u8; MAX_BLOCK]) -> Plan {
         let mut p = Plan::empty();
-        self.plan_into(map, &mut p, true);
+        self.plan_into::<false>(map, self.map_bits::<false>(map), &mut p, true);
         p
     }
 
@@ -415,6 +467,13 @@ impl ChannelEngine {
         TileView { base: 0, stride: self.tile, scratch: true }
     }
 
+    /// The same engine with its tile loops in portable code (no AVX2/BMI2
+    /// instructions), for tests on machines that have them.
+    pub fn portable(mut self) -> Self {
+        self.native = false;
+        self
+    }
+
     /// Payload words of the tiles covering vectors `first..end` (`first` on a
     /// tile start). Codes must lie in the code range (the caller checks).
     pub fn compress_range(&self, codes: &[i16], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
@@ -491,7 +550,7 @@ impl ChannelEngine {
                         } else {
                             let slot = bi * PLAN_SLOTS + plan_slot(bits);
                             if !work[slot].valid || work[slot].map_bits != bits {
-                                blk.plan_into(&map, &mut work[slot], false);
+                                blk.plan_into::<NATIVE>(&map, bits, &mut work[slot], false);
                             }
                             &work[slot]
                         }
@@ -647,7 +706,7 @@ impl ChannelEngine {
                             blk.sizes
                         )));
                     }
-                    blk.plan_into(&map, &mut work[slot], true);
+                    blk.plan_into::<NATIVE>(&map, bits, &mut work[slot], true);
                 }
             }
             let v = self.view(lay, first, count, &[], &mut scratch, false);
