@@ -65,6 +65,9 @@ struct Plan {
     /// The same fields as byte lanes.
     rest_bytes_lo: u64,
     rest_bytes_hi: u64,
+    /// The rest string in one word (`rest_lo` then `rest_hi`), when the
+    /// block's fields are less than 64 bits.
+    rest_packed: u64,
     /// Bit k set where component k's field has more than 0 bits.
     coded: u32,
     /// Reconstruction of each component's rest field.
@@ -79,6 +82,8 @@ struct ChannelBlock {
     /// Bits of one vector's fields (the same under every map).
     block_bits: u32,
     sizes: Vec<usize>,
+    /// The group sizes padded with zeros to [`crate::policy::MAX_GROUPS`].
+    size_counts: [usize; crate::policy::MAX_GROUPS],
     bits: Vec<u32>,
     /// Position of each component in the static ranking.
     positions: [u32; MAX_BLOCK],
@@ -177,6 +182,7 @@ impl ChannelBlock {
             index_bits: group_index_bits(ng),
             block_bits: blk.groups.iter().map(|g| g.size as u32 * g.bits).sum(),
             sizes: blk.groups.iter().map(|g| g.size).collect(),
+            size_counts: std::array::from_fn(|g| blk.groups.get(g).map_or(0, |grp| grp.size)),
             bits: blk.groups.iter().map(|g| g.bits).collect(),
             positions,
             group_of_rank,
@@ -304,6 +310,7 @@ impl ChannelBlock {
             p.split = p.deposit_lo.count_ones();
             p.rest_lo = pext::<NATIVE>(p.rest_bytes_lo, p.deposit_lo);
             p.rest_hi = pext::<NATIVE>(p.rest_bytes_hi, p.deposit_hi);
+            p.rest_packed = if self.block_bits < 64 { p.rest_lo | (p.rest_hi << p.split) } else { 0 };
             return;
         }
         p.coded = 0;
@@ -329,6 +336,7 @@ impl ChannelBlock {
         (p.deposit_lo, p.deposit_hi) = (dep[0], dep[1]);
         (p.rest_lo, p.rest_hi) = (rest[0], rest[1]);
         (p.rest_bytes_lo, p.rest_bytes_hi) = (bytes[0], bytes[1]);
+        p.rest_packed = if self.block_bits < 64 { p.rest_lo | (p.rest_hi << p.split) } else { 0 };
     }
 
     /// A group map as it travels in a dynamic tile (component 0 in the low
@@ -370,6 +378,7 @@ impl Plan {
             rest_hi: 0,
             rest_bytes_lo: 0,
             rest_bytes_hi: 0,
+            rest_packed: 0,
             coded: 0,
             rest_recon: [0; MAX_BLOCK],
         }
@@ -699,7 +708,7 @@ impl ChannelEngine {
                         counts[g] += 1;
                         *m = g as u8;
                     }
-                    if counts[..ng] != blk.sizes[..] {
+                    if counts != blk.size_counts {
                         return Err(GoldenError::Corrupt(format!(
                             "tile {tile_no}, block {bi}: group map has sizes {:?}, the policy says {:?}",
                             &counts[..ng],
@@ -715,6 +724,8 @@ impl ChannelEngine {
                 Which::Fixed => &self.blocks[bi].fixed,
                 Which::Slot(slot) => &work[slot],
             };
+            // every run of the tile lies in `data` (the unchecked stores below rely on it)
+            assert!(v.base + (c - 1) * v.stride + count <= data.len());
             // every output at its channel's rest reconstruction, then the lanes that differ
             for (bi, blk) in self.blocks.iter().enumerate() {
                 let p = plan(bi);
@@ -727,11 +738,22 @@ impl ChannelEngine {
                 for (bi, blk) in self.blocks.iter().enumerate() {
                     let p = plan(bi);
                     let bb = blk.block_bits;
-                    let lo = bzhi::<NATIVE>(src.peek64_at(0), p.split);
-                    let hi = bzhi::<NATIVE>(src.peek64_at(p.split as usize), bb - p.split);
-                    src.skip(bb as usize);
-                    if lo == p.rest_lo && hi == p.rest_hi {
-                        continue;
+                    let (lo, hi);
+                    if bb < 64 {
+                        // the vector's string in one word
+                        let w = bzhi::<NATIVE>(src.peek64_at(0), bb);
+                        src.skip(bb as usize);
+                        if w == p.rest_packed {
+                            continue;
+                        }
+                        (lo, hi) = (bzhi::<NATIVE>(w, p.split), w >> p.split);
+                    } else {
+                        lo = bzhi::<NATIVE>(src.peek64_at(0), p.split);
+                        hi = bzhi::<NATIVE>(src.peek64_at(p.split as usize), bb - p.split);
+                        src.skip(bb as usize);
+                        if lo == p.rest_lo && hi == p.rest_hi {
+                            continue;
+                        }
                     }
                     // the fields as byte lanes; visit the bytes that differ from the rest fields
                     for (h, (bits, deposit, rest)) in [(lo, p.deposit_lo, p.rest_bytes_lo), (hi, p.deposit_hi, p.rest_bytes_hi)].into_iter().enumerate() {
@@ -742,7 +764,11 @@ impl ChannelEngine {
                             let k = 8 * h + byte as usize;
                             let field = ((lanes >> (8 * byte)) & 0xff) as usize;
                             let row = blk.recon_base[p.map[k] as usize * blk.b + k] as usize;
-                            data[v.base + (bi * blk.b + k) * v.stride + t] = blk.recon[row + field];
+                            let at = v.base + (bi * blk.b + k) * v.stride + t;
+                            debug_assert!(at < data.len());
+                            // SAFETY: channel bi·B + k < C and t < count: `at` lies in the
+                            // tile's runs, checked against `data` once per tile above
+                            unsafe { *data.get_unchecked_mut(at) = blk.recon[row + field] };
                             d &= !(0xffu64 << (8 * byte));
                         }
                     }
