@@ -72,6 +72,8 @@ struct Plan {
     coded: u32,
     /// Reconstruction of each component's rest field.
     rest_recon: [i16; MAX_BLOCK],
+    /// Start of each component's reconstructions in [`ChannelBlock::recon`] (decoder).
+    recon_row: [u32; MAX_BLOCK],
 }
 
 /// One block of the policy in the engine's form.
@@ -93,6 +95,8 @@ struct ChannelBlock {
     rest_field_of: Vec<[u8; MAX_BLOCK]>,
     /// `[g][k]`: the reconstruction of that field.
     rest_recon_of: Vec<[i16; MAX_BLOCK]>,
+    /// `[g][k]`: `recon_base[g·B + k]` (0 past the block).
+    recon_row_of: Vec<[u32; MAX_BLOCK]>,
     /// Bit k set for the block's components.
     block_mask: u32,
     /// All ones for the entries past the block size, 0 within it.
@@ -188,6 +192,7 @@ impl ChannelBlock {
             group_of_rank,
             rest_field_of: Vec::new(),
             rest_recon_of: Vec::new(),
+            recon_row_of: Vec::new(),
             block_mask: ((1u64 << b) - 1) as u32,
             padding: std::array::from_fn(|k| if k < b { 0 } else { i32::MAX }),
             padding_bytes: std::array::from_fn(|k| if k < b { 0 } else { u8::MAX }),
@@ -207,6 +212,7 @@ impl ChannelBlock {
             }
             cb.rest_field_of.push(rf);
             cb.rest_recon_of.push(rr);
+            cb.recon_row_of.push(std::array::from_fn(|k| if k < b { cb.recon_base[g * b + k] } else { 0 }));
         }
         cb.fixed = match policy.grouping {
             Grouping::Static => {
@@ -285,6 +291,7 @@ impl ChannelBlock {
                 let mv = _mm_loadu_si128(map.as_ptr() as *const __m128i);
                 let (mut dep, mut bytes) = (_mm_setzero_si128(), _mm_setzero_si128());
                 let mut recon = _mm256_setzero_si256();
+                let (mut row0, mut row1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
                 for g in 0..self.bits.len() {
                     let eq = _mm_cmpeq_epi8(mv, _mm_set1_epi8(g as i8));
                     dep = _mm_or_si128(dep, _mm_and_si128(eq, _mm_set1_epi8(((1u32 << self.bits[g]) - 1) as i8)));
@@ -293,6 +300,9 @@ impl ChannelBlock {
                     if with_recon {
                         let rr = _mm256_loadu_si256(self.rest_recon_of[g].as_ptr() as *const __m256i);
                         recon = _mm256_or_si256(recon, _mm256_and_si256(_mm256_cvtepi8_epi16(eq), rr));
+                        let rows = self.recon_row_of[g].as_ptr() as *const __m256i;
+                        row0 = _mm256_or_si256(row0, _mm256_and_si256(_mm256_cvtepi8_epi32(eq), _mm256_loadu_si256(rows)));
+                        row1 = _mm256_or_si256(row1, _mm256_and_si256(_mm256_cvtepi8_epi32(_mm_srli_si128(eq, 8)), _mm256_loadu_si256(rows.add(1))));
                     }
                 }
                 let pad = _mm_loadu_si128(self.padding_bytes.as_ptr() as *const __m128i);
@@ -305,6 +315,8 @@ impl ChannelBlock {
                 p.rest_bytes_hi = _mm_extract_epi64(bytes, 1) as u64;
                 if with_recon {
                     _mm256_storeu_si256(p.rest_recon.as_mut_ptr() as *mut __m256i, recon);
+                    _mm256_storeu_si256(p.recon_row.as_mut_ptr() as *mut __m256i, row0);
+                    _mm256_storeu_si256(p.recon_row.as_mut_ptr().add(8) as *mut __m256i, row1);
                 }
             }
             p.split = p.deposit_lo.count_ones();
@@ -329,6 +341,7 @@ impl ChannelBlock {
             p.coded |= ((bits > 0) as u32) << k;
             if with_recon {
                 p.rest_recon[k] = self.rest_recon_of[g][k];
+                p.recon_row[k] = self.recon_row_of[g][k];
             }
         }
         debug_assert_eq!(offset[0] + offset[1], self.block_bits);
@@ -381,6 +394,7 @@ impl Plan {
             rest_packed: 0,
             coded: 0,
             rest_recon: [0; MAX_BLOCK],
+            recon_row: [0; MAX_BLOCK],
         }
     }
 }
@@ -763,7 +777,7 @@ impl ChannelEngine {
                             let byte = d.trailing_zeros() >> 3;
                             let k = 8 * h + byte as usize;
                             let field = ((lanes >> (8 * byte)) & 0xff) as usize;
-                            let row = blk.recon_base[p.map[k] as usize * blk.b + k] as usize;
+                            let row = p.recon_row[k] as usize;
                             let at = v.base + (bi * blk.b + k) * v.stride + t;
                             debug_assert!(at < data.len());
                             // SAFETY: channel bi·B + k < C and t < count: `at` lies in the
