@@ -10,15 +10,34 @@
 /// Appends fields LSB-first to a continuous bit stream.
 #[derive(Debug, Clone)]
 pub struct BitSink {
+    /// Full 64-bit chunks, or (in `halves` mode) full 32-bit words.
     chunks: Vec<u64>,
     acc: u64,
     fill: u32,
+    /// Each full chunk is stored as its two 32-bit payload words (W = 32).
+    halves: bool,
 }
 
 impl BitSink {
     /// An empty stream with room for `bits` bits.
     pub fn with_capacity_bits(bits: usize) -> Self {
-        BitSink { chunks: Vec::with_capacity(bits / 64 + 1), acc: 0, fill: 0 }
+        BitSink { chunks: Vec::with_capacity(bits / 64 + 1), acc: 0, fill: 0, halves: false }
+    }
+
+    /// An empty stream that stores `word_bits`-bit payload words as it goes
+    /// (no conversion in [`BitSink::into_words`]), with room for `words` of them.
+    pub fn for_words(word_bits: u32, words: usize) -> Self {
+        BitSink { chunks: Vec::with_capacity(words + 2), acc: 0, fill: 0, halves: word_bits == 32 }
+    }
+
+    /// Stores a full 64-bit chunk.
+    #[inline(always)]
+    fn flush(&mut self, chunk: u64) {
+        if self.halves {
+            self.chunks.extend_from_slice(&[chunk & 0xffff_ffff, chunk >> 32]);
+        } else {
+            self.chunks.push(chunk);
+        }
     }
 
     /// Appends the `bits` low bits of `v` (`bits` <= 64; the bits of `v` above them must be 0).
@@ -28,7 +47,7 @@ impl BitSink {
         self.acc |= v << self.fill;
         let total = self.fill + bits;
         if total >= 64 {
-            self.chunks.push(self.acc);
+            self.flush(self.acc);
             // the bits of v that did not fit (none when fill was 0)
             self.acc = v.checked_shr(64 - self.fill).unwrap_or(0);
             self.fill = total - 64;
@@ -48,7 +67,7 @@ impl BitSink {
             acc |= v << fill;
             fill += bits;
             if fill >= 64 {
-                self.chunks.push(acc);
+                self.flush(acc);
                 fill -= 64;
                 // the bits of v that did not fit: bits - fill of them did
                 // (1..=32 of them as fill was < 64 before this field), and
@@ -82,7 +101,7 @@ impl BitSink {
         if word_bits == 32 && self.fill <= 32 {
             self.fill = 32;
         } else {
-            self.chunks.push(self.acc);
+            self.flush(self.acc);
             self.acc = 0;
             self.fill = 0;
         }
@@ -90,12 +109,19 @@ impl BitSink {
 
     /// Bits written so far.
     pub fn bit_len(&self) -> u64 {
-        self.chunks.len() as u64 * 64 + self.fill as u64
+        self.chunks.len() as u64 * if self.halves { 32 } else { 64 } + self.fill as u64
     }
 
     /// The stream as `word_bits`-bit payload words; call after [`BitSink::align`].
     pub fn into_words(mut self, word_bits: u32) -> Vec<u64> {
         debug_assert!(self.fill.is_multiple_of(word_bits));
+        if self.halves {
+            assert_eq!(word_bits, 32, "a sink made for W = 32 words");
+            if self.fill == 32 {
+                self.chunks.push(self.acc & 0xffff_ffff);
+            }
+            return self.chunks;
+        }
         if word_bits == 64 {
             return self.chunks;
         }
@@ -279,11 +305,13 @@ mod tests {
             let wb = if case % 2 == 0 { 32 } else { 64 };
             let mut plain = BitWriter::new(wb);
             let mut fast = BitSink::with_capacity_bits(0);
+            let mut direct = BitSink::for_words(wb, 0);
             let mut fields = Vec::new();
             for _ in 0..rng.gen_range(0..400) {
                 if rng.gen_bool(0.05) {
                     plain.align();
                     fast.align(wb);
+                    direct.align(wb);
                     fields.push((0, u32::MAX));
                     continue;
                 }
@@ -291,13 +319,17 @@ mod tests {
                 let v = if bits == 0 { 0 } else { rng.gen::<u64>() & ((1u64 << bits) - 1) };
                 plain.push(v, bits);
                 fast.push(v, bits);
+                direct.push(v, bits);
                 fields.push((v, bits));
             }
             plain.align();
             fast.align(wb);
+            direct.align(wb);
             assert_eq!(fast.bit_len(), plain.bit_len(), "case {case}");
+            assert_eq!(direct.bit_len(), plain.bit_len(), "case {case}");
             let words = plain.finish();
             assert_eq!(fast.into_words(wb), words, "case {case}");
+            assert_eq!(direct.into_words(wb), words, "case {case}: words stored as they fill");
             let mut r = BitReader::new(&words, wb);
             let mut s = BitSource::from_words(&words, wb);
             for &(v, bits) in &fields {

@@ -518,7 +518,7 @@ impl ChannelEngine {
     #[inline(always)]
     fn compress_range_body<const NATIVE: bool>(&self, codes: &[i16], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
         let (c, tile, nb) = (self.channels, self.tile, self.blocks.len());
-        let mut sink = BitSink::with_capacity_bits(words_hint * self.word_bits as usize);
+        let mut sink = BitSink::for_words(self.word_bits, words_hint);
         let mut scratch = vec![0i16; c * tile];
         // each vector's packed strings of every block: (lo, hi)
         let mut strings = vec![(0u64, 0u64); tile * nb];

@@ -573,7 +573,7 @@ impl FastEngine {
         let c = self.channels;
         let nb = self.blocks.len();
         let mut w = self.work();
-        let mut sink = BitSink::with_capacity_bits(words_hint * self.word_bits as usize);
+        let mut sink = BitSink::for_words(self.word_bits, words_hint);
         let mut first = first;
         let (mut batch_first, mut batch_count) = (first, 0);
         while first < end {
