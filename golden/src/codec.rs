@@ -386,11 +386,16 @@ impl Codec {
     /// Errors on a payload of the wrong length, a corrupt group map or non-zero padding.
     pub fn decompress(&self, words: &[u64], shape: &[usize]) -> Result<Vec<i16>> {
         let lay = self.check_payload_len(words, shape)?;
-        let mut out = vec![0i16; shape.iter().product()];
+        let n: usize = shape.iter().product();
         if let Some(ch) = &self.channel {
-            ch.decompress(words, &lay, &mut out)?;
+            // the engine writes every value: no zeroing pass over the output first
+            let mut out = Vec::with_capacity(n);
+            ch.decompress(words, &lay, &mut out.spare_capacity_mut()[..n])?;
+            // SAFETY: `ChannelEngine::decompress` returned Ok, so it wrote all n values
+            unsafe { out.set_len(n) };
             return Ok(out);
         }
+        let mut out = vec![0i16; n];
         if let Some(fast) = &self.fast {
             // tile by tile straight into the output layout
             fast.decompress_tiles(words, 0, lay.vectors, |first, count, rows| lay.scatter(rows, first, count, &mut out))?;

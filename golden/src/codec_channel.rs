@@ -31,6 +31,7 @@ use crate::error::{GoldenError, Result};
 use crate::policy::{group_index_bits, Grouping, Policy};
 use crate::quantizer::GroupQuantizer;
 use crate::transform::BlockMatrices;
+use std::mem::MaybeUninit;
 
 /// Largest block the engine takes: a vector's fields of one block fit a `u128`.
 pub(crate) const MAX_BLOCK: usize = 16;
@@ -470,24 +471,28 @@ impl ChannelEngine {
         })
     }
 
-    /// Where the tile of vectors `first..first+count` sits; copies it into
-    /// `scratch` (`C x T`) when it straddles images and `fill` is set.
+    /// Where the tile of vectors `first..first+count` sits: in the tensor,
+    /// or (when it straddles images) in a `C x T` scratch tile.
     #[inline(always)]
-    fn view(&self, lay: &Layout, first: usize, count: usize, codes: &[i16], scratch: &mut [i16], fill: bool) -> TileView {
+    fn place(&self, lay: &Layout, first: usize, count: usize) -> TileView {
         let (c, s) = (self.channels, lay.spatial);
         let (n, sp) = (first / s, first % s);
         if sp + count <= s {
-            return TileView { base: n * c * s + sp, stride: s, scratch: false };
+            TileView { base: n * c * s + sp, stride: s, scratch: false }
+        } else {
+            TileView { base: 0, stride: self.tile, scratch: true }
         }
-        if fill {
-            for t in 0..count {
-                let (n, sp) = ((first + t) / s, (first + t) % s);
-                for ch in 0..c {
-                    scratch[ch * self.tile + t] = codes[n * c * s + ch * s + sp];
-                }
+    }
+
+    /// Copies a straddling tile's codes into the scratch tile.
+    fn gather(&self, lay: &Layout, first: usize, count: usize, codes: &[i16], scratch: &mut [i16]) {
+        let (c, s) = (self.channels, lay.spatial);
+        for t in 0..count {
+            let (n, sp) = ((first + t) / s, (first + t) % s);
+            for ch in 0..c {
+                scratch[ch * self.tile + t] = codes[n * c * s + ch * s + sp];
             }
         }
-        TileView { base: 0, stride: self.tile, scratch: true }
     }
 
     /// The same engine with its tile loops in portable code (no AVX2/BMI2
@@ -532,7 +537,10 @@ impl ChannelEngine {
         let mut first = first;
         while first < end {
             let count = tile.min(end - first);
-            let v = self.view(lay, first, count, codes, &mut scratch, true);
+            let v = self.place(lay, first, count);
+            if v.scratch {
+                self.gather(lay, first, count, codes, &mut scratch);
+            }
             let data: &[i16] = if v.scratch { &scratch } else { codes };
             for (bi, blk) in self.blocks.iter().enumerate() {
                 let b = blk.b;
@@ -667,7 +675,8 @@ impl ChannelEngine {
 
     /// Decodes a whole payload into `out` (C order, the tensor's layout).
     /// The caller has checked that `words` is exactly as long as the tensor needs.
-    pub fn decompress(&self, words: &[u64], lay: &Layout, out: &mut [i16]) -> Result<()> {
+    /// On `Ok` every value of `out` has been written.
+    pub fn decompress(&self, words: &[u64], lay: &Layout, out: &mut [MaybeUninit<i16>]) -> Result<()> {
         #[cfg(target_arch = "x86_64")]
         if self.native {
             // SAFETY: `native` is set only when these features were detected at run time
@@ -679,15 +688,15 @@ impl ChannelEngine {
     /// [`ChannelEngine::decompress`] compiled for the features of `native`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
-    unsafe fn decompress_native(&self, words: &[u64], lay: &Layout, out: &mut [i16]) -> Result<()> {
+    unsafe fn decompress_native(&self, words: &[u64], lay: &Layout, out: &mut [MaybeUninit<i16>]) -> Result<()> {
         self.decompress_body::<true>(words, lay, out)
     }
 
     #[inline(always)]
-    fn decompress_body<const NATIVE: bool>(&self, words: &[u64], lay: &Layout, out: &mut [i16]) -> Result<()> {
+    fn decompress_body<const NATIVE: bool>(&self, words: &[u64], lay: &Layout, out: &mut [MaybeUninit<i16>]) -> Result<()> {
         let (c, tile, nb) = (self.channels, self.tile, self.blocks.len());
         let mut src = BitSource::from_words(words, self.word_bits);
-        let mut scratch = vec![0i16; c * tile];
+        let mut scratch = vec![MaybeUninit::new(0i16); c * tile];
         let mut work: Vec<Plan> = vec![Plan::empty(); nb * PLAN_SLOTS];
         let mut which = vec![Which::Fixed; nb];
         let mut counts = [0usize; crate::policy::MAX_GROUPS];
@@ -732,8 +741,10 @@ impl ChannelEngine {
                     blk.plan_into::<NATIVE>(&map, bits, &mut work[slot], true);
                 }
             }
-            let v = self.view(lay, first, count, &[], &mut scratch, false);
-            let data: &mut [i16] = if v.scratch { &mut scratch } else { &mut *out };
+            let v = self.place(lay, first, count);
+            // every value of the tile is written below: first the rest runs of
+            // every channel, then the fields that differ
+            let data: &mut [MaybeUninit<i16>] = if v.scratch { &mut scratch } else { &mut *out };
             let plan = |bi: usize| match which[bi] {
                 Which::Fixed => &self.blocks[bi].fixed,
                 Which::Slot(slot) => &work[slot],
@@ -782,7 +793,7 @@ impl ChannelEngine {
                             debug_assert!(at < data.len());
                             // SAFETY: channel bi·B + k < C and t < count: `at` lies in the
                             // tile's runs, checked against `data` once per tile above
-                            unsafe { *data.get_unchecked_mut(at) = blk.recon[row + field] };
+                            unsafe { data.get_unchecked_mut(at).write(blk.recon[row + field]) };
                             d &= !(0xffu64 << (8 * byte));
                         }
                     }
@@ -867,12 +878,12 @@ fn nonrest_mask(run: &[i16], rest: i16) -> u64 {
 
 /// Sets a run of outputs to one value.
 #[inline(always)]
-fn fill_run(run: &mut [i16], v: i16) {
-    if let Ok(r) = <&mut [i16; 8]>::try_from(&mut *run) {
-        *r = [v; 8];
+fn fill_run(run: &mut [MaybeUninit<i16>], v: i16) {
+    if let Ok(r) = <&mut [MaybeUninit<i16>; 8]>::try_from(&mut *run) {
+        *r = [MaybeUninit::new(v); 8];
         return;
     }
-    run.fill(v);
+    run.fill(MaybeUninit::new(v));
 }
 
 /// The low `n` bits of `x` (`n` <= 64).
