@@ -9,7 +9,8 @@
 //! be `random` for a dense signed random tensor (1 M values, its policy calibrated on another draw).
 //! `--save-policy OUT.json` after REPS writes the policy used; the
 //! environment variable `CODEC_SPEED_ENGINE=plain|portable|simd|channel` times one engine only, and
-//! `CODEC_SPEED_ONLY=compress|decompress` one direction of it, one core, nothing else (for profiling).
+//! `CODEC_SPEED_ONLY=compress|decompress|compress-bytes|decompress-bytes` one direction of it
+//! (i16 codes or the 8-bit bytes), one core, nothing else (for profiling).
 //! Pin to one core for the one-core figures: `taskset -c 0 ...`.
 use actcomp_golden::calibrate::{calibrate, CalibrateOptions};
 use actcomp_golden::codec::{Codec, Engine};
@@ -67,6 +68,9 @@ fn main() {
     };
     let mut rows = Vec::new();
     let mut words_len = 0;
+    // the same values as the 8-bit bytes zstd gets (two's complement for int8)
+    let bytes: Vec<u8> = codes.iter().map(|&q| q as u8).collect();
+    let mut byte_row = None;
     for engine in [Engine::Plain, Engine::Portable, Engine::Simd, Engine::Channel] {
         let codec = Codec::with_engine(&policy, engine).unwrap();
         let only = std::env::var("CODEC_SPEED_ENGINE").ok();
@@ -84,6 +88,14 @@ fn main() {
                 println!("{engine:?} decompress {:.1} M values/s", time(&|| drop(black_box(codec.decompress(black_box(&words), &test.shape).unwrap()))));
                 return;
             }
+            Ok("compress-bytes") => {
+                println!("{engine:?} compress, bytes in {:.1} M values/s", time(&|| drop(black_box(codec.compress_bytes(black_box(&bytes), &test.shape).unwrap()))));
+                return;
+            }
+            Ok("decompress-bytes") => {
+                println!("{engine:?} decompress, bytes out {:.1} M values/s", time(&|| drop(black_box(codec.decompress_bytes(black_box(&words), &test.shape).unwrap()))));
+                return;
+            }
             _ => {}
         }
         let c1 = time(&|| drop(black_box(codec.compress(black_box(&codes), &test.shape).unwrap())));
@@ -91,8 +103,12 @@ fn main() {
         let cp = time(&|| drop(black_box(codec.compress_parallel(black_box(&codes), &test.shape).unwrap())));
         let dp = time(&|| drop(black_box(codec.decompress_parallel(black_box(&words), &test.shape).unwrap())));
         rows.push((engine, c1, d1, cp, dp));
+        if codec.channel_major() {
+            let cb = time(&|| drop(black_box(codec.compress_bytes(black_box(&bytes), &test.shape).unwrap())));
+            let db = time(&|| drop(black_box(codec.decompress_bytes(black_box(&words), &test.shape).unwrap())));
+            byte_row = Some((engine, cb, db));
+        }
     }
-    let bytes: Vec<u8> = codes.iter().map(|&q| q as u8).collect();
     let z = zstd::bulk::compress(&bytes, 1).unwrap();
     let zc = time(&|| drop(black_box(zstd::bulk::compress(black_box(&bytes), 1).unwrap())));
     let zd = time(&|| drop(black_box(zstd::bulk::decompress(black_box(&z), bytes.len()).unwrap())));
@@ -111,7 +127,13 @@ fn main() {
     for &(e, c1, d1, cp, dp) in &rows {
         println!("  {:<24} {c1:10.1} {d1:10.1} {cp:10.1} {dp:10.1}", format!("golden {e:?}"));
     }
+    if let Some((e, cb, db)) = byte_row {
+        println!("  {:<24} {cb:10.1} {db:10.1}", format!("golden {e:?}, 8-bit bytes"));
+    }
     println!("  {:<24} {zc:10.1} {zd:10.1}   ({:.3} bits/value lossless)", "zstd-1 (8-bit bytes)", z.len() as f64 * 8.0 / n);
     let &(e, c1, d1, _, _) = rows.last().expect("an engine ran");
     println!("  golden {e:?} / zstd-1: compress {:.2}, decompress {:.2}", c1 / zc, d1 / zd);
+    if let Some((e, cb, db)) = byte_row {
+        println!("  golden {e:?} on the same 8-bit bytes / zstd-1: compress {:.2}, decompress {:.2}", cb / zc, db / zd);
+    }
 }

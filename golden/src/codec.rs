@@ -307,6 +307,44 @@ impl Codec {
         Ok(self.compress_range(codes, &lay, 0, lay.vectors))
     }
 
+    /// [`Codec::compress`] of the tensor's own int8/uint8 bytes: each code as
+    /// its byte (two's complement for an int8 code range, plain for uint8),
+    /// C order, shape N x C x ... Every byte is a code of the range, so
+    /// there is nothing to check but the shape. The channel-major engine
+    /// reads the bytes as they are; the others widen them first.
+    pub fn compress_bytes(&self, bytes: &[u8], shape: &[usize]) -> Result<Vec<u64>> {
+        let lay = self.layout(shape, bytes.len())?;
+        if let Some(ch) = &self.channel {
+            let p = &self.policy;
+            let words = (lay.vectors.div_ceil(p.tile) as u64 * p.words_per_tile(p.tile)) as usize;
+            return Ok(ch.compress_range(bytes, &lay, 0, lay.vectors, words));
+        }
+        self.compress(&self.codes_of_bytes(bytes), shape)
+    }
+
+    /// [`Codec::decompress`] into the tensor's int8/uint8 bytes (each code as
+    /// its byte, as [`Codec::compress_bytes`] takes them).
+    pub fn decompress_bytes(&self, words: &[u64], shape: &[usize]) -> Result<Vec<u8>> {
+        let lay = self.check_payload_len(words, shape)?;
+        let n: usize = shape.iter().product();
+        if let Some(ch) = &self.channel {
+            let mut out = Vec::with_capacity(n);
+            ch.decompress(words, &lay, &mut out.spare_capacity_mut()[..n])?;
+            // SAFETY: `ChannelEngine::decompress` returned Ok, so it wrote all n values
+            unsafe { out.set_len(n) };
+            return Ok(out);
+        }
+        Ok(self.decompress(words, shape)?.into_iter().map(|c| c as u8).collect())
+    }
+
+    /// Codes of int8/uint8 bytes under the policy's code range.
+    fn codes_of_bytes(&self, bytes: &[u8]) -> Vec<i16> {
+        match self.policy.input.code_range {
+            crate::policy::CodeRange::Int8 => bytes.iter().map(|&b| b as i8 as i16).collect(),
+            crate::policy::CodeRange::Uint8 => bytes.iter().map(|&b| b as i16).collect(),
+        }
+    }
+
     /// [`Codec::compress`] on all cores: tiles start on word boundaries, so
     /// runs of tiles are compressed independently and concatenated.
     pub fn compress_parallel(&self, codes: &[i16], shape: &[usize]) -> Result<Vec<u64>> {

@@ -485,7 +485,7 @@ impl ChannelEngine {
     }
 
     /// Copies a straddling tile's codes into the scratch tile.
-    fn gather(&self, lay: &Layout, first: usize, count: usize, codes: &[i16], scratch: &mut [i16]) {
+    fn gather<U: Copy>(&self, lay: &Layout, first: usize, count: usize, codes: &[U], scratch: &mut [U]) {
         let (c, s) = (self.channels, lay.spatial);
         for t in 0..count {
             let (n, sp) = ((first + t) / s, (first + t) % s);
@@ -504,27 +504,28 @@ impl ChannelEngine {
 
     /// Payload words of the tiles covering vectors `first..end` (`first` on a
     /// tile start). Codes must lie in the code range (the caller checks).
-    pub fn compress_range(&self, codes: &[i16], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
+    pub fn compress_range<U: CodeUnit>(&self, codes: &[U], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
         #[cfg(target_arch = "x86_64")]
         if self.native {
             // SAFETY: `native` is set only when these features were detected at run time
             return unsafe { self.compress_range_native(codes, lay, first, end, words_hint) };
         }
-        self.compress_range_body::<false>(codes, lay, first, end, words_hint)
+        self.compress_range_body::<false, U>(codes, lay, first, end, words_hint)
     }
 
     /// [`ChannelEngine::compress_range`] compiled for the features of `native`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
-    unsafe fn compress_range_native(&self, codes: &[i16], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
-        self.compress_range_body::<true>(codes, lay, first, end, words_hint)
+    unsafe fn compress_range_native<U: CodeUnit>(&self, codes: &[U], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
+        self.compress_range_body::<true, U>(codes, lay, first, end, words_hint)
     }
 
     #[inline(always)]
-    fn compress_range_body<const NATIVE: bool>(&self, codes: &[i16], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
+    fn compress_range_body<const NATIVE: bool, U: CodeUnit>(&self, codes: &[U], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
         let (c, tile, nb) = (self.channels, self.tile, self.blocks.len());
         let mut sink = BitSink::for_words(self.word_bits, words_hint);
-        let mut scratch = vec![0i16; c * tile];
+        let mut scratch = vec![U::default(); c * tile];
+        let rest = U::from_code(self.rest);
         // each vector's packed strings of every block: (lo, hi)
         let mut strings = vec![(0u64, 0u64); tile * nb];
         // each block's `split` under the tile's map
@@ -541,7 +542,7 @@ impl ChannelEngine {
             if v.scratch {
                 self.gather(lay, first, count, codes, &mut scratch);
             }
-            let data: &[i16] = if v.scratch { &scratch } else { codes };
+            let data: &[U] = if v.scratch { &scratch } else { codes };
             for (bi, blk) in self.blocks.iter().enumerate() {
                 let b = blk.b;
                 // channels with an off-rest code
@@ -550,7 +551,7 @@ impl ChannelEngine {
                     let at = v.base + (bi * b + k) * v.stride;
                     // each channel is its own stream: fetch a few tiles ahead
                     prefetch(data.as_ptr().wrapping_add(at + PREFETCH_AHEAD));
-                    *nr = nonrest_mask(&data[at..at + count], self.rest);
+                    *nr = U::nonrest_mask(&data[at..at + count], rest);
                     live |= ((*nr != 0) as u32) << k;
                 }
                 let plan = match self.grouping {
@@ -568,7 +569,7 @@ impl ChannelEngine {
                             while m != 0 {
                                 let t = m.trailing_zeros() as usize;
                                 // e >= (off-rest codes left) x ra, so this cannot wrap
-                                e = e + row[(data[at + t] as i32 - self.lo) as usize] - ra;
+                                e = e + row[data[at + t].index(self.lo)] - ra;
                                 m &= m - 1;
                             }
                             energy[k] = e;
@@ -625,7 +626,7 @@ impl ChannelEngine {
                         let mut m = nonrest[k];
                         while m != 0 {
                             let t = m.trailing_zeros() as usize;
-                            lanes[t * 16 + k] = row[(data[at + t] as i32 - self.lo) as u8 as usize];
+                            lanes[t * 16 + k] = row[data[at + t].index(self.lo)];
                             m &= m - 1;
                         }
                         lm &= lm - 1;
@@ -643,7 +644,7 @@ impl ChannelEngine {
                         let r0 = blk.field_row(plan.map[k] as usize, k);
                         let row: &[u8; 256] = blk.fields[r0..r0 + 256].try_into().expect("256 entries");
                         let at = v.base + (bi * b + k) * v.stride;
-                        for_each_code(&data[at..at + count], |t, x| lanes[t * 16 + k] = row[(x as i32 - self.lo) as u8 as usize]);
+                        for_each_code(&data[at..at + count], |t, x| lanes[t * 16 + k] = row[x.index(self.lo)]);
                         lm &= lm - 1;
                     }
                 }
@@ -676,27 +677,27 @@ impl ChannelEngine {
     /// Decodes a whole payload into `out` (C order, the tensor's layout).
     /// The caller has checked that `words` is exactly as long as the tensor needs.
     /// On `Ok` every value of `out` has been written.
-    pub fn decompress(&self, words: &[u64], lay: &Layout, out: &mut [MaybeUninit<i16>]) -> Result<()> {
+    pub fn decompress<U: CodeUnit>(&self, words: &[u64], lay: &Layout, out: &mut [MaybeUninit<U>]) -> Result<()> {
         #[cfg(target_arch = "x86_64")]
         if self.native {
             // SAFETY: `native` is set only when these features were detected at run time
             return unsafe { self.decompress_native(words, lay, out) };
         }
-        self.decompress_body::<false>(words, lay, out)
+        self.decompress_body::<false, U>(words, lay, out)
     }
 
     /// [`ChannelEngine::decompress`] compiled for the features of `native`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
-    unsafe fn decompress_native(&self, words: &[u64], lay: &Layout, out: &mut [MaybeUninit<i16>]) -> Result<()> {
-        self.decompress_body::<true>(words, lay, out)
+    unsafe fn decompress_native<U: CodeUnit>(&self, words: &[u64], lay: &Layout, out: &mut [MaybeUninit<U>]) -> Result<()> {
+        self.decompress_body::<true, U>(words, lay, out)
     }
 
     #[inline(always)]
-    fn decompress_body<const NATIVE: bool>(&self, words: &[u64], lay: &Layout, out: &mut [MaybeUninit<i16>]) -> Result<()> {
+    fn decompress_body<const NATIVE: bool, U: CodeUnit>(&self, words: &[u64], lay: &Layout, out: &mut [MaybeUninit<U>]) -> Result<()> {
         let (c, tile, nb) = (self.channels, self.tile, self.blocks.len());
         let mut src = BitSource::from_words(words, self.word_bits);
-        let mut scratch = vec![MaybeUninit::new(0i16); c * tile];
+        let mut scratch = vec![MaybeUninit::new(U::default()); c * tile];
         let mut work: Vec<Plan> = vec![Plan::empty(); nb * PLAN_SLOTS];
         let mut which = vec![Which::Fixed; nb];
         let mut counts = [0usize; crate::policy::MAX_GROUPS];
@@ -744,7 +745,7 @@ impl ChannelEngine {
             let v = self.place(lay, first, count);
             // every value of the tile is written below: first the rest runs of
             // every channel, then the fields that differ
-            let data: &mut [MaybeUninit<i16>] = if v.scratch { &mut scratch } else { &mut *out };
+            let data: &mut [MaybeUninit<U>] = if v.scratch { &mut scratch } else { &mut *out };
             let plan = |bi: usize| match which[bi] {
                 Which::Fixed => &self.blocks[bi].fixed,
                 Which::Slot(slot) => &work[slot],
@@ -756,7 +757,7 @@ impl ChannelEngine {
                 let p = plan(bi);
                 for k in 0..blk.b {
                     let at = v.base + (bi * blk.b + k) * v.stride;
-                    fill_run(&mut data[at..at + count], p.rest_recon[k]);
+                    fill_run(&mut data[at..at + count], U::from_code(p.rest_recon[k]));
                 }
             }
             for t in 0..count {
@@ -793,7 +794,7 @@ impl ChannelEngine {
                             debug_assert!(at < data.len());
                             // SAFETY: channel bi·B + k < C and t < count: `at` lies in the
                             // tile's runs, checked against `data` once per tile above
-                            unsafe { data.get_unchecked_mut(at).write(blk.recon[row + field]) };
+                            unsafe { data.get_unchecked_mut(at).write(U::from_code(blk.recon[row + field])) };
                             d &= !(0xffu64 << (8 * byte));
                         }
                     }
@@ -823,8 +824,8 @@ impl ChannelEngine {
 
 /// Calls `f(t, code)` for each code of a run (a fixed-length loop for the common tile of 8).
 #[inline(always)]
-fn for_each_code(run: &[i16], mut f: impl FnMut(usize, i16)) {
-    if let Ok(r) = <&[i16; 8]>::try_from(run) {
+fn for_each_code<U: Copy>(run: &[U], mut f: impl FnMut(usize, U)) {
+    if let Ok(r) = <&[U; 8]>::try_from(run) {
         for (t, &x) in r.iter().enumerate() {
             f(t, x);
         }
@@ -848,27 +849,77 @@ fn prefetch<T>(p: *const T) {
     };
 }
 
-/// Bit t set where `run[t]` is not the rest code.
+/// How the engine holds one input or output code: as an `i16` code, or as
+/// the code's byte (two's complement for int8, plain for uint8) — the
+/// tensor's own int8/uint8 bytes.
+pub(crate) trait CodeUnit: Copy + Default + 'static {
+    /// A code in this form (codes lie in an 8-bit range).
+    fn from_code(code: i16) -> Self;
+    /// The code's entry in the engine's 256-entry tables, `code - lo`.
+    fn index(self, lo: i32) -> usize;
+    /// Bit t set where `run[t]` is not `rest`.
+    fn nonrest_mask(run: &[Self], rest: Self) -> u64;
+}
+
+impl CodeUnit for i16 {
+    #[inline(always)]
+    fn from_code(code: i16) -> Self {
+        code
+    }
+
+    #[inline(always)]
+    fn index(self, lo: i32) -> usize {
+        (self as i32 - lo) as u8 as usize
+    }
+
+    #[inline(always)]
+    fn nonrest_mask(run: &[i16], rest: i16) -> u64 {
+        #[cfg(target_arch = "x86_64")]
+        if run.len() == 8 {
+            use core::arch::x86_64::*;
+            // SAFETY: SSE2 is part of x86_64; the load reads the 8 codes of `run` (16 bytes)
+            unsafe {
+                let x = _mm_loadu_si128(run.as_ptr() as *const __m128i);
+                let eq = _mm_cmpeq_epi16(x, _mm_set1_epi16(rest));
+                return (!_mm_movemask_epi8(_mm_packs_epi16(eq, eq)) & 0xff) as u64;
+            }
+        }
+        generic_nonrest_mask(run, rest)
+    }
+}
+
+impl CodeUnit for u8 {
+    #[inline(always)]
+    fn from_code(code: i16) -> Self {
+        code as u8
+    }
+
+    #[inline(always)]
+    fn index(self, lo: i32) -> usize {
+        // int8: the byte as i8 minus -128 is the byte with its top bit flipped,
+        // and so is (byte + 128) mod 256; uint8: the byte
+        (self as i32 - lo) as u8 as usize
+    }
+
+    #[inline(always)]
+    fn nonrest_mask(run: &[u8], rest: u8) -> u64 {
+        #[cfg(target_arch = "x86_64")]
+        if run.len() == 8 {
+            use core::arch::x86_64::*;
+            // SAFETY: SSE2 is part of x86_64; the load reads the 8 bytes of `run`
+            unsafe {
+                let x = _mm_loadl_epi64(run.as_ptr() as *const __m128i);
+                let eq = _mm_cmpeq_epi8(x, _mm_set1_epi8(rest as i8));
+                return (!_mm_movemask_epi8(eq) & 0xff) as u64;
+            }
+        }
+        generic_nonrest_mask(run, rest)
+    }
+}
+
+/// Bit t set where `run[t]` is not `rest` (any run length up to 64).
 #[inline(always)]
-fn nonrest_mask(run: &[i16], rest: i16) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    if run.len() == 8 {
-        use core::arch::x86_64::*;
-        // SAFETY: SSE2 is part of x86_64; the load reads the 8 codes of `run` (16 bytes)
-        unsafe {
-            let x = _mm_loadu_si128(run.as_ptr() as *const __m128i);
-            let eq = _mm_cmpeq_epi16(x, _mm_set1_epi16(rest));
-            return (!_mm_movemask_epi8(_mm_packs_epi16(eq, eq)) & 0xff) as u64;
-        }
-    }
-    if let Ok(r) = <&[i16; 8]>::try_from(run) {
-        // the common tile of 8: one vector compare
-        let mut m = 0u64;
-        for (t, &x) in r.iter().enumerate() {
-            m |= ((x != rest) as u64) << t;
-        }
-        return m;
-    }
+fn generic_nonrest_mask<U: PartialEq + Copy>(run: &[U], rest: U) -> u64 {
     let mut m = 0u64;
     for (t, &x) in run.iter().enumerate() {
         m |= ((x != rest) as u64) << t;
@@ -878,8 +929,8 @@ fn nonrest_mask(run: &[i16], rest: i16) -> u64 {
 
 /// Sets a run of outputs to one value.
 #[inline(always)]
-fn fill_run(run: &mut [MaybeUninit<i16>], v: i16) {
-    if let Ok(r) = <&mut [MaybeUninit<i16>; 8]>::try_from(&mut *run) {
+fn fill_run<U: CodeUnit>(run: &mut [MaybeUninit<U>], v: U) {
+    if let Ok(r) = <&mut [MaybeUninit<U>; 8]>::try_from(&mut *run) {
         *r = [MaybeUninit::new(v); 8];
         return;
     }

@@ -105,6 +105,19 @@ fn channel_engine_gives_the_plain_bits_on_diagonal_policies() {
             panic!("case {case}: decompressed code at flat index {i}: {:?} vs plain {:?}", got.get(i), back.get(i));
         }
         assert_eq!(channel.compress_parallel(&codes, &shape).unwrap(), words, "case {case}: parallel compress");
+        // the same tensor as its int8/uint8 bytes, on the channel-major and the plain engine
+        let bytes: Vec<u8> = codes.iter().map(|&c| c as u8).collect();
+        let back_bytes: Vec<u8> = back.iter().map(|&c| c as u8).collect();
+        for (name, codec) in [("channel-major", &channel), ("plain", &plain)] {
+            let got = codec.compress_bytes(&bytes, &shape).unwrap();
+            if let Some(i) = first_difference(&words, &got) {
+                panic!("case {case} {name}: bytes in, first differing payload word {i}: {:?} vs {:?}", got.get(i), words.get(i));
+            }
+            let got = codec.decompress_bytes(&words, &shape).unwrap();
+            if let Some(i) = first_difference(&back_bytes, &got) {
+                panic!("case {case} {name}: bytes out, first differing byte at flat index {i}: {:?} vs {:?}", got.get(i), back_bytes.get(i));
+            }
+        }
     }
     assert!(straddling >= 100, "only {straddling} cases had tiles straddling two images");
 }
@@ -137,6 +150,12 @@ fn channel_engine_rejects_corrupt_payloads_like_plain() {
         let channel = Codec::with_engine(&p, Engine::Channel).unwrap();
         let channel = if case % 3 == 1 { channel.with_portable_channel_loops() } else { channel };
         let got = channel.decompress(&words, &shape);
+        let got_bytes = channel.decompress_bytes(&words, &shape);
+        assert_eq!(
+            got_bytes.map_err(|e| e.to_string()),
+            got.as_ref().map(|v| v.iter().map(|&c| c as u8).collect::<Vec<u8>>()).map_err(|e| e.to_string()),
+            "case {case}: bytes out"
+        );
         match (&want, &got) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "case {case}"),
             (Err(a), Err(b)) => {
