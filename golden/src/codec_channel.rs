@@ -484,6 +484,36 @@ impl ChannelEngine {
         }
     }
 
+    /// Vectors of a staging batch: whole tiles, at least 64 vectors.
+    fn batch_vectors(&self) -> usize {
+        self.tile * 64usize.div_ceil(self.tile)
+    }
+
+    /// Copies vectors `first..first+count` of a staging batch (`C x batch`)
+    /// to their places in the tensor: per image run, per channel, one row.
+    #[inline(always)]
+    fn scatter_batch<U: Copy>(&self, lay: &Layout, first: usize, count: usize, batch: &[MaybeUninit<U>], out: &mut [MaybeUninit<U>]) {
+        let (c, s, bv) = (self.channels, lay.spatial, batch.len() / self.channels);
+        let mut t = 0;
+        while t < count {
+            let (n, sp) = ((first + t) / s, (first + t) % s);
+            let run = (s - sp).min(count - t);
+            let base = n * c * s + sp;
+            if run == 64 {
+                for ch in 0..c {
+                    let src: &[MaybeUninit<U>; 64] = batch[ch * bv + t..ch * bv + t + 64].try_into().expect("64 values");
+                    let dst: &mut [MaybeUninit<U>; 64] = (&mut out[base + ch * s..base + ch * s + 64]).try_into().expect("64 values");
+                    *dst = *src;
+                }
+            } else {
+                for ch in 0..c {
+                    out[base + ch * s..base + ch * s + run].copy_from_slice(&batch[ch * bv + t..ch * bv + t + run]);
+                }
+            }
+            t += run;
+        }
+    }
+
     /// Copies a straddling tile's codes into the scratch tile.
     fn gather<U: Copy>(&self, lay: &Layout, first: usize, count: usize, codes: &[U], scratch: &mut [U]) {
         let (c, s) = (self.channels, lay.spatial);
@@ -697,7 +727,13 @@ impl ChannelEngine {
     fn decompress_body<const NATIVE: bool, U: CodeUnit>(&self, words: &[u64], lay: &Layout, out: &mut [MaybeUninit<U>]) -> Result<()> {
         let (c, tile, nb) = (self.channels, self.tile, self.blocks.len());
         let mut src = BitSource::from_words(words, self.word_bits);
-        let mut scratch = vec![MaybeUninit::new(U::default()); c * tile];
+        // tiles are decoded into a staging batch of whole tiles (`C x batch`,
+        // in L1), then each channel's rows go out in one piece: a few long
+        // writes per channel instead of one short write per tile into 64
+        // interleaved output streams
+        let batch = self.batch_vectors();
+        let mut scratch = vec![MaybeUninit::new(U::default()); c * batch];
+        let mut batch_first = 0;
         let mut work: Vec<Plan> = vec![Plan::empty(); nb * PLAN_SLOTS];
         let mut which = vec![Which::Fixed; nb];
         let mut counts = [0usize; crate::policy::MAX_GROUPS];
@@ -742,10 +778,10 @@ impl ChannelEngine {
                     blk.plan_into::<NATIVE>(&map, bits, &mut work[slot], true);
                 }
             }
-            let v = self.place(lay, first, count);
+            let v = TileView { base: first - batch_first, stride: batch, scratch: true };
             // every value of the tile is written below: first the rest runs of
             // every channel, then the fields that differ
-            let data: &mut [MaybeUninit<U>] = if v.scratch { &mut scratch } else { &mut *out };
+            let data: &mut [MaybeUninit<U>] = &mut scratch;
             let plan = |bi: usize| match which[bi] {
                 Which::Fixed => &self.blocks[bi].fixed,
                 Which::Slot(slot) => &work[slot],
@@ -806,14 +842,9 @@ impl ChannelEngine {
                     src.bit_pos() / self.word_bits as usize
                 )));
             }
-            if v.scratch {
-                let s = lay.spatial;
-                for t in 0..count {
-                    let (n, sp) = ((first + t) / s, (first + t) % s);
-                    for ch in 0..c {
-                        out[n * c * s + ch * s + sp] = scratch[ch * tile + t];
-                    }
-                }
+            if first + count - batch_first == batch || first + count == lay.vectors {
+                self.scatter_batch(lay, batch_first, first + count - batch_first, &scratch, out);
+                batch_first = first + count;
             }
             first += count;
             tile_no += 1;
