@@ -23,7 +23,9 @@
 //!   sort); a tile whose codes are all at rest has a known map, and a map
 //!   equal to the block's previous one reuses its plan.
 //!
-//! Tiles that straddle two images are copied through a small scratch tile.
+//! Tiles are staged in a batch of whole tiles (at least 64 vectors, `C x
+//! batch`, in L1): each channel's row of the batch is copied in or out in
+//! one piece per image run, which also handles tiles that straddle images.
 
 use crate::bitpack::{BitSink, BitSource};
 use crate::codec_fast::Layout;
@@ -434,14 +436,12 @@ pub(crate) struct ChannelEngine {
     native: bool,
 }
 
-/// Where a tile's codes sit: `data[base + ch·stride + t]` for channel ch and
-/// the tile's vector t.
+/// Where a tile's codes sit in the staging batch: `batch[base + ch·stride + t]`
+/// for channel ch and the tile's vector t.
 #[derive(Debug, Clone, Copy)]
 struct TileView {
     base: usize,
     stride: usize,
-    /// In the scratch tile (the tile straddles images), not in the tensor.
-    scratch: bool,
 }
 
 impl ChannelEngine {
@@ -469,19 +469,6 @@ impl ChannelEngine {
             rest,
             native: crate::kernels::avx2_bmi2_available(),
         })
-    }
-
-    /// Where the tile of vectors `first..first+count` sits: in the tensor,
-    /// or (when it straddles images) in a `C x T` scratch tile.
-    #[inline(always)]
-    fn place(&self, lay: &Layout, first: usize, count: usize) -> TileView {
-        let (c, s) = (self.channels, lay.spatial);
-        let (n, sp) = (first / s, first % s);
-        if sp + count <= s {
-            TileView { base: n * c * s + sp, stride: s, scratch: false }
-        } else {
-            TileView { base: 0, stride: self.tile, scratch: true }
-        }
     }
 
     /// Vectors of a staging batch: whole tiles, at least 64 vectors.
@@ -514,14 +501,28 @@ impl ChannelEngine {
         }
     }
 
-    /// Copies a straddling tile's codes into the scratch tile.
-    fn gather<U: Copy>(&self, lay: &Layout, first: usize, count: usize, codes: &[U], scratch: &mut [U]) {
-        let (c, s) = (self.channels, lay.spatial);
-        for t in 0..count {
+    /// Copies vectors `first..first+count` of the tensor into a staging batch
+    /// (`C x batch`): per image run, per channel, one row.
+    #[inline(always)]
+    fn gather_batch<U: Copy>(&self, lay: &Layout, first: usize, count: usize, codes: &[U], batch: &mut [U]) {
+        let (c, s, bv) = (self.channels, lay.spatial, batch.len() / self.channels);
+        let mut t = 0;
+        while t < count {
             let (n, sp) = ((first + t) / s, (first + t) % s);
-            for ch in 0..c {
-                scratch[ch * self.tile + t] = codes[n * c * s + ch * s + sp];
+            let run = (s - sp).min(count - t);
+            let base = n * c * s + sp;
+            if run == 64 {
+                for ch in 0..c {
+                    let src: &[U; 64] = codes[base + ch * s..base + ch * s + 64].try_into().expect("64 values");
+                    let dst: &mut [U; 64] = (&mut batch[ch * bv + t..ch * bv + t + 64]).try_into().expect("64 values");
+                    *dst = *src;
+                }
+            } else {
+                for ch in 0..c {
+                    batch[ch * bv + t..ch * bv + t + run].copy_from_slice(&codes[base + ch * s..base + ch * s + run]);
+                }
             }
+            t += run;
         }
     }
 
@@ -554,7 +555,11 @@ impl ChannelEngine {
     fn compress_range_body<const NATIVE: bool, U: CodeUnit>(&self, codes: &[U], lay: &Layout, first: usize, end: usize, words_hint: usize) -> Vec<u64> {
         let (c, tile, nb) = (self.channels, self.tile, self.blocks.len());
         let mut sink = BitSink::for_words(self.word_bits, words_hint);
-        let mut scratch = vec![U::default(); c * tile];
+        // tiles are read from a staging batch of whole tiles (`C x batch`, in
+        // L1), filled one channel row at a time
+        let batch = self.batch_vectors();
+        let mut scratch = vec![U::default(); c * batch];
+        let mut batch_first = first;
         let rest = U::from_code(self.rest);
         // each vector's packed strings of every block: (lo, hi)
         let mut strings = vec![(0u64, 0u64); tile * nb];
@@ -568,19 +573,17 @@ impl ChannelEngine {
         let mut first = first;
         while first < end {
             let count = tile.min(end - first);
-            let v = self.place(lay, first, count);
-            if v.scratch {
-                self.gather(lay, first, count, codes, &mut scratch);
+            if first == batch_first {
+                self.gather_batch(lay, first, batch.min(end - first), codes, &mut scratch);
             }
-            let data: &[U] = if v.scratch { &scratch } else { codes };
+            let v = TileView { base: first - batch_first, stride: batch };
+            let data: &[U] = &scratch;
             for (bi, blk) in self.blocks.iter().enumerate() {
                 let b = blk.b;
                 // channels with an off-rest code
                 let mut live = 0u32;
                 for (k, nr) in nonrest[..b].iter_mut().enumerate() {
                     let at = v.base + (bi * b + k) * v.stride;
-                    // each channel is its own stream: fetch a few tiles ahead
-                    prefetch(data.as_ptr().wrapping_add(at + PREFETCH_AHEAD));
                     *nr = U::nonrest_mask(&data[at..at + count], rest);
                     live |= ((*nr != 0) as u32) << k;
                 }
@@ -700,6 +703,9 @@ impl ChannelEngine {
             }
             sink.align(self.word_bits);
             first += count;
+            if first - batch_first == batch {
+                batch_first = first;
+            }
         }
         sink.into_words(self.word_bits)
     }
@@ -778,7 +784,7 @@ impl ChannelEngine {
                     blk.plan_into::<NATIVE>(&map, bits, &mut work[slot], true);
                 }
             }
-            let v = TileView { base: first - batch_first, stride: batch, scratch: true };
+            let v = TileView { base: first - batch_first, stride: batch };
             // every value of the tile is written below: first the rest runs of
             // every channel, then the fields that differ
             let data: &mut [MaybeUninit<U>] = &mut scratch;
@@ -865,19 +871,6 @@ fn for_each_code<U: Copy>(run: &[U], mut f: impl FnMut(usize, U)) {
     for (t, &x) in run.iter().enumerate() {
         f(t, x);
     }
-}
-
-/// Codes ahead of a channel's current tile that the compressor asks the cache for.
-const PREFETCH_AHEAD: usize = 64;
-
-/// Asks the cache for the line at `p` (a hint: any address is allowed).
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults, whatever the address
-    unsafe {
-        core::arch::x86_64::_mm_prefetch(p as *const i8, core::arch::x86_64::_MM_HINT_T0)
-    };
 }
 
 /// How the engine holds one input or output code: as an `i16` code, or as
