@@ -560,6 +560,7 @@ impl ChannelEngine {
         let batch = self.batch_vectors();
         let mut scratch = vec![U::default(); c * batch];
         let mut batch_first = first;
+        let mut batch_masks = vec![0u64; c];
         let rest = U::from_code(self.rest);
         // each vector's packed strings of every block: (lo, hi)
         let mut strings = vec![(0u64, 0u64); tile * nb];
@@ -575,6 +576,13 @@ impl ChannelEngine {
             let count = tile.min(end - first);
             if first == batch_first {
                 self.gather_batch(lay, first, batch.min(end - first), codes, &mut scratch);
+                if batch == 64 {
+                    // every channel's off-rest mask over the batch at once (bits past
+                    // the tensor's end are never read)
+                    for (ch, m) in batch_masks.iter_mut().enumerate() {
+                        *m = U::nonrest_mask64::<NATIVE>(scratch[ch * 64..ch * 64 + 64].try_into().expect("64 codes"), rest);
+                    }
+                }
             }
             let v = TileView { base: first - batch_first, stride: batch };
             let data: &[U] = &scratch;
@@ -582,10 +590,18 @@ impl ChannelEngine {
                 let b = blk.b;
                 // channels with an off-rest code
                 let mut live = 0u32;
-                for (k, nr) in nonrest[..b].iter_mut().enumerate() {
-                    let at = v.base + (bi * b + k) * v.stride;
-                    *nr = U::nonrest_mask(&data[at..at + count], rest);
-                    live |= ((*nr != 0) as u32) << k;
+                if batch == 64 {
+                    let keep = u64::MAX >> (64 - count);
+                    for (k, nr) in nonrest[..b].iter_mut().enumerate() {
+                        *nr = (batch_masks[bi * b + k] >> v.base) & keep;
+                        live |= ((*nr != 0) as u32) << k;
+                    }
+                } else {
+                    for (k, nr) in nonrest[..b].iter_mut().enumerate() {
+                        let at = v.base + (bi * b + k) * v.stride;
+                        *nr = U::nonrest_mask(&data[at..at + count], rest);
+                        live |= ((*nr != 0) as u32) << k;
+                    }
                 }
                 let plan = match self.grouping {
                     Grouping::Dynamic if live != 0 || count != tile => {
@@ -883,6 +899,9 @@ pub(crate) trait CodeUnit: Copy + Default + 'static {
     fn index(self, lo: i32) -> usize;
     /// Bit t set where `run[t]` is not `rest`.
     fn nonrest_mask(run: &[Self], rest: Self) -> u64;
+
+    /// [`CodeUnit::nonrest_mask`] of a run of exactly 64 codes.
+    fn nonrest_mask64<const NATIVE: bool>(run: &[Self; 64], rest: Self) -> u64;
 }
 
 impl CodeUnit for i16 {
@@ -906,6 +925,28 @@ impl CodeUnit for i16 {
                 let x = _mm_loadu_si128(run.as_ptr() as *const __m128i);
                 let eq = _mm_cmpeq_epi16(x, _mm_set1_epi16(rest));
                 return (!_mm_movemask_epi8(_mm_packs_epi16(eq, eq)) & 0xff) as u64;
+            }
+        }
+        generic_nonrest_mask(run, rest)
+    }
+
+    #[inline(always)]
+    fn nonrest_mask64<const NATIVE: bool>(run: &[i16; 64], rest: i16) -> u64 {
+        #[cfg(target_arch = "x86_64")]
+        if NATIVE {
+            use core::arch::x86_64::*;
+            // SAFETY: NATIVE code runs only inside functions compiled for AVX2 and
+            // BMI2 on a machine that has them; the loads read the 64 codes of `run`
+            unsafe {
+                let r = _mm256_set1_epi16(rest);
+                let mut eq = 0u64;
+                for q in 0..4 {
+                    let x = _mm256_loadu_si256(run.as_ptr().add(16 * q) as *const __m256i);
+                    // two mask bits per code: keep one
+                    let m = _mm256_movemask_epi8(_mm256_cmpeq_epi16(x, r)) as u32 as u64;
+                    eq |= pext::<NATIVE>(m, 0x5555_5555) << (16 * q);
+                }
+                return !eq;
             }
         }
         generic_nonrest_mask(run, rest)
@@ -935,6 +976,23 @@ impl CodeUnit for u8 {
                 let x = _mm_loadl_epi64(run.as_ptr() as *const __m128i);
                 let eq = _mm_cmpeq_epi8(x, _mm_set1_epi8(rest as i8));
                 return (!_mm_movemask_epi8(eq) & 0xff) as u64;
+            }
+        }
+        generic_nonrest_mask(run, rest)
+    }
+
+    #[inline(always)]
+    fn nonrest_mask64<const NATIVE: bool>(run: &[u8; 64], rest: u8) -> u64 {
+        #[cfg(target_arch = "x86_64")]
+        if NATIVE {
+            use core::arch::x86_64::*;
+            // SAFETY: NATIVE code runs only inside functions compiled for AVX2 on a
+            // machine that has it; the loads read the 64 bytes of `run`
+            unsafe {
+                let r = _mm256_set1_epi8(rest as i8);
+                let lo = _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_loadu_si256(run.as_ptr() as *const __m256i), r)) as u32 as u64;
+                let hi = _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_loadu_si256(run.as_ptr().add(32) as *const __m256i), r)) as u32 as u64;
+                return !(lo | (hi << 32));
             }
         }
         generic_nonrest_mask(run, rest)
