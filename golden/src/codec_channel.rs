@@ -421,6 +421,45 @@ enum Which {
     Slot(usize),
 }
 
+/// The decoder's output tensor as a raw pointer, so that runs of tiles can be
+/// decoded in parallel into the one tensor: each run writes only the values
+/// of its own vectors (disjoint from every other run's), every write is
+/// bounds-checked against `len`, and no reference to the memory is made
+/// while the writers run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutRows<U> {
+    ptr: *mut MaybeUninit<U>,
+    len: usize,
+}
+
+// SAFETY: writers through copies of one `OutRows` touch disjoint values (see the type's doc)
+unsafe impl<U: Send> Send for OutRows<U> {}
+// SAFETY: as above
+unsafe impl<U: Send> Sync for OutRows<U> {}
+
+impl<U: Copy> OutRows<U> {
+    /// The rows of `out`, which must outlive every use of the result.
+    pub fn new(out: &mut [MaybeUninit<U>]) -> Self {
+        OutRows { ptr: out.as_mut_ptr(), len: out.len() }
+    }
+
+    /// Writes `src` at value `at`.
+    #[inline(always)]
+    fn write(&self, at: usize, src: &[MaybeUninit<U>]) {
+        assert!(at + src.len() <= self.len, "output row out of bounds");
+        // SAFETY: in bounds (checked above); `src` is a staging batch, never the output
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(at), src.len()) };
+    }
+
+    /// Writes 64 values at value `at` (a fixed-size copy).
+    #[inline(always)]
+    fn write64(&self, at: usize, src: &[MaybeUninit<U>; 64]) {
+        assert!(at + 64 <= self.len, "output row out of bounds");
+        // SAFETY: as in `write`
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(at), 64) };
+    }
+}
+
 /// The channel-major engine of one policy.
 #[derive(Debug, Clone)]
 pub(crate) struct ChannelEngine {
@@ -479,7 +518,7 @@ impl ChannelEngine {
     /// Copies vectors `first..first+count` of a staging batch (`C x batch`)
     /// to their places in the tensor: per image run, per channel, one row.
     #[inline(always)]
-    fn scatter_batch<U: Copy>(&self, lay: &Layout, first: usize, count: usize, batch: &[MaybeUninit<U>], out: &mut [MaybeUninit<U>]) {
+    fn scatter_batch<U: Copy>(&self, lay: &Layout, first: usize, count: usize, batch: &[MaybeUninit<U>], out: OutRows<U>) {
         let (c, s, bv) = (self.channels, lay.spatial, batch.len() / self.channels);
         let mut t = 0;
         while t < count {
@@ -488,13 +527,11 @@ impl ChannelEngine {
             let base = n * c * s + sp;
             if run == 64 {
                 for ch in 0..c {
-                    let src: &[MaybeUninit<U>; 64] = batch[ch * bv + t..ch * bv + t + 64].try_into().expect("64 values");
-                    let dst: &mut [MaybeUninit<U>; 64] = (&mut out[base + ch * s..base + ch * s + 64]).try_into().expect("64 values");
-                    *dst = *src;
+                    out.write64(base + ch * s, batch[ch * bv + t..ch * bv + t + 64].try_into().expect("64 values"));
                 }
             } else {
                 for ch in 0..c {
-                    out[base + ch * s..base + ch * s + run].copy_from_slice(&batch[ch * bv + t..ch * bv + t + run]);
+                    out.write(base + ch * s, &batch[ch * bv + t..ch * bv + t + run]);
                 }
             }
             t += run;
@@ -730,23 +767,33 @@ impl ChannelEngine {
     /// The caller has checked that `words` is exactly as long as the tensor needs.
     /// On `Ok` every value of `out` has been written.
     pub fn decompress<U: CodeUnit>(&self, words: &[u64], lay: &Layout, out: &mut [MaybeUninit<U>]) -> Result<()> {
+        assert_eq!(out.len(), lay.vectors * self.channels, "output of the tensor's size");
+        self.decompress_range(words, 0, lay, 0, lay.vectors, OutRows::new(out))
+    }
+
+    /// Decodes the tiles covering vectors `first..end` (`first` on a tile
+    /// start; `words` exactly their payload words, which start at word
+    /// `first_word` of the payload) into their places in the tensor `out`.
+    /// On `Ok` every value of those vectors has been written.
+    pub fn decompress_range<U: CodeUnit>(&self, words: &[u64], first_word: usize, lay: &Layout, first: usize, end: usize, out: OutRows<U>) -> Result<()> {
+        assert_eq!(out.len, lay.vectors * self.channels, "output of the tensor's size");
         #[cfg(target_arch = "x86_64")]
         if self.native {
             // SAFETY: `native` is set only when these features were detected at run time
-            return unsafe { self.decompress_native(words, lay, out) };
+            return unsafe { self.decompress_native(words, first_word, lay, first, end, out) };
         }
-        self.decompress_body::<false, U>(words, lay, out)
+        self.decompress_body::<false, U>(words, first_word, lay, first, end, out)
     }
 
     /// [`ChannelEngine::decompress`] compiled for the features of `native`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
-    unsafe fn decompress_native<U: CodeUnit>(&self, words: &[u64], lay: &Layout, out: &mut [MaybeUninit<U>]) -> Result<()> {
-        self.decompress_body::<true, U>(words, lay, out)
+    unsafe fn decompress_native<U: CodeUnit>(&self, words: &[u64], first_word: usize, lay: &Layout, first: usize, end: usize, out: OutRows<U>) -> Result<()> {
+        self.decompress_body::<true, U>(words, first_word, lay, first, end, out)
     }
 
     #[inline(always)]
-    fn decompress_body<const NATIVE: bool, U: CodeUnit>(&self, words: &[u64], lay: &Layout, out: &mut [MaybeUninit<U>]) -> Result<()> {
+    fn decompress_body<const NATIVE: bool, U: CodeUnit>(&self, words: &[u64], first_word: usize, lay: &Layout, first: usize, end: usize, out: OutRows<U>) -> Result<()> {
         let (c, tile, nb) = (self.channels, self.tile, self.blocks.len());
         let mut src = BitSource::from_words(words, self.word_bits);
         // tiles are decoded into a staging batch of whole tiles (`C x batch`,
@@ -755,14 +802,14 @@ impl ChannelEngine {
         // interleaved output streams
         let batch = self.batch_vectors();
         let mut scratch = vec![MaybeUninit::new(U::default()); c * batch];
-        let mut batch_first = 0;
+        let mut batch_first = first;
         let mut work: Vec<Plan> = vec![Plan::empty(); nb * PLAN_SLOTS];
         let mut which = vec![Which::Fixed; nb];
         let mut counts = [0usize; crate::policy::MAX_GROUPS];
         let mut map = [0u8; MAX_BLOCK];
-        let (mut first, mut tile_no) = (0, 0);
-        while first < lay.vectors {
-            let count = tile.min(lay.vectors - first);
+        let (mut first, mut tile_no) = (first, first / tile);
+        while first < end {
+            let count = tile.min(end - first);
             if self.grouping == Grouping::Dynamic {
                 for (bi, blk) in self.blocks.iter().enumerate() {
                     let b = blk.b;
@@ -861,10 +908,10 @@ impl ChannelEngine {
             if !src.align(self.word_bits) {
                 return Err(GoldenError::Corrupt(format!(
                     "tile {tile_no}: non-zero padding bits before word {}",
-                    src.bit_pos() / self.word_bits as usize
+                    first_word + src.bit_pos() / self.word_bits as usize
                 )));
             }
-            if first + count - batch_first == batch || first + count == lay.vectors {
+            if first + count - batch_first == batch || first + count == end {
                 self.scatter_batch(lay, batch_first, first + count - batch_first, &scratch, out);
                 batch_first = first + count;
             }

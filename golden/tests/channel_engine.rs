@@ -190,3 +190,47 @@ fn policies_the_channel_engine_does_not_take_run_on_the_other_engines() {
         assert_eq!(channel.decompress(&words, &shape).unwrap(), plain.decompress(&words, &shape).unwrap(), "{name}");
     }
 }
+
+#[test]
+fn parallel_channel_major_decoding_matches_the_serial_decoder() {
+    // tensors of several 64 K-value runs, so the runs really are decoded apart
+    let mut rng = rand::rngs::StdRng::seed_from_u64(73);
+    let mut errors = std::collections::BTreeMap::new();
+    for case in 0..12 {
+        let spec = PolicySpec {
+            channels: Some([16, 32, 8][case % 3]),
+            block_size: Some([16, 16, 8][case % 3]),
+            grouping: Some([Grouping::Dynamic, Grouping::Static][(case / 3) % 2]),
+            tile: Some([8, 5, 16][case % 3]),
+            word_bits: Some([32, 64][case % 2]),
+            ..Default::default()
+        };
+        let p = diagonal_policy(&mut rng, &spec);
+        let shape = vec![3, p.channels, 37, 41];
+        let codes = codes_for(&mut rng, &p, &shape, 1 + case % 3);
+        let plain = Codec::with_engine(&p, Engine::Plain).unwrap();
+        let channel = Codec::with_engine(&p, Engine::Channel).unwrap();
+        let mut words = plain.compress(&codes, &shape).unwrap();
+        assert_eq!(channel.compress_parallel(&codes, &shape).unwrap(), words, "case {case}: parallel compress");
+        let back = plain.decompress(&words, &shape).unwrap();
+        let got = channel.decompress_parallel(&words, &shape).unwrap();
+        if let Some(i) = first_difference(&back, &got) {
+            panic!("case {case}: parallel decompress, flat index {i}: {:?} vs plain {:?}", got.get(i), back.get(i));
+        }
+        // one flipped bit in the last third: the same error (or output) as the serial decoders
+        for _ in 0..20 {
+            let i = rng.gen_range(words.len() * 2 / 3..words.len());
+            let bit = 1 << rng.gen_range(0..p.word_bits);
+            words[i] ^= bit;
+            let want = plain.decompress(&words, &shape).map_err(|e| e.to_string());
+            assert_eq!(channel.decompress_parallel(&words, &shape).map_err(|e| e.to_string()), want, "case {case}: corrupt word {i}");
+            assert_eq!(channel.decompress(&words, &shape).map_err(|e| e.to_string()), want, "case {case}: corrupt word {i}, serial");
+            if let Err(e) = want {
+                *errors.entry(if e.contains("padding") { "padding" } else { "group map" }).or_insert(0) += 1;
+            }
+            words[i] ^= bit;
+        }
+    }
+    // both kinds of corruption were met far from the first run of tiles
+    assert!(errors.get("padding").copied().unwrap_or(0) >= 5 && errors.get("group map").copied().unwrap_or(0) >= 5, "{errors:?}");
+}
