@@ -128,7 +128,7 @@ fn main() {
         println!("  {:<24} {c1:10.1} {d1:10.1} {cp:10.1} {dp:10.1}", format!("golden {e:?}"));
     }
     if let Some((e, cb, db)) = byte_row {
-        println!("  {:<24} {cb:10.1} {db:10.1}", format!("golden {e:?}, 8-bit bytes"));
+        println!("  {:<24} {cb:10.1} {db:10.1}", format!("golden {e:?}, bytes"));
     }
     println!("  {:<24} {zc:10.1} {zd:10.1}   ({:.3} bits/value lossless)", "zstd-1 (8-bit bytes)", z.len() as f64 * 8.0 / n);
     let &(e, c1, d1, _, _) = rows.last().expect("an engine ran");
