@@ -5,11 +5,13 @@
 //! `taskset -c 0 cargo bench ...`; the "all cores" rows then measure overhead only).
 //!
 //! Cases: the policy `actcomp calibrate --target-bpv 2.5` picks by default
-//! for each fixture (conv1: PCA B=32 dynamic, conv2: identity B=64 dynamic),
-//! a dense PCA B=16 static policy on conv2, and on both fixtures the policy
+//! for each fixture (both: identity B=16 dynamic T=8, the channel-major
+//! engine's case), a dense PCA B=16 static policy on conv2, and on both fixtures the policy
 //! of the tile and group-count search (`--try-tiles 4,8,16 --try-groups 2,4,8`). Each runs the plain
 //! field-by-field engine (the reference the fast engines are tested
-//! against, and the speed before them) and the fastest engine of the machine.
+//! against, and the speed before them) and the fastest engine of the machine;
+//! where that is the channel-major engine, also with the tensor's 8-bit bytes
+//! in and out (`compress_bytes` / `decompress_bytes`).
 
 use actcomp_golden::calibrate::{calibrate, CalibrateOptions};
 use actcomp_golden::codec::{Codec, Engine};
@@ -33,6 +35,9 @@ fn auto_options() -> CalibrateOptions {
     CalibrateOptions {
         try_transforms: vec![TransformKind::Pca, TransformKind::Dct, TransformKind::Identity],
         try_groupings: vec![Grouping::Static, Grouping::Dynamic],
+        // `--block hw`, the CLI's default: the largest of these dividing C
+        // (actcomp_hdl::compressor::HW_DEFAULT_BLOCK_SIZES)
+        preferred_blocks: vec![4, 8, 16],
         ..CalibrateOptions::default()
     }
 }
@@ -69,6 +74,16 @@ fn codec(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::new("decompress", &name), &words, |b, words| {
                 b.iter(|| black_box(codec.decompress(black_box(words), &test.shape).unwrap()))
             });
+            if codec.channel_major() {
+                // the tensor's own 8-bit bytes in and out: the data zstd-1 gets below
+                let bytes: Vec<u8> = codes.iter().map(|&q| q as u8).collect();
+                g.bench_with_input(BenchmarkId::new("compress bytes", &name), &bytes, |b, bytes| {
+                    b.iter(|| black_box(codec.compress_bytes(black_box(bytes), &test.shape).unwrap()))
+                });
+                g.bench_with_input(BenchmarkId::new("decompress bytes", &name), &words, |b, words| {
+                    b.iter(|| black_box(codec.decompress_bytes(black_box(words), &test.shape).unwrap()))
+                });
+            }
             if engine != Engine::Plain {
                 g.bench_with_input(BenchmarkId::new("compress all cores", &name), &codes, |b, codes| {
                     b.iter(|| black_box(codec.compress_parallel(black_box(codes), &test.shape).unwrap()))

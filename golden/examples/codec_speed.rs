@@ -26,6 +26,9 @@ fn auto_options() -> CalibrateOptions {
     CalibrateOptions {
         try_transforms: vec![TransformKind::Pca, TransformKind::Dct, TransformKind::Identity],
         try_groupings: vec![Grouping::Static, Grouping::Dynamic],
+        // `--block hw`, the CLI's default: the largest of these dividing C
+        // (actcomp_hdl::compressor::HW_DEFAULT_BLOCK_SIZES)
+        preferred_blocks: vec![4, 8, 16],
         ..CalibrateOptions::default()
     }
 }
