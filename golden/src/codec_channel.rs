@@ -100,10 +100,6 @@ struct ChannelBlock {
     rest_recon_of: Vec<[i16; MAX_BLOCK]>,
     /// `[g][k]`: `recon_base[g·B + k]` (0 past the block).
     recon_row_of: Vec<[u32; MAX_BLOCK]>,
-    /// `[g·16 + k]`: for groups of at most 4 bits, the low and high bytes of
-    /// channel k's reconstruction of each field (a byte-shuffle table).
-    recon_lo16: Vec<[u8; 16]>,
-    recon_hi16: Vec<[u8; 16]>,
     /// Bit k set for the block's components.
     block_mask: u32,
     /// All ones for the entries past the block size, 0 within it.
@@ -200,8 +196,6 @@ impl ChannelBlock {
             rest_field_of: Vec::new(),
             rest_recon_of: Vec::new(),
             recon_row_of: Vec::new(),
-            recon_lo16: vec![[0; 16]; ng * MAX_BLOCK],
-            recon_hi16: vec![[0; 16]; ng * MAX_BLOCK],
             block_mask: ((1u64 << b) - 1) as u32,
             padding: std::array::from_fn(|k| if k < b { 0 } else { i32::MAX }),
             padding_bytes: std::array::from_fn(|k| if k < b { 0 } else { u8::MAX }),
@@ -222,15 +216,6 @@ impl ChannelBlock {
             cb.rest_field_of.push(rf);
             cb.rest_recon_of.push(rr);
             cb.recon_row_of.push(std::array::from_fn(|k| if k < b { cb.recon_base[g * b + k] } else { 0 }));
-            if cb.bits[g] <= 4 {
-                for k in 0..b {
-                    for f in 0..1usize << cb.bits[g] {
-                        let v = cb.recon[cb.recon_base[g * b + k] as usize + f] as u16;
-                        cb.recon_lo16[g * MAX_BLOCK + k][f] = v as u8;
-                        cb.recon_hi16[g * MAX_BLOCK + k][f] = (v >> 8) as u8;
-                    }
-                }
-            }
         }
         cb.fixed = match policy.grouping {
             Grouping::Static => {
@@ -417,10 +402,6 @@ impl Plan {
     }
 }
 
-/// Vectors of a tile of 8 off the rest string from which a block is decoded
-/// channel by channel with byte shuffles rather than field by field.
-const DENSE_VECTORS: u32 = 3;
-
 /// Plans kept per block for recurring group maps (a direct-mapped cache:
 /// on these maps a few hundred distinct maps make up thousands of tiles).
 const PLAN_SLOTS: usize = 64;
@@ -527,85 +508,6 @@ impl ChannelEngine {
             rest,
             native: crate::kernels::avx2_bmi2_available(),
         })
-    }
-
-    /// Decodes one block of a tile of 8 vectors into its channels' runs
-    /// (`out[k·stride + t]`): each vector's string spread into byte lanes
-    /// (PDEP), the 8 x 16 field bytes transposed to channel runs, and each
-    /// run reconstructed by a byte shuffle of its 16-entry table (fields of
-    /// at most 4 bits) or by table lookups (wider fields).
-    /// `strings[t·nb]` is vector t's string of the block.
-    #[inline(always)]
-    fn decode_dense_tile<U: CodeUnit>(&self, blk: &ChannelBlock, p: &Plan, strings: &[(u64, u64)], nb: usize, out: &mut [MaybeUninit<U>], stride: usize) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use core::arch::x86_64::*;
-            assert!((blk.b - 1) * stride + 8 <= out.len());
-            // SAFETY: only called from NATIVE code (BMI2 and SSSE3 present); the
-            // stores are inside `out` (the assert above: 8 values per channel)
-            unsafe {
-                let mut rows = [_mm_setzero_si128(); 8];
-                for (t, row) in rows.iter_mut().enumerate() {
-                    let (lo, hi) = strings[t * nb];
-                    *row = _mm_set_epi64x(pdep::<true>(hi, p.deposit_hi) as i64, pdep::<true>(lo, p.deposit_lo) as i64);
-                }
-                // 8 x 16 bytes (vector-major) to 16 x 8 (channel-major): channel 2i in
-                // the low half of cols[i], 2i + 1 in the high half
-                let a: [__m128i; 8] = [
-                    _mm_unpacklo_epi8(rows[0], rows[1]),
-                    _mm_unpackhi_epi8(rows[0], rows[1]),
-                    _mm_unpacklo_epi8(rows[2], rows[3]),
-                    _mm_unpackhi_epi8(rows[2], rows[3]),
-                    _mm_unpacklo_epi8(rows[4], rows[5]),
-                    _mm_unpackhi_epi8(rows[4], rows[5]),
-                    _mm_unpacklo_epi8(rows[6], rows[7]),
-                    _mm_unpackhi_epi8(rows[6], rows[7]),
-                ];
-                let b = [
-                    _mm_unpacklo_epi16(a[0], a[2]),
-                    _mm_unpackhi_epi16(a[0], a[2]),
-                    _mm_unpacklo_epi16(a[1], a[3]),
-                    _mm_unpackhi_epi16(a[1], a[3]),
-                    _mm_unpacklo_epi16(a[4], a[6]),
-                    _mm_unpackhi_epi16(a[4], a[6]),
-                    _mm_unpacklo_epi16(a[5], a[7]),
-                    _mm_unpackhi_epi16(a[5], a[7]),
-                ];
-                let cols = [
-                    _mm_unpacklo_epi32(b[0], b[4]),
-                    _mm_unpackhi_epi32(b[0], b[4]),
-                    _mm_unpacklo_epi32(b[1], b[5]),
-                    _mm_unpackhi_epi32(b[1], b[5]),
-                    _mm_unpacklo_epi32(b[2], b[6]),
-                    _mm_unpackhi_epi32(b[2], b[6]),
-                    _mm_unpacklo_epi32(b[3], b[7]),
-                    _mm_unpackhi_epi32(b[3], b[7]),
-                ];
-                for k in 0..blk.b {
-                    let g = p.map[k] as usize;
-                    let pair = cols[k >> 1];
-                    let idx = if k & 1 == 0 { pair } else { _mm_unpackhi_epi64(pair, pair) };
-                    let dst = out.as_mut_ptr().add(k * stride);
-                    if blk.bits[g] <= 4 {
-                        let lo = _mm_shuffle_epi8(_mm_loadu_si128(blk.recon_lo16[g * MAX_BLOCK + k].as_ptr() as *const __m128i), idx);
-                        if U::WIDE {
-                            let hi = _mm_shuffle_epi8(_mm_loadu_si128(blk.recon_hi16[g * MAX_BLOCK + k].as_ptr() as *const __m128i), idx);
-                            _mm_storeu_si128(dst as *mut __m128i, _mm_unpacklo_epi8(lo, hi));
-                        } else {
-                            _mm_storel_epi64(dst as *mut __m128i, lo);
-                        }
-                    } else {
-                        let fields = (_mm_cvtsi128_si64(idx) as u64).to_le_bytes();
-                        let row = &blk.recon[p.recon_row[k] as usize..];
-                        for (t, &f) in fields.iter().enumerate() {
-                            (*dst.add(t)).write(U::from_code(row[f as usize]));
-                        }
-                    }
-                }
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("the dense tile decoder runs only in NATIVE (x86_64) code: {:?} {:?} {} {} {}", blk.b, p.valid, strings.len(), nb, out.len() + stride);
     }
 
     /// Vectors of a staging batch: whole tiles, at least 64 vectors.
@@ -901,10 +803,6 @@ impl ChannelEngine {
         let batch = self.batch_vectors();
         let mut scratch = vec![MaybeUninit::new(U::default()); c * batch];
         let mut batch_first = first;
-        // per block, bit t set when vector t's string is not the rest string
-        let mut differs = vec![0u64; nb];
-        // each vector's string of each block: (lo, hi)
-        let mut strings = vec![(0u64, 0u64); tile * nb];
         let mut work: Vec<Plan> = vec![Plan::empty(); nb * PLAN_SLOTS];
         let mut which = vec![Which::Fixed; nb];
         let mut counts = [0usize; crate::policy::MAX_GROUPS];
@@ -959,8 +857,14 @@ impl ChannelEngine {
             };
             // every run of the tile lies in `data` (the unchecked stores below rely on it)
             assert!(v.base + (c - 1) * v.stride + count <= data.len());
-            // every vector's string of every block, in payload order, and which differ from the rest string
-            differs.iter_mut().for_each(|d| *d = 0);
+            // every output at its channel's rest reconstruction, then the lanes that differ
+            for (bi, blk) in self.blocks.iter().enumerate() {
+                let p = plan(bi);
+                for k in 0..blk.b {
+                    let at = v.base + (bi * blk.b + k) * v.stride;
+                    fill_run(&mut data[at..at + count], U::from_code(p.rest_recon[k]));
+                }
+            }
             for t in 0..count {
                 for (bi, blk) in self.blocks.iter().enumerate() {
                     let p = plan(bi);
@@ -969,35 +873,19 @@ impl ChannelEngine {
                     if bb < 64 {
                         // the vector's string in one word
                         let w = bzhi::<NATIVE>(src.peek64_at(0), bb);
+                        src.skip(bb as usize);
+                        if w == p.rest_packed {
+                            continue;
+                        }
                         (lo, hi) = (bzhi::<NATIVE>(w, p.split), w >> p.split);
-                        differs[bi] |= ((w != p.rest_packed) as u64) << t;
                     } else {
                         lo = bzhi::<NATIVE>(src.peek64_at(0), p.split);
                         hi = bzhi::<NATIVE>(src.peek64_at(p.split as usize), bb - p.split);
-                        differs[bi] |= ((lo != p.rest_lo || hi != p.rest_hi) as u64) << t;
+                        src.skip(bb as usize);
+                        if lo == p.rest_lo && hi == p.rest_hi {
+                            continue;
+                        }
                     }
-                    src.skip(bb as usize);
-                    strings[t * nb + bi] = (lo, hi);
-                }
-            }
-            for (bi, blk) in self.blocks.iter().enumerate() {
-                let p = plan(bi);
-                let at0 = v.base + bi * blk.b * v.stride;
-                if NATIVE && count == 8 && differs[bi].count_ones() >= DENSE_VECTORS {
-                    // many vectors off the rest string: every channel's run at once
-                    self.decode_dense_tile::<U>(blk, p, &strings[bi..], nb, &mut data[at0..], v.stride);
-                    continue;
-                }
-                // every output at its channel's rest reconstruction, then the lanes that differ
-                for k in 0..blk.b {
-                    let at = at0 + k * v.stride;
-                    fill_run(&mut data[at..at + count], U::from_code(p.rest_recon[k]));
-                }
-                let mut m = differs[bi];
-                while m != 0 {
-                    let t = m.trailing_zeros() as usize;
-                    m &= m - 1;
-                    let (lo, hi) = strings[t * nb + bi];
                     // the fields as byte lanes; visit the bytes that differ from the rest fields
                     for (h, (bits, deposit, rest)) in [(lo, p.deposit_lo, p.rest_bytes_lo), (hi, p.deposit_hi, p.rest_bytes_hi)].into_iter().enumerate() {
                         let lanes = pdep::<NATIVE>(bits, deposit);
@@ -1007,7 +895,7 @@ impl ChannelEngine {
                             let k = 8 * h + byte as usize;
                             let field = ((lanes >> (8 * byte)) & 0xff) as usize;
                             let row = p.recon_row[k] as usize;
-                            let at = at0 + k * v.stride + t;
+                            let at = v.base + (bi * blk.b + k) * v.stride + t;
                             debug_assert!(at < data.len());
                             // SAFETY: channel bi·B + k < C and t < count: `at` lies in the
                             // tile's runs, checked against `data` once per tile above
@@ -1052,8 +940,6 @@ fn for_each_code<U: Copy>(run: &[U], mut f: impl FnMut(usize, U)) {
 /// the code's byte (two's complement for int8, plain for uint8) — the
 /// tensor's own int8/uint8 bytes.
 pub(crate) trait CodeUnit: Copy + Default + 'static {
-    /// Two bytes per code (`i16`), not one.
-    const WIDE: bool;
     /// A code in this form (codes lie in an 8-bit range).
     fn from_code(code: i16) -> Self;
     /// The code's entry in the engine's 256-entry tables, `code - lo`.
@@ -1066,8 +952,6 @@ pub(crate) trait CodeUnit: Copy + Default + 'static {
 }
 
 impl CodeUnit for i16 {
-    const WIDE: bool = true;
-
     #[inline(always)]
     fn from_code(code: i16) -> Self {
         code
@@ -1117,8 +1001,6 @@ impl CodeUnit for i16 {
 }
 
 impl CodeUnit for u8 {
-    const WIDE: bool = false;
-
     #[inline(always)]
     fn from_code(code: i16) -> Self {
         code as u8
