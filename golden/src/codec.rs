@@ -315,9 +315,7 @@ impl Codec {
     pub fn compress_bytes(&self, bytes: &[u8], shape: &[usize]) -> Result<Vec<u64>> {
         let lay = self.layout(shape, bytes.len())?;
         if let Some(ch) = &self.channel {
-            let p = &self.policy;
-            let words = (lay.vectors.div_ceil(p.tile) as u64 * p.words_per_tile(p.tile)) as usize;
-            return Ok(ch.compress_range(bytes, &lay, 0, lay.vectors, words));
+            return Ok(ch.compress_range(bytes, &lay, 0, lay.vectors, self.words_hint(0, lay.vectors)));
         }
         self.compress(&self.codes_of_bytes(bytes), shape)
     }
@@ -326,13 +324,8 @@ impl Codec {
     /// its byte, as [`Codec::compress_bytes`] takes them).
     pub fn decompress_bytes(&self, words: &[u64], shape: &[usize]) -> Result<Vec<u8>> {
         let lay = self.check_payload_len(words, shape)?;
-        let n: usize = shape.iter().product();
         if let Some(ch) = &self.channel {
-            let mut out = Vec::with_capacity(n);
-            ch.decompress(words, &lay, &mut out.spare_capacity_mut()[..n])?;
-            // SAFETY: `ChannelEngine::decompress` returned Ok, so it wrote all n values
-            unsafe { out.set_len(n) };
-            return Ok(out);
+            return ch.decompress(words, &lay);
         }
         Ok(self.decompress(words, shape)?.into_iter().map(|c| c as u8).collect())
     }
@@ -362,21 +355,25 @@ impl Codec {
         (0..vectors).step_by(per).map(|a| (a, (a + per).min(vectors))).collect()
     }
 
+    /// Room for the payload words of the tiles covering vectors `first..end`
+    /// (every tile counted full).
+    fn words_hint(&self, first: usize, end: usize) -> usize {
+        let p = &self.policy;
+        ((end - first).div_ceil(p.tile) as u64 * p.words_per_tile(p.tile)) as usize
+    }
+
     /// Payload words of the tiles covering vectors `first..end` (`first` on a tile start).
     fn compress_range(&self, codes: &[i16], lay: &Layout, first: usize, end: usize) -> Vec<u64> {
         let p = &self.policy;
         if let Some(ch) = &self.channel {
-            let tiles = (end - first).div_ceil(p.tile) as u64;
-            return ch.compress_range(codes, lay, first, end, (tiles * p.words_per_tile(p.tile)) as usize);
+            return ch.compress_range(codes, lay, first, end, self.words_hint(first, end));
         }
         if let Some(fast) = &self.fast {
-            let tiles = (end - first).div_ceil(p.tile) as u64;
-            return fast.compress_range(codes, lay, first, end, (tiles * p.words_per_tile(p.tile)) as usize);
+            return fast.compress_range(codes, lay, first, end, self.words_hint(first, end));
         }
         let (c, b) = (p.channels, p.block_size);
         let mut s = self.scratch();
-        let tiles = (end - first).div_ceil(p.tile) as u64;
-        let mut w = BitWriter::with_capacity(p.word_bits, (tiles * p.words_per_tile(p.tile)) as usize);
+        let mut w = BitWriter::with_capacity(p.word_bits, self.words_hint(first, end));
         let mut first = first;
         while first < end {
             let count = p.tile.min(end - first);
@@ -424,16 +421,10 @@ impl Codec {
     /// Errors on a payload of the wrong length, a corrupt group map or non-zero padding.
     pub fn decompress(&self, words: &[u64], shape: &[usize]) -> Result<Vec<i16>> {
         let lay = self.check_payload_len(words, shape)?;
-        let n: usize = shape.iter().product();
         if let Some(ch) = &self.channel {
-            // the engine writes every value: no zeroing pass over the output first
-            let mut out = Vec::with_capacity(n);
-            ch.decompress(words, &lay, &mut out.spare_capacity_mut()[..n])?;
-            // SAFETY: `ChannelEngine::decompress` returned Ok, so it wrote all n values
-            unsafe { out.set_len(n) };
-            return Ok(out);
+            return ch.decompress(words, &lay);
         }
-        let mut out = vec![0i16; n];
+        let mut out = vec![0i16; shape.iter().product()];
         if let Some(fast) = &self.fast {
             // tile by tile straight into the output layout
             fast.decompress_tiles(words, 0, lay.vectors, |first, count, rows| lay.scatter(rows, first, count, &mut out))?;
@@ -451,23 +442,20 @@ impl Codec {
         let wpt = self.policy.words_per_tile(self.policy.tile) as usize;
         if let Some(ch) = &self.channel {
             // runs of tiles decoded in parallel straight into the one tensor
-            let n: usize = shape.iter().product();
-            let mut out: Vec<i16> = Vec::with_capacity(n);
-            let rows = crate::codec_channel::OutRows::new(&mut out.spare_capacity_mut()[..n]);
-            let results: Vec<Result<()>> = self
-                .chunks(lay.vectors)
-                .par_iter()
-                .map(|&(a, b)| {
-                    let w0 = a / self.policy.tile * wpt;
-                    let w1 = if b == lay.vectors { words.len() } else { b / self.policy.tile * wpt };
-                    ch.decompress_range(&words[w0..w1], w0, &lay, a, b, rows)
-                })
-                .collect();
-            // the first error in payload order, as the serial decoder reports it
-            results.into_iter().collect::<Result<Vec<()>>>()?;
-            // SAFETY: every run returned Ok, so every value of the n was written
-            unsafe { out.set_len(n) };
-            return Ok(out);
+            return crate::codec_channel::written_tensor(shape.iter().product(), |rows| {
+                let results: Vec<Result<()>> = self
+                    .chunks(lay.vectors)
+                    .par_iter()
+                    .map(|&(a, b)| {
+                        let w0 = a / self.policy.tile * wpt;
+                        let w1 = if b == lay.vectors { words.len() } else { b / self.policy.tile * wpt };
+                        ch.decompress_range(&words[w0..w1], w0, &lay, a, b, rows)
+                    })
+                    .collect();
+                // Ok only if every run wrote its values; else the first error in
+                // payload order, as the serial decoder reports it
+                results.into_iter().collect::<Result<Vec<()>>>().map(drop)
+            });
         }
         let parts: Vec<Result<Vec<i16>>> = self
             .chunks(lay.vectors)

@@ -460,6 +460,18 @@ impl<U: Copy> OutRows<U> {
     }
 }
 
+/// A tensor of `n` values that `fill` writes through the row writer it is
+/// given — every value, when it returns `Ok` (as `decompress_range` does for
+/// the vectors it is given). The one place where output memory is handed out
+/// unwritten: the decoder needs no zeroing pass.
+pub(crate) fn written_tensor<U: Copy>(n: usize, fill: impl FnOnce(OutRows<U>) -> Result<()>) -> Result<Vec<U>> {
+    let mut out = Vec::with_capacity(n);
+    fill(OutRows::new(&mut out.spare_capacity_mut()[..n]))?;
+    // SAFETY: `fill` returned Ok, so it wrote all n values (its contract above)
+    unsafe { out.set_len(n) };
+    Ok(out)
+}
+
 /// The channel-major engine of one policy.
 #[derive(Debug, Clone)]
 pub(crate) struct ChannelEngine {
@@ -763,12 +775,10 @@ impl ChannelEngine {
         sink.into_words(self.word_bits)
     }
 
-    /// Decodes a whole payload into `out` (C order, the tensor's layout).
-    /// The caller has checked that `words` is exactly as long as the tensor needs.
-    /// On `Ok` every value of `out` has been written.
-    pub fn decompress<U: CodeUnit>(&self, words: &[u64], lay: &Layout, out: &mut [MaybeUninit<U>]) -> Result<()> {
-        assert_eq!(out.len(), lay.vectors * self.channels, "output of the tensor's size");
-        self.decompress_range(words, 0, lay, 0, lay.vectors, OutRows::new(out))
+    /// Decodes a whole payload into the tensor (C order). The caller has
+    /// checked that `words` is exactly as long as the tensor needs.
+    pub fn decompress<U: CodeUnit>(&self, words: &[u64], lay: &Layout) -> Result<Vec<U>> {
+        written_tensor(lay.vectors * self.channels, |rows| self.decompress_range(words, 0, lay, 0, lay.vectors, rows))
     }
 
     /// Decodes the tiles covering vectors `first..end` (`first` on a tile

@@ -28,6 +28,23 @@ fn pick<T: Copy>(rng: &mut impl Rng, xs: &[T]) -> T {
     xs[rng.gen_range(0..xs.len())]
 }
 
+/// Zeroes every off-diagonal entry of the policy's forward and inverse
+/// matrices: the shape of the identity transform, which the diagonal and
+/// channel-major paths of the codec take.
+pub fn make_diagonal(p: &mut Policy) {
+    for blk in p.blocks.iter_mut() {
+        for m in [&mut blk.forward, &mut blk.inverse] {
+            for (k, row) in m.iter_mut().enumerate() {
+                for (i, v) in row.iter_mut().enumerate() {
+                    if i != k {
+                        *v = 0;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A random policy that passes validation: arbitrary 16-bit matrices and
 /// shifts, random group sizes, bit-widths 0..=8, multipliers, code and level tables.
 pub fn random_policy(rng: &mut impl Rng, spec: &PolicySpec) -> Policy {

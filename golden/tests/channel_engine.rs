@@ -6,24 +6,14 @@
 
 use actcomp_golden::codec::{Codec, Engine};
 use actcomp_golden::policy::{Dtype, Grouping, Policy, TransformKind};
-use actcomp_golden::testkit::{random_policy, PolicySpec};
+use actcomp_golden::testkit::{make_diagonal, random_policy, PolicySpec};
 use rand::{Rng, SeedableRng};
 
 /// A random policy with diagonal matrices (the identity transform's shape).
 fn diagonal_policy(rng: &mut impl Rng, spec: &PolicySpec) -> Policy {
     let mut p = random_policy(rng, spec);
     p.transform = TransformKind::Identity;
-    for blk in p.blocks.iter_mut() {
-        let b = blk.forward.len();
-        for k in 0..b {
-            for i in 0..b {
-                if i != k {
-                    blk.forward[k][i] = 0;
-                    blk.inverse[k][i] = 0;
-                }
-            }
-        }
-    }
+    make_diagonal(&mut p);
     p.validate().unwrap();
     p
 }

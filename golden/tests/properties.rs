@@ -5,7 +5,7 @@ use actcomp_golden::bitstream::BitReader;
 use actcomp_golden::codec::{Codec, Engine};
 use actcomp_golden::container::Container;
 use actcomp_golden::policy::*;
-use actcomp_golden::testkit::{random_codes, random_policy, PolicySpec};
+use actcomp_golden::testkit::{make_diagonal, random_codes, random_policy, PolicySpec};
 use rand::{Rng, SeedableRng};
 
 /// A slow, independent reading of docs/scheme.md: i128 arithmetic, no
@@ -293,17 +293,7 @@ fn every_engine_gives_the_plain_bits() {
         p.transform = [TransformKind::Pca, TransformKind::Dct, TransformKind::Identity][case % 3];
         if p.transform == TransformKind::Identity || case % 5 == 0 {
             // sparse matrices take the sparse transform paths
-            for blk in p.blocks.iter_mut() {
-                let b = blk.forward.len();
-                for k in 0..b {
-                    for i in 0..b {
-                        if i != k {
-                            blk.forward[k][i] = 0;
-                            blk.inverse[k][i] = 0;
-                        }
-                    }
-                }
-            }
+            make_diagonal(&mut p);
         }
         if case % 7 == 0 {
             // extreme matrix entries and levels: the 32-bit kernels must decline or stay exact
