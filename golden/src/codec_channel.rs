@@ -87,8 +87,6 @@ struct ChannelBlock {
     /// Bits of one vector's fields (the same under every map).
     block_bits: u32,
     sizes: Vec<usize>,
-    /// The group sizes padded with zeros to [`crate::policy::MAX_GROUPS`].
-    size_counts: [usize; crate::policy::MAX_GROUPS],
     bits: Vec<u32>,
     /// Position of each component in the static ranking.
     positions: [u32; MAX_BLOCK],
@@ -189,7 +187,6 @@ impl ChannelBlock {
             index_bits: group_index_bits(ng),
             block_bits: blk.groups.iter().map(|g| g.size as u32 * g.bits).sum(),
             sizes: blk.groups.iter().map(|g| g.size).collect(),
-            size_counts: std::array::from_fn(|g| blk.groups.get(g).map_or(0, |grp| grp.size)),
             bits: blk.groups.iter().map(|g| g.bits).collect(),
             positions,
             group_of_rank,
@@ -365,6 +362,55 @@ impl ChannelBlock {
         let hi = pext::<NATIVE>(u64::from_le_bytes(map[8..].try_into().expect("8 bytes")), each);
         // 8·ib <= 24 bits each
         lo | (hi << (8 * ib))
+    }
+
+    /// The group map that travels as `bits` (component 0 in the low bits,
+    /// nothing above the block's `B x index_bits`), when it is a valid map
+    /// of this block: every index a group, every group its size.
+    #[inline(always)]
+    fn valid_map<const NATIVE: bool>(&self, bits: u64) -> Option<[u8; MAX_BLOCK]> {
+        let ib = self.index_bits;
+        let each = 0x0101_0101_0101_0101u64 * ((1u64 << ib) - 1);
+        let mut map = [0u8; MAX_BLOCK];
+        map[..8].copy_from_slice(&pdep::<NATIVE>(bits, each).to_le_bytes());
+        map[8..].copy_from_slice(&pdep::<NATIVE>(bits >> (8 * ib), each).to_le_bytes());
+        // the entries past the block are 0 and counted by no group; the sizes add
+        // up to B, so every size matching leaves no index outside the groups
+        let mut ok = true;
+        #[cfg(target_arch = "x86_64")]
+        if NATIVE {
+            use core::arch::x86_64::*;
+            // SAFETY: NATIVE code runs only inside functions compiled for AVX2 and
+            // POPCNT on a machine that has them; the load reads the 16-entry map
+            unsafe {
+                let mv = _mm_loadu_si128(map.as_ptr() as *const __m128i);
+                for (g, &size) in self.sizes.iter().enumerate() {
+                    let members = _mm_movemask_epi8(_mm_cmpeq_epi8(mv, _mm_set1_epi8(g as i8))) as u32 & self.block_mask;
+                    ok &= members.count_ones() as usize == size;
+                }
+            }
+            return ok.then_some(map);
+        }
+        for (g, &size) in self.sizes.iter().enumerate() {
+            ok &= map[..self.b].iter().filter(|&&m| m as usize == g).count() == size;
+        }
+        ok.then_some(map)
+    }
+
+    /// What is wrong with a group map that [`ChannelBlock::valid_map`] refused
+    /// (the plain engine's words for it).
+    #[cold]
+    fn map_error(&self, bits: u64, tile_no: usize, bi: usize) -> GoldenError {
+        let (ib, ng) = (self.index_bits, self.sizes.len());
+        let mut counts = vec![0usize; ng];
+        for k in 0..self.b {
+            let g = ((bits >> (k as u32 * ib)) & ((1 << ib) - 1)) as usize;
+            if g >= ng {
+                return GoldenError::Corrupt(format!("tile {tile_no}, block {bi}: group index {g} but the block has {ng} groups"));
+            }
+            counts[g] += 1;
+        }
+        GoldenError::Corrupt(format!("tile {tile_no}, block {bi}: group map has sizes {counts:?}, the policy says {:?}", self.sizes))
     }
 
     /// The plan of a group map.
@@ -815,8 +861,6 @@ impl ChannelEngine {
         let mut batch_first = first;
         let mut work: Vec<Plan> = vec![Plan::empty(); nb * PLAN_SLOTS];
         let mut which = vec![Which::Fixed; nb];
-        let mut counts = [0usize; crate::policy::MAX_GROUPS];
-        let mut map = [0u8; MAX_BLOCK];
         let (mut first, mut tile_no) = (first, first / tile);
         while first < end {
             let count = tile.min(end - first);
@@ -835,86 +879,22 @@ impl ChannelEngine {
                         continue;
                     }
                     // a new map: every index a group, every group its size
-                    let ng = blk.sizes.len();
-                    counts.iter_mut().for_each(|x| *x = 0);
-                    for (k, m) in map[..b].iter_mut().enumerate() {
-                        let g = ((bits >> (k as u32 * ib)) & ((1 << ib) - 1)) as usize;
-                        if g >= ng {
-                            return Err(GoldenError::Corrupt(format!(
-                                "tile {tile_no}, block {bi}: group index {g} but the block has {ng} groups"
-                            )));
-                        }
-                        counts[g] += 1;
-                        *m = g as u8;
-                    }
-                    if counts != blk.size_counts {
-                        return Err(GoldenError::Corrupt(format!(
-                            "tile {tile_no}, block {bi}: group map has sizes {:?}, the policy says {:?}",
-                            &counts[..ng],
-                            blk.sizes
-                        )));
-                    }
+                    let Some(map) = blk.valid_map::<NATIVE>(bits) else {
+                        return Err(blk.map_error(bits, tile_no, bi));
+                    };
                     blk.plan_into::<NATIVE>(&map, bits, &mut work[slot], true);
                 }
             }
             let v = TileView { base: first - batch_first, stride: batch };
-            // every value of the tile is written below: first the rest runs of
-            // every channel, then the fields that differ
-            let data: &mut [MaybeUninit<U>] = &mut scratch;
-            let plan = |bi: usize| match which[bi] {
-                Which::Fixed => &self.blocks[bi].fixed,
-                Which::Slot(slot) => &work[slot],
-            };
-            // every run of the tile lies in `data` (the unchecked stores below rely on it)
-            assert!(v.base + (c - 1) * v.stride + count <= data.len());
-            // every output at its channel's rest reconstruction, then the lanes that differ
-            for (bi, blk) in self.blocks.iter().enumerate() {
-                let p = plan(bi);
-                for k in 0..blk.b {
-                    let at = v.base + (bi * blk.b + k) * v.stride;
-                    fill_run(&mut data[at..at + count], U::from_code(p.rest_recon[k]));
-                }
+            #[cfg(target_arch = "x86_64")]
+            if NATIVE {
+                // SAFETY: NATIVE is set only when these features were detected at run time
+                unsafe { self.decode_tile_native(&mut src, &which, &work, &mut scratch, v, count) };
+            } else {
+                self.decode_tile::<false, U>(&mut src, &which, &work, &mut scratch, v, count);
             }
-            for t in 0..count {
-                for (bi, blk) in self.blocks.iter().enumerate() {
-                    let p = plan(bi);
-                    let bb = blk.block_bits;
-                    let (lo, hi);
-                    if bb < 64 {
-                        // the vector's string in one word
-                        let w = bzhi::<NATIVE>(src.peek64_at(0), bb);
-                        src.skip(bb as usize);
-                        if w == p.rest_packed {
-                            continue;
-                        }
-                        (lo, hi) = (bzhi::<NATIVE>(w, p.split), w >> p.split);
-                    } else {
-                        lo = bzhi::<NATIVE>(src.peek64_at(0), p.split);
-                        hi = bzhi::<NATIVE>(src.peek64_at(p.split as usize), bb - p.split);
-                        src.skip(bb as usize);
-                        if lo == p.rest_lo && hi == p.rest_hi {
-                            continue;
-                        }
-                    }
-                    // the fields as byte lanes; visit the bytes that differ from the rest fields
-                    for (h, (bits, deposit, rest)) in [(lo, p.deposit_lo, p.rest_bytes_lo), (hi, p.deposit_hi, p.rest_bytes_hi)].into_iter().enumerate() {
-                        let lanes = pdep::<NATIVE>(bits, deposit);
-                        let mut d = lanes ^ rest;
-                        while d != 0 {
-                            let byte = d.trailing_zeros() >> 3;
-                            let k = 8 * h + byte as usize;
-                            let field = ((lanes >> (8 * byte)) & 0xff) as usize;
-                            let row = p.recon_row[k] as usize;
-                            let at = v.base + (bi * blk.b + k) * v.stride + t;
-                            debug_assert!(at < data.len());
-                            // SAFETY: channel bi·B + k < C and t < count: `at` lies in the
-                            // tile's runs, checked against `data` once per tile above
-                            unsafe { data.get_unchecked_mut(at).write(U::from_code(blk.recon[row + field])) };
-                            d &= !(0xffu64 << (8 * byte));
-                        }
-                    }
-                }
-            }
+            #[cfg(not(target_arch = "x86_64"))]
+            self.decode_tile::<false, U>(&mut src, &which, &work, &mut scratch, v, count);
             if !src.align(self.word_bits) {
                 return Err(GoldenError::Corrupt(format!(
                     "tile {tile_no}: non-zero padding bits before word {}",
@@ -929,6 +909,78 @@ impl ChannelEngine {
             tile_no += 1;
         }
         Ok(())
+    }
+    /// [`ChannelEngine::decode_tile`] compiled for the features of `native`,
+    /// out of line (the tile loop around it stays small).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
+    #[inline(never)]
+    unsafe fn decode_tile_native<U: CodeUnit>(&self, src: &mut BitSource, which: &[Which], work: &[Plan], data: &mut [MaybeUninit<U>], v: TileView, count: usize) {
+        self.decode_tile::<true, U>(src, which, work, data, v, count)
+    }
+
+    /// Writes every value of a tile of `count` vectors (at `v` in the staging
+    /// batch `data`) from its vector strings, which start at `src`'s position,
+    /// and moves `src` past them. Block bi's plan is `which[bi]` (a slot of `work`).
+    #[inline(always)]
+    fn decode_tile<const NATIVE: bool, U: CodeUnit>(&self, src: &mut BitSource, which: &[Which], work: &[Plan], data: &mut [MaybeUninit<U>], v: TileView, count: usize) {
+        let c = self.channels;
+        // every value of the tile is written below: first the rest runs of
+        // every channel, then the fields that differ
+        let plan = |bi: usize| match which[bi] {
+            Which::Fixed => &self.blocks[bi].fixed,
+            Which::Slot(slot) => &work[slot],
+        };
+        // every run of the tile lies in `data` (the unchecked stores below rely on it)
+        assert!(v.base + (c - 1) * v.stride + count <= data.len());
+        // every output at its channel's rest reconstruction, then the lanes that differ
+        for (bi, blk) in self.blocks.iter().enumerate() {
+            let p = plan(bi);
+            for k in 0..blk.b {
+                let at = v.base + (bi * blk.b + k) * v.stride;
+                fill_run(&mut data[at..at + count], U::from_code(p.rest_recon[k]));
+            }
+        }
+        for t in 0..count {
+            for (bi, blk) in self.blocks.iter().enumerate() {
+                let p = plan(bi);
+                let bb = blk.block_bits;
+                let (lo, hi);
+                if bb < 64 {
+                    // the vector's string in one word
+                    let w = bzhi::<NATIVE>(src.peek64_at(0), bb);
+                    src.skip(bb as usize);
+                    if w == p.rest_packed {
+                        continue;
+                    }
+                    (lo, hi) = (bzhi::<NATIVE>(w, p.split), w >> p.split);
+                } else {
+                    lo = bzhi::<NATIVE>(src.peek64_at(0), p.split);
+                    hi = bzhi::<NATIVE>(src.peek64_at(p.split as usize), bb - p.split);
+                    src.skip(bb as usize);
+                    if lo == p.rest_lo && hi == p.rest_hi {
+                        continue;
+                    }
+                }
+                // the fields as byte lanes; visit the bytes that differ from the rest fields
+                for (h, (bits, deposit, rest)) in [(lo, p.deposit_lo, p.rest_bytes_lo), (hi, p.deposit_hi, p.rest_bytes_hi)].into_iter().enumerate() {
+                    let lanes = pdep::<NATIVE>(bits, deposit);
+                    let mut d = lanes ^ rest;
+                    while d != 0 {
+                        let byte = d.trailing_zeros() >> 3;
+                        let k = 8 * h + byte as usize;
+                        let field = ((lanes >> (8 * byte)) & 0xff) as usize;
+                        let row = p.recon_row[k] as usize;
+                        let at = v.base + (bi * blk.b + k) * v.stride + t;
+                        debug_assert!(at < data.len());
+                        // SAFETY: channel bi·B + k < C and t < count: `at` lies in the
+                        // tile's runs, checked against `data` once per tile above
+                        unsafe { data.get_unchecked_mut(at).write(U::from_code(blk.recon[row + field])) };
+                        d &= !(0xffu64 << (8 * byte));
+                    }
+                }
+            }
+        }
     }
 }
 
