@@ -50,15 +50,12 @@ const ENERGY_LIMIT: u32 = 1 << 21;
 /// lane; PEXT packs a byte lane back. The packed string is `lo` (the first
 /// `split` bits) followed by `hi`.
 #[derive(Debug, Clone)]
+// the fields the compressor reads for every live tile fill the first cache line
+#[repr(C, align(64))]
 struct Plan {
-    /// Set once the plan holds a map.
-    valid: bool,
-    /// Group of each component (entries past the block size are 0).
-    map: [u8; MAX_BLOCK],
-    /// The map as it travels in a dynamic tile (component 0 in the low bits).
+    /// The map as it travels in a dynamic tile (component 0 in the low bits);
+    /// [`NO_MAP`] while the plan holds none.
     map_bits: u64,
-    /// Bits of components 0..8 in a vector's string.
-    split: u32,
     /// The low `bits_k` bits of byte `k mod 8`, for components 0..8 and 8..16.
     deposit_lo: u64,
     deposit_hi: u64,
@@ -68,16 +65,23 @@ struct Plan {
     /// The same fields as byte lanes.
     rest_bytes_lo: u64,
     rest_bytes_hi: u64,
+    /// Bits of components 0..8 in a vector's string.
+    split: u32,
+    /// Bit k set where component k's field has more than 0 bits.
+    coded: u32,
+    /// Group of each component (entries past the block size are 0).
+    map: [u8; MAX_BLOCK],
     /// The rest string in one word (`rest_lo` then `rest_hi`), when the
     /// block's fields are less than 64 bits.
     rest_packed: u64,
-    /// Bit k set where component k's field has more than 0 bits.
-    coded: u32,
     /// Reconstruction of each component's rest field.
     rest_recon: [i16; MAX_BLOCK],
     /// Start of each component's reconstructions in [`ChannelBlock::recon`] (decoder).
     recon_row: [u32; MAX_BLOCK],
 }
+
+/// [`Plan::map_bits`] of a plan that holds no map (a map travels in at most 48 bits).
+const NO_MAP: u64 = u64::MAX;
 
 /// One block of the policy in the engine's form.
 #[derive(Debug, Clone)]
@@ -278,7 +282,6 @@ impl ChannelBlock {
     /// policy's; entries past the block size 0) that travels as `map_bits`.
     #[inline(always)]
     fn plan_into<const NATIVE: bool>(&self, map: &[u8; MAX_BLOCK], map_bits: u64, p: &mut Plan, with_recon: bool) {
-        p.valid = true;
         p.map = *map;
         p.map_bits = map_bits;
         #[cfg(target_arch = "x86_64")]
@@ -430,9 +433,8 @@ impl ChannelBlock {
 impl Plan {
     fn empty() -> Plan {
         Plan {
-            valid: false,
             map: [0; MAX_BLOCK],
-            map_bits: 0,
+            map_bits: NO_MAP,
             split: 0,
             deposit_lo: 0,
             deposit_hi: 0,
@@ -725,7 +727,7 @@ impl ChannelEngine {
                             &blk.fixed
                         } else {
                             let slot = bi * PLAN_SLOTS + plan_slot(bits);
-                            if !work[slot].valid || work[slot].map_bits != bits {
+                            if work[slot].map_bits != bits {
                                 blk.plan_into::<NATIVE>(&map, bits, &mut work[slot], false);
                             }
                             &work[slot]
@@ -875,7 +877,7 @@ impl ChannelEngine {
                     }
                     let slot = bi * PLAN_SLOTS + plan_slot(bits);
                     which[bi] = Which::Slot(slot);
-                    if work[slot].valid && work[slot].map_bits == bits {
+                    if work[slot].map_bits == bits {
                         continue;
                     }
                     // a new map: every index a group, every group its size
