@@ -158,8 +158,11 @@ impl BitSource {
             v.extend_from_slice(words);
             v
         } else {
-            let mut v = Vec::with_capacity(words.len() / 2 + 2);
-            v.extend(words.chunks(2).map(|p| (p[0] & 0xffff_ffff) | p.get(1).map_or(0, |&h| (h & 0xffff_ffff) << 32)));
+            let mut v = Vec::with_capacity(words.len() / 2 + 3);
+            let pairs = words.chunks_exact(2);
+            let last = pairs.remainder().first().map(|&w| w & 0xffff_ffff);
+            v.extend(pairs.map(|p| (p[0] & 0xffff_ffff) | (p[1] << 32)));
+            v.extend(last);
             v
         };
         chunks.extend([0, 0]);
@@ -201,6 +204,26 @@ impl BitSource {
         // (x << 1) << (63 - o) is x << (64 - o) without the undefined shift by 64 when o = 0
         let hi = (self.chunks[i + 1] << 1) << (63 - o);
         (lo | hi) & ((1u64 << bits) - 1)
+    }
+
+    /// At least the 57 bits starting `offset` bits after the read position
+    /// (in the low bits; the bits above them are the stream's next ones),
+    /// where that bit lies inside the stream: one unaligned load.
+    #[inline(always)]
+    pub fn peek57_at(&self, offset: usize) -> u64 {
+        let pos = self.pos + offset;
+        #[cfg(target_endian = "little")]
+        {
+            // the chunk after pos's exists (the stream ends in two zero chunks), so
+            // the 8 bytes from pos's byte lie inside the chunks
+            assert!((pos >> 6) + 1 < self.chunks.len(), "bit position past the stream");
+            // SAFETY: bytes (pos >> 3) .. (pos >> 3) + 8 lie in the chunks (above);
+            // on a little-endian machine they are the stream's bits in order
+            let bytes = unsafe { std::ptr::read_unaligned((self.chunks.as_ptr() as *const u8).add(pos >> 3) as *const u64) };
+            bytes >> (pos & 7)
+        }
+        #[cfg(not(target_endian = "little"))]
+        self.peek64_at(offset)
     }
 
     /// The 64 bits starting `offset` bits after the read position, where

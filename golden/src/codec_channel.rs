@@ -37,6 +37,12 @@ use std::mem::MaybeUninit;
 
 /// Largest block the engine takes: a vector's fields of one block fit a `u128`.
 pub(crate) const MAX_BLOCK: usize = 16;
+/// Widest field whose reconstruction the decoder finds by byte shuffles (two
+/// 16-entry tables); wider ones are looked up one by one.
+const SHUFFLE_BITS: u32 = 5;
+/// Vectors of a tile of 8 off the rest string up to which a block is
+/// decoded as rest runs patched where they differ (more: channel by channel).
+const SPARSE_VECTORS: u32 = 4;
 /// Largest tile the engine takes: a channel's off-rest vectors are a `u64` mask.
 pub(crate) const MAX_TILE: usize = 64;
 /// Bound on a tile energy `Σ |y_k|` over at most 64 vectors of `|y| <= 2^15`.
@@ -78,6 +84,9 @@ struct Plan {
     rest_recon: [i16; MAX_BLOCK],
     /// Start of each component's reconstructions in [`ChannelBlock::recon`] (decoder).
     recon_row: [u32; MAX_BLOCK],
+    /// The components group by group (ascending within a group), one per
+    /// nibble from the low end; group g's from [`ChannelBlock::group_start`] (decoder).
+    by_group: u64,
 }
 
 /// [`Plan::map_bits`] of a plan that holds no map (a map travels in at most 48 bits).
@@ -117,6 +126,13 @@ struct ChannelBlock {
     /// `[recon_base[g·B + k] + field]`: the reconstruction of channel k from a field of group g.
     recon: Vec<i16>,
     recon_base: Vec<u32>,
+    /// `[g·B + k]`, for groups of at most [`SHUFFLE_BITS`] bits: channel k's
+    /// reconstruction of each field, low bytes (fields 0..16, 16..32) then
+    /// high bytes (the same): byte-shuffle tables.
+    shuffle: Vec<[u8; 64]>,
+    /// Where each group's components start in [`Plan::by_group`] (the group
+    /// sizes' prefix sums: the same under every map).
+    group_start: [usize; crate::policy::MAX_GROUPS + 1],
     /// The plan of static grouping, or of a dynamic tile of T vectors all at rest.
     fixed: Plan,
 }
@@ -205,8 +221,21 @@ impl ChannelBlock {
             rest_abs,
             recon,
             recon_base,
+            shuffle: vec![[0; 64]; ng * b],
+            group_start: std::array::from_fn(|g| blk.groups.iter().take(g).map(|grp| grp.size).sum()),
             fixed: Plan::empty(),
         };
+        for g in 0..ng {
+            if cb.bits[g] <= SHUFFLE_BITS {
+                for k in 0..b {
+                    for f in 0..1usize << cb.bits[g] {
+                        let v = cb.recon[cb.recon_base[g * b + k] as usize + f] as u16;
+                        cb.shuffle[g * b + k][f] = v as u8;
+                        cb.shuffle[g * b + k][32 + f] = (v >> 8) as u8;
+                    }
+                }
+            }
+        }
         for g in 0..ng {
             let mut rf = [0u8; MAX_BLOCK];
             let mut rr = [0i16; MAX_BLOCK];
@@ -284,6 +313,18 @@ impl ChannelBlock {
     fn plan_into<const NATIVE: bool>(&self, map: &[u8; MAX_BLOCK], map_bits: u64, p: &mut Plan, with_recon: bool) {
         p.map = *map;
         p.map_bits = map_bits;
+        if with_recon {
+            // each group's components: the nibbles 0..B under the group's mask, packed
+            let (mut order, mut m) = (0u64, 0u32);
+            for g in 0..self.bits.len() {
+                let members = group_members::<NATIVE>(map, g as u8) & self.block_mask as u64;
+                let nibbles = pdep::<NATIVE>(members, 0x1111_1111_1111_1111) * 0xf;
+                order |= pext::<NATIVE>(0xfedc_ba98_7654_3210, nibbles) << (4 * self.group_start[g]);
+                m += members.count_ones();
+            }
+            debug_assert_eq!(m as usize, self.b);
+            p.by_group = order;
+        }
         #[cfg(target_arch = "x86_64")]
         if NATIVE {
             use core::arch::x86_64::*;
@@ -446,6 +487,7 @@ impl Plan {
             coded: 0,
             rest_recon: [0; MAX_BLOCK],
             recon_row: [0; MAX_BLOCK],
+            by_group: 0,
         }
     }
 }
@@ -533,6 +575,8 @@ pub(crate) struct ChannelEngine {
     rest: i16,
     /// Compile the tile loops for AVX2, BMI1/2, POPCNT and LZCNT (detected at run time).
     native: bool,
+    /// Bits of one vector's strings of every block.
+    vector_bits: usize,
 }
 
 /// Where a tile's codes sit in the staging batch: `batch[base + ch·stride + t]`
@@ -567,6 +611,7 @@ impl ChannelEngine {
             lo,
             rest,
             native: crate::kernels::avx2_bmi2_available(),
+            vector_bits: policy.blocks.iter().flat_map(|b| &b.groups).map(|g| g.size * g.bits as usize).sum(),
         })
     }
 
@@ -870,7 +915,9 @@ impl ChannelEngine {
                 for (bi, blk) in self.blocks.iter().enumerate() {
                     let b = blk.b;
                     let ib = blk.index_bits;
-                    let bits = src.read(b as u32 * ib);
+                    // (at most 16 x 3 bits)
+                    let bits = bzhi::<NATIVE>(src.peek57_at(0), b as u32 * ib);
+                    src.skip((b as u32 * ib) as usize);
                     if bits == blk.fixed.map_bits {
                         which[bi] = Which::Fixed;
                         continue;
@@ -912,6 +959,154 @@ impl ChannelEngine {
         }
         Ok(())
     }
+    /// A vector's string of block `blk` under plan `p`, at bit `o` from
+    /// `src`'s position, as (the first `p.split` bits, the rest).
+    #[inline(always)]
+    fn string<const NATIVE: bool>(blk: &ChannelBlock, p: &Plan, src: &BitSource, o: usize) -> (u64, u64) {
+        let bb = blk.block_bits;
+        if bb <= 57 {
+            let w = bzhi::<NATIVE>(src.peek57_at(o), bb);
+            (bzhi::<NATIVE>(w, p.split), w >> p.split)
+        } else if bb < 64 {
+            let w = bzhi::<NATIVE>(src.peek64_at(o), bb);
+            (bzhi::<NATIVE>(w, p.split), w >> p.split)
+        } else {
+            (bzhi::<NATIVE>(src.peek64_at(o), p.split), bzhi::<NATIVE>(src.peek64_at(o + p.split as usize), bb - p.split))
+        }
+    }
+
+    /// Writes the outputs of one vector of a block (channel k's at
+    /// `data[at + k·stride]`) whose fields differ from the rest fields, from
+    /// its string (`lo`, `hi`); the others are left as they are (the
+    /// channels' rest reconstructions).
+    #[inline(always)]
+    fn patch_vector<const NATIVE: bool, U: CodeUnit>(blk: &ChannelBlock, p: &Plan, (lo, hi): (u64, u64), data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+        // the fields as byte lanes; visit the bytes that differ from the rest fields
+        for (h, (bits, deposit, rest)) in [(lo, p.deposit_lo, p.rest_bytes_lo), (hi, p.deposit_hi, p.rest_bytes_hi)].into_iter().enumerate() {
+            let lanes = pdep::<NATIVE>(bits, deposit);
+            let mut d = lanes ^ rest;
+            while d != 0 {
+                let byte = d.trailing_zeros() >> 3;
+                let k = 8 * h + byte as usize;
+                let field = ((lanes >> (8 * byte)) & 0xff) as usize;
+                data[at + k * stride].write(U::from_code(blk.recon[p.recon_row[k] as usize + field]));
+                d &= !(0xffu64 << (8 * byte));
+            }
+        }
+    }
+
+    /// Writes a block's values of a tile of 8 vectors (channel k's 8 values
+    /// at `data[at + k·stride..]`) from its vector strings (`strings[t]` of
+    /// vector t). Each string is spread into byte lanes (PDEP), the 8 x 16
+    /// field bytes are transposed to channel runs, and each run is
+    /// reconstructed by byte shuffles of its channel's tables (groups of at
+    /// most [`SHUFFLE_BITS`] bits) or by table lookups (wider ones).
+    #[inline(always)]
+    fn decode_block8<const NATIVE: bool, U: CodeUnit>(blk: &ChannelBlock, p: &Plan, strings: &[(u64, u64); 8], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+        // every run of the block lies in `data` (the unchecked stores below rely on it)
+        assert!(at + (blk.b - 1) * stride + 8 <= data.len());
+        // the fields, channel-major: [k·8 + t]
+        let mut cols = [0u8; 8 * MAX_BLOCK];
+        #[cfg(target_arch = "x86_64")]
+        if NATIVE {
+            use core::arch::x86_64::*;
+            // SAFETY: NATIVE code runs only inside functions compiled for AVX2 and BMI2
+            // on a machine that has them; `cols` and the shuffle tables are read and
+            // written within their sizes; the stores into `data` lie in the block's
+            // runs, asserted above (channel k < B, 8 values)
+            unsafe {
+                // (a loop, not `array::from_fn`: its closure would not get the features)
+                let mut r = [_mm_setzero_si128(); 8];
+                for (rt, &(lo, hi)) in r.iter_mut().zip(strings) {
+                    *rt = _mm_set_epi64x(pdep::<NATIVE>(hi, p.deposit_hi) as i64, pdep::<NATIVE>(lo, p.deposit_lo) as i64);
+                }
+                // 8 x 16 bytes (vector-major) to 16 x 8 (channel-major)
+                let a = [
+                    _mm_unpacklo_epi8(r[0], r[1]),
+                    _mm_unpackhi_epi8(r[0], r[1]),
+                    _mm_unpacklo_epi8(r[2], r[3]),
+                    _mm_unpackhi_epi8(r[2], r[3]),
+                    _mm_unpacklo_epi8(r[4], r[5]),
+                    _mm_unpackhi_epi8(r[4], r[5]),
+                    _mm_unpacklo_epi8(r[6], r[7]),
+                    _mm_unpackhi_epi8(r[6], r[7]),
+                ];
+                let q = [
+                    _mm_unpacklo_epi16(a[0], a[2]),
+                    _mm_unpackhi_epi16(a[0], a[2]),
+                    _mm_unpacklo_epi16(a[1], a[3]),
+                    _mm_unpackhi_epi16(a[1], a[3]),
+                    _mm_unpacklo_epi16(a[4], a[6]),
+                    _mm_unpackhi_epi16(a[4], a[6]),
+                    _mm_unpacklo_epi16(a[5], a[7]),
+                    _mm_unpackhi_epi16(a[5], a[7]),
+                ];
+                let cp = cols.as_mut_ptr() as *mut __m128i;
+                for i in 0..4 {
+                    // channels 4i..4i+4
+                    _mm_storeu_si128(cp.add(2 * i), _mm_unpacklo_epi32(q[i], q[i + 4]));
+                    _mm_storeu_si128(cp.add(2 * i + 1), _mm_unpackhi_epi32(q[i], q[i + 4]));
+                }
+                let low4 = _mm_set1_epi8(0x0f);
+                for g in 0..blk.bits.len() {
+                    if blk.bits[g] > SHUFFLE_BITS {
+                        continue;
+                    }
+                    for i in blk.group_start[g]..blk.group_start[g + 1] {
+                        let k = ((p.by_group >> (4 * i)) & 15) as usize;
+                        let table = blk.shuffle.get_unchecked(g * blk.b + k).as_ptr() as *const __m128i;
+                        let fields = _mm_loadl_epi64(cols.as_ptr().add(8 * k) as *const __m128i);
+                        let dst = data.as_mut_ptr().add(at + k * stride) as *mut __m128i;
+                        // fields of up to 5 bits: the low nibble indexes the tables
+                        // of fields 0..16 and 16..32, bit 4 picks one
+                        let (lo, hi);
+                        if blk.bits[g] <= 4 {
+                            lo = _mm_shuffle_epi8(_mm_loadu_si128(table), fields);
+                            hi = if U::WIDE { _mm_shuffle_epi8(_mm_loadu_si128(table.add(2)), fields) } else { lo };
+                        } else {
+                            let index = _mm_and_si128(fields, low4);
+                            let upper = _mm_cmpgt_epi8(fields, low4);
+                            lo = shuffle32(table, index, upper);
+                            hi = if U::WIDE { shuffle32(table.add(2), index, upper) } else { lo };
+                        }
+                        if U::WIDE {
+                            _mm_storeu_si128(dst, _mm_unpacklo_epi8(lo, hi));
+                        } else {
+                            _mm_storel_epi64(dst, lo);
+                        }
+                    }
+                }
+            }
+        }
+        if !NATIVE {
+            for (t, &(lo, hi)) in strings.iter().enumerate() {
+                let lanes = [pdep::<NATIVE>(lo, p.deposit_lo), pdep::<NATIVE>(hi, p.deposit_hi)];
+                for k in 0..blk.b {
+                    cols[k * 8 + t] = (lanes[k >> 3] >> (8 * (k & 7))) as u8;
+                }
+            }
+        }
+        // the other groups (all of them in portable code): one lookup per value
+        for g in 0..blk.bits.len() {
+            if NATIVE && blk.bits[g] <= SHUFFLE_BITS {
+                continue;
+            }
+            for i in blk.group_start[g]..blk.group_start[g + 1] {
+                let k = ((p.by_group >> (4 * i)) & 15) as usize;
+                let row = blk.recon_base[g * blk.b + k] as usize;
+                let fields: [u8; 8] = cols[8 * k..8 * k + 8].try_into().expect("8 fields");
+                let dst = &mut data[at + k * stride..at + k * stride + 8];
+                for (t, &f) in fields.iter().enumerate() {
+                    let i = row + f as usize;
+                    debug_assert!(i < blk.recon.len());
+                    // SAFETY: a field of group g has fewer than 2^bits_g values, and
+                    // the row of channel k in group g holds 2^bits_g reconstructions
+                    dst[t].write(U::from_code(unsafe { *blk.recon.get_unchecked(i) }));
+                }
+            }
+        }
+    }
+
     /// [`ChannelEngine::decode_tile`] compiled for the features of `native`,
     /// out of line (the tile loop around it stays small).
     #[cfg(target_arch = "x86_64")]
@@ -935,54 +1130,47 @@ impl ChannelEngine {
         };
         // every run of the tile lies in `data` (the unchecked stores below rely on it)
         assert!(v.base + (c - 1) * v.stride + count <= data.len());
-        // every output at its channel's rest reconstruction, then the lanes that differ
+        // (the common whole tile of 8 with its length known at compile time)
+        if count == 8 {
+            self.decode_blocks::<NATIVE, U, 8>(src, &plan, data, v, 8);
+        } else {
+            self.decode_blocks::<NATIVE, U, MAX_TILE>(src, &plan, data, v, count);
+        }
+    }
+
+    /// The blocks of a tile of `count` vectors, as [`ChannelEngine::decode_tile`]:
+    /// `N` is 8 for a tile of 8 (its length known at compile time), else [`MAX_TILE`].
+    #[inline(always)]
+    fn decode_blocks<'p, const NATIVE: bool, U: CodeUnit, const N: usize>(&self, src: &mut BitSource, plan: &impl Fn(usize) -> &'p Plan, data: &mut [MaybeUninit<U>], v: TileView, count: usize) {
+        let count = if N == 8 { 8 } else { count };
+        // block by block: a block with few vectors off the rest string is written
+        // as rest runs patched where it differs; in a tile of 8, one with more
+        // channel by channel
+        let mut off = 0;
+        let mut strings = [(0u64, 0u64); N];
         for (bi, blk) in self.blocks.iter().enumerate() {
             let p = plan(bi);
-            for k in 0..blk.b {
-                let at = v.base + (bi * blk.b + k) * v.stride;
-                fill_run(&mut data[at..at + count], U::from_code(p.rest_recon[k]));
+            let mut differ = 0u64;
+            for (t, st) in strings[..count].iter_mut().enumerate() {
+                *st = Self::string::<NATIVE>(blk, p, src, off + t * self.vector_bits);
+                differ |= ((*st != (p.rest_lo, p.rest_hi)) as u64) << t;
             }
-        }
-        for t in 0..count {
-            for (bi, blk) in self.blocks.iter().enumerate() {
-                let p = plan(bi);
-                let bb = blk.block_bits;
-                let (lo, hi);
-                if bb < 64 {
-                    // the vector's string in one word
-                    let w = bzhi::<NATIVE>(src.peek64_at(0), bb);
-                    src.skip(bb as usize);
-                    if w == p.rest_packed {
-                        continue;
-                    }
-                    (lo, hi) = (bzhi::<NATIVE>(w, p.split), w >> p.split);
-                } else {
-                    lo = bzhi::<NATIVE>(src.peek64_at(0), p.split);
-                    hi = bzhi::<NATIVE>(src.peek64_at(p.split as usize), bb - p.split);
-                    src.skip(bb as usize);
-                    if lo == p.rest_lo && hi == p.rest_hi {
-                        continue;
-                    }
+            let at = v.base + bi * blk.b * v.stride;
+            if N == 8 && differ.count_ones() > SPARSE_VECTORS {
+                Self::decode_block8::<NATIVE, U>(blk, p, strings[..8].try_into().expect("8 strings"), data, at, v.stride);
+            } else {
+                for k in 0..blk.b {
+                    fill_run(&mut data[at + k * v.stride..at + k * v.stride + count], U::from_code(p.rest_recon[k]));
                 }
-                // the fields as byte lanes; visit the bytes that differ from the rest fields
-                for (h, (bits, deposit, rest)) in [(lo, p.deposit_lo, p.rest_bytes_lo), (hi, p.deposit_hi, p.rest_bytes_hi)].into_iter().enumerate() {
-                    let lanes = pdep::<NATIVE>(bits, deposit);
-                    let mut d = lanes ^ rest;
-                    while d != 0 {
-                        let byte = d.trailing_zeros() >> 3;
-                        let k = 8 * h + byte as usize;
-                        let field = ((lanes >> (8 * byte)) & 0xff) as usize;
-                        let row = p.recon_row[k] as usize;
-                        let at = v.base + (bi * blk.b + k) * v.stride + t;
-                        debug_assert!(at < data.len());
-                        // SAFETY: channel bi·B + k < C and t < count: `at` lies in the
-                        // tile's runs, checked against `data` once per tile above
-                        unsafe { data.get_unchecked_mut(at).write(U::from_code(blk.recon[row + field])) };
-                        d &= !(0xffu64 << (8 * byte));
-                    }
+                while differ != 0 {
+                    let t = differ.trailing_zeros() as usize;
+                    Self::patch_vector::<NATIVE, U>(blk, p, strings[t], data, at + t, v.stride);
+                    differ &= differ - 1;
                 }
             }
+            off += blk.block_bits as usize;
         }
+        src.skip(count * self.vector_bits);
     }
 }
 
@@ -1004,6 +1192,8 @@ fn for_each_code<U: Copy>(run: &[U], mut f: impl FnMut(usize, U)) {
 /// the code's byte (two's complement for int8, plain for uint8) — the
 /// tensor's own int8/uint8 bytes.
 pub(crate) trait CodeUnit: Copy + Default + 'static {
+    /// Whether the unit is an `i16` (two bytes) rather than a byte.
+    const WIDE: bool;
     /// A code in this form (codes lie in an 8-bit range).
     fn from_code(code: i16) -> Self;
     /// The code's entry in the engine's 256-entry tables, `code - lo`.
@@ -1016,6 +1206,8 @@ pub(crate) trait CodeUnit: Copy + Default + 'static {
 }
 
 impl CodeUnit for i16 {
+    const WIDE: bool = true;
+
     #[inline(always)]
     fn from_code(code: i16) -> Self {
         code
@@ -1065,6 +1257,8 @@ impl CodeUnit for i16 {
 }
 
 impl CodeUnit for u8 {
+    const WIDE: bool = false;
+
     #[inline(always)]
     fn from_code(code: i16) -> Self {
         code as u8
@@ -1128,6 +1322,42 @@ fn fill_run<U: CodeUnit>(run: &mut [MaybeUninit<U>], v: U) {
         return;
     }
     run.fill(MaybeUninit::new(v));
+}
+
+/// Bit k set where `map[k]` is `g`.
+#[inline(always)]
+fn group_members<const NATIVE: bool>(map: &[u8; MAX_BLOCK], g: u8) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if NATIVE {
+        use core::arch::x86_64::*;
+        // SAFETY: SSE2 is part of x86_64; the load reads the 16 entries of `map`
+        unsafe {
+            let mv = _mm_loadu_si128(map.as_ptr() as *const __m128i);
+            return _mm_movemask_epi8(_mm_cmpeq_epi8(mv, _mm_set1_epi8(g as i8))) as u32 as u64;
+        }
+    }
+    let mut members = 0u64;
+    for (k, &mg) in map.iter().enumerate() {
+        members |= ((mg == g) as u64) << k;
+    }
+    members
+}
+
+/// Entries of the 32-byte table at `table` picked by fields of 5 bits: their
+/// low nibbles `index`, and `upper` all ones where bit 4 is set.
+///
+/// # Safety
+/// Only for code compiled for AVX2 on a machine that has it; `table` points to 32 bytes.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn shuffle32(table: *const core::arch::x86_64::__m128i, index: core::arch::x86_64::__m128i, upper: core::arch::x86_64::__m128i) -> core::arch::x86_64::__m128i {
+    use core::arch::x86_64::*;
+    // SAFETY: as the function's contract
+    unsafe {
+        let low = _mm_shuffle_epi8(_mm_loadu_si128(table), index);
+        let high = _mm_shuffle_epi8(_mm_loadu_si128(table.add(1)), index);
+        _mm_blendv_epi8(low, high, upper)
+    }
 }
 
 /// The low `n` bits of `x` (`n` <= 64).
