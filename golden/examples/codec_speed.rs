@@ -109,7 +109,9 @@ fn main() {
         if codec.channel_major() {
             let cb = time(&|| drop(black_box(codec.compress_bytes(black_box(&bytes), &test.shape).unwrap())));
             let db = time(&|| drop(black_box(codec.decompress_bytes(black_box(&words), &test.shape).unwrap())));
-            byte_row = Some((engine, cb, db));
+            let cbp = time(&|| drop(black_box(codec.compress_bytes_parallel(black_box(&bytes), &test.shape).unwrap())));
+            let dbp = time(&|| drop(black_box(codec.decompress_bytes_parallel(black_box(&words), &test.shape).unwrap())));
+            byte_row = Some((engine, cb, db, cbp, dbp));
         }
     }
     let z = zstd::bulk::compress(&bytes, 1).unwrap();
@@ -130,13 +132,14 @@ fn main() {
     for &(e, c1, d1, cp, dp) in &rows {
         println!("  {:<24} {c1:10.1} {d1:10.1} {cp:10.1} {dp:10.1}", format!("golden {e:?}"));
     }
-    if let Some((e, cb, db)) = byte_row {
-        println!("  {:<24} {cb:10.1} {db:10.1}", format!("golden {e:?}, bytes"));
+    if let Some((e, cb, db, cbp, dbp)) = byte_row {
+        println!("  {:<24} {cb:10.1} {db:10.1} {cbp:10.1} {dbp:10.1}", format!("golden {e:?}, bytes"));
     }
     println!("  {:<24} {zc:10.1} {zd:10.1}   ({:.3} bits/value lossless)", "zstd-1 (8-bit bytes)", z.len() as f64 * 8.0 / n);
     let &(e, c1, d1, _, _) = rows.last().expect("an engine ran");
     println!("  golden {e:?} / zstd-1: compress {:.2}, decompress {:.2}", c1 / zc, d1 / zd);
-    if let Some((e, cb, db)) = byte_row {
+    if let Some((e, cb, db, cbp, dbp)) = byte_row {
         println!("  golden {e:?} on the same 8-bit bytes / zstd-1: compress {:.2}, decompress {:.2}", cb / zc, db / zd);
+        println!("  the same, golden on all cores / zstd-1 on one: compress {:.2}, decompress {:.2}", cbp / zc, dbp / zd);
     }
 }

@@ -441,21 +441,7 @@ impl Codec {
         let lay = self.check_payload_len(words, shape)?;
         let wpt = self.policy.words_per_tile(self.policy.tile) as usize;
         if let Some(ch) = &self.channel {
-            // runs of tiles decoded in parallel straight into the one tensor
-            return crate::codec_channel::written_tensor(shape.iter().product(), |rows| {
-                let results: Vec<Result<()>> = self
-                    .chunks(lay.vectors)
-                    .par_iter()
-                    .map(|&(a, b)| {
-                        let w0 = a / self.policy.tile * wpt;
-                        let w1 = if b == lay.vectors { words.len() } else { b / self.policy.tile * wpt };
-                        ch.decompress_range(&words[w0..w1], w0, &lay, a, b, rows)
-                    })
-                    .collect();
-                // Ok only if every run wrote its values; else the first error in
-                // payload order, as the serial decoder reports it
-                results.into_iter().collect::<Result<Vec<()>>>().map(drop)
-            });
+            return self.channel_decompress_parallel(ch, words, &lay, wpt);
         }
         let parts: Vec<Result<Vec<i16>>> = self
             .chunks(lay.vectors)
@@ -475,6 +461,52 @@ impl Codec {
             first += count;
         }
         Ok(out)
+    }
+
+    /// The channel-major engine's decoding on all cores: runs of tiles
+    /// decoded in parallel straight into the one tensor (codes or bytes).
+    fn channel_decompress_parallel<U: crate::codec_channel::CodeUnit + Send + Sync>(
+        &self,
+        ch: &crate::codec_channel::ChannelEngine,
+        words: &[u64],
+        lay: &Layout,
+        words_per_tile: usize,
+    ) -> Result<Vec<U>> {
+        use rayon::prelude::*;
+        crate::codec_channel::written_tensor(lay.vectors * self.policy.channels, |rows| {
+            let results: Vec<Result<()>> = self
+                .chunks(lay.vectors)
+                .par_iter()
+                .map(|&(a, b)| {
+                    let w0 = a / self.policy.tile * words_per_tile;
+                    let w1 = if b == lay.vectors { words.len() } else { b / self.policy.tile * words_per_tile };
+                    ch.decompress_range(&words[w0..w1], w0, lay, a, b, rows)
+                })
+                .collect();
+            // Ok only if every run wrote its values; else the first error in
+            // payload order, as the serial decoder reports it
+            results.into_iter().collect::<Result<Vec<()>>>().map(drop)
+        })
+    }
+
+    /// [`Codec::compress_bytes`] on all cores (runs of tiles, as [`Codec::compress_parallel`]).
+    pub fn compress_bytes_parallel(&self, bytes: &[u8], shape: &[usize]) -> Result<Vec<u64>> {
+        use rayon::prelude::*;
+        let lay = self.layout(shape, bytes.len())?;
+        if let Some(ch) = &self.channel {
+            let parts: Vec<Vec<u64>> = self.chunks(lay.vectors).par_iter().map(|&(a, b)| ch.compress_range(bytes, &lay, a, b, self.words_hint(a, b))).collect();
+            return Ok(parts.concat());
+        }
+        self.compress_parallel(&self.codes_of_bytes(bytes), shape)
+    }
+
+    /// [`Codec::decompress_bytes`] on all cores (runs of tiles, as [`Codec::decompress_parallel`]).
+    pub fn decompress_bytes_parallel(&self, words: &[u64], shape: &[usize]) -> Result<Vec<u8>> {
+        let lay = self.check_payload_len(words, shape)?;
+        if let Some(ch) = &self.channel {
+            return self.channel_decompress_parallel(ch, words, &lay, self.policy.words_per_tile(self.policy.tile) as usize);
+        }
+        Ok(self.decompress_parallel(words, shape)?.into_iter().map(|c| c as u8).collect())
     }
 
     /// Decodes the words of the tiles covering vectors `first..end` into

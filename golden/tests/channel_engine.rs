@@ -207,6 +207,19 @@ fn parallel_channel_major_decoding_matches_the_serial_decoder() {
         if let Some(i) = first_difference(&back, &got) {
             panic!("case {case}: parallel decompress, flat index {i}: {:?} vs plain {:?}", got.get(i), back.get(i));
         }
+        // the byte API on all cores, on this engine and (widening) on the plain one
+        let bytes: Vec<u8> = codes.iter().map(|&c| c as u8).collect();
+        let back_bytes: Vec<u8> = back.iter().map(|&c| c as u8).collect();
+        for (name, codec) in [("channel-major", &channel), ("plain", &plain)] {
+            let got = codec.compress_bytes_parallel(&bytes, &shape).unwrap();
+            if let Some(i) = first_difference(&words, &got) {
+                panic!("case {case} {name}: parallel compress of bytes, first differing payload word {i}: {:?} vs {:?}", got.get(i), words.get(i));
+            }
+            let got = codec.decompress_bytes_parallel(&words, &shape).unwrap();
+            if let Some(i) = first_difference(&back_bytes, &got) {
+                panic!("case {case} {name}: parallel decompress to bytes, flat index {i}: {:?} vs {:?}", got.get(i), back_bytes.get(i));
+            }
+        }
         // one flipped bit in the last third: the same error (or output) as the serial decoders
         for _ in 0..20 {
             let i = rng.gen_range(words.len() * 2 / 3..words.len());
@@ -215,6 +228,8 @@ fn parallel_channel_major_decoding_matches_the_serial_decoder() {
             let want = plain.decompress(&words, &shape).map_err(|e| e.to_string());
             assert_eq!(channel.decompress_parallel(&words, &shape).map_err(|e| e.to_string()), want, "case {case}: corrupt word {i}");
             assert_eq!(channel.decompress(&words, &shape).map_err(|e| e.to_string()), want, "case {case}: corrupt word {i}, serial");
+            let want_bytes = want.clone().map(|codes| codes.iter().map(|&c| c as u8).collect::<Vec<u8>>());
+            assert_eq!(channel.decompress_bytes_parallel(&words, &shape).map_err(|e| e.to_string()), want_bytes, "case {case}: corrupt word {i}, bytes");
             if let Err(e) = want {
                 *errors.entry(if e.contains("padding") { "padding" } else { "group map" }).or_insert(0) += 1;
             }
