@@ -1052,6 +1052,20 @@ impl ChannelEngine {
                     if blk.bits[g] > SHUFFLE_BITS {
                         continue;
                     }
+                    if blk.bits[g] == 0 {
+                        // a dropped group: every output its channel's one reconstruction
+                        for i in blk.group_start[g]..blk.group_start[g + 1] {
+                            let k = ((p.by_group >> (4 * i)) & 15) as usize;
+                            let table = blk.shuffle.get_unchecked(g * blk.b + k);
+                            let dst = data.as_mut_ptr().add(at + k * stride) as *mut __m128i;
+                            if U::WIDE {
+                                _mm_storeu_si128(dst, _mm_set1_epi16((table[0] as u16 | (table[32] as u16) << 8) as i16));
+                            } else {
+                                _mm_storel_epi64(dst, _mm_set1_epi8(table[0] as i8));
+                            }
+                        }
+                        continue;
+                    }
                     for i in blk.group_start[g]..blk.group_start[g + 1] {
                         let k = ((p.by_group >> (4 * i)) & 15) as usize;
                         let table = blk.shuffle.get_unchecked(g * blk.b + k).as_ptr() as *const __m128i;
