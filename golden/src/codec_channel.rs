@@ -538,7 +538,7 @@ impl<U: Copy> OutRows<U> {
     fn write(&self, at: usize, src: &[MaybeUninit<U>]) {
         assert!(at + src.len() <= self.len, "output row out of bounds");
         // SAFETY: in bounds (checked above); `src` is a staging batch, never the output
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(at), src.len()) };
+        unsafe { copy_short(src.as_ptr() as *const u8, self.ptr.add(at) as *mut u8, std::mem::size_of_val(src)) };
     }
 
     /// Writes 64 values at value `at` (a fixed-size copy).
@@ -547,6 +547,46 @@ impl<U: Copy> OutRows<U> {
         assert!(at + 64 <= self.len, "output row out of bounds");
         // SAFETY: as in `write`
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(at), 64) };
+    }
+}
+
+/// Copies `n` bytes from `src` to `dst` (not overlapping) in a few fixed-size
+/// pieces, which may overlap each other: the short runs of a staging batch
+/// (the run of a tile straddling two images) without a call.
+///
+/// # Safety
+/// `src` readable and `dst` writable for `n` bytes, the two not overlapping.
+#[inline(always)]
+unsafe fn copy_short(src: *const u8, dst: *mut u8, n: usize) {
+    /// Copies the `N` bytes at offset `at`.
+    #[inline(always)]
+    unsafe fn piece<const N: usize>(src: *const u8, dst: *mut u8, at: usize) {
+        // SAFETY: the caller keeps at + N within the n bytes of `copy_short`
+        unsafe { std::ptr::write_unaligned(dst.add(at) as *mut [u8; N], std::ptr::read_unaligned(src.add(at) as *const [u8; N])) };
+    }
+    // SAFETY: every piece lies within the n bytes (each branch's bound)
+    unsafe {
+        if n >= 32 {
+            let mut at = 0;
+            while at + 32 < n {
+                piece::<32>(src, dst, at);
+                at += 32;
+            }
+            piece::<32>(src, dst, n - 32);
+        } else if n >= 16 {
+            piece::<16>(src, dst, 0);
+            piece::<16>(src, dst, n - 16);
+        } else if n >= 8 {
+            piece::<8>(src, dst, 0);
+            piece::<8>(src, dst, n - 8);
+        } else if n >= 4 {
+            piece::<4>(src, dst, 0);
+            piece::<4>(src, dst, n - 4);
+        } else {
+            for i in 0..n {
+                piece::<1>(src, dst, i);
+            }
+        }
     }
 }
 
