@@ -83,6 +83,12 @@ fn codec(c: &mut Criterion) {
                 g.bench_with_input(BenchmarkId::new("decompress bytes", &name), &words, |b, words| {
                     b.iter(|| black_box(codec.decompress_bytes(black_box(words), &test.shape).unwrap()))
                 });
+                g.bench_with_input(BenchmarkId::new("compress bytes all cores", &name), &bytes, |b, bytes| {
+                    b.iter(|| black_box(codec.compress_bytes_parallel(black_box(bytes), &test.shape).unwrap()))
+                });
+                g.bench_with_input(BenchmarkId::new("decompress bytes all cores", &name), &words, |b, words| {
+                    b.iter(|| black_box(codec.decompress_bytes_parallel(black_box(words), &test.shape).unwrap()))
+                });
             }
             if engine != Engine::Plain {
                 g.bench_with_input(BenchmarkId::new("compress all cores", &name), &codes, |b, codes| {
