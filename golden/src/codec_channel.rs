@@ -1035,6 +1035,16 @@ impl ChannelEngine {
         }
     }
 
+    /// [`ChannelEngine::decode_block8`] compiled for the features of `native`,
+    /// out of line (the code around it, and its own, stay as they are when
+    /// either changes).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
+    #[inline(never)]
+    unsafe fn decode_block8_native<U: CodeUnit>(blk: &ChannelBlock, p: &Plan, strings: &[(u64, u64); 8], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+        Self::decode_block8::<true, U>(blk, p, strings, data, at, stride)
+    }
+
     /// Writes a block's values of a tile of 8 vectors (channel k's 8 values
     /// at `data[at + k·stride..]`) from its vector strings (`strings[t]` of
     /// vector t). Each string is spread into byte lanes (PDEP), the 8 x 16
@@ -1211,10 +1221,26 @@ impl ChannelEngine {
             }
             let at = v.base + bi * blk.b * v.stride;
             if N == 8 && differ.count_ones() > SPARSE_VECTORS {
-                Self::decode_block8::<NATIVE, U>(blk, p, strings[..8].try_into().expect("8 strings"), data, at, v.stride);
+                let strings: &[(u64, u64); 8] = strings[..8].try_into().expect("8 strings");
+                #[cfg(target_arch = "x86_64")]
+                if NATIVE {
+                    // SAFETY: NATIVE is set only when these features were detected at run time
+                    unsafe { Self::decode_block8_native(blk, p, strings, data, at, v.stride) };
+                } else {
+                    Self::decode_block8::<false, U>(blk, p, strings, data, at, v.stride);
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                Self::decode_block8::<false, U>(blk, p, strings, data, at, v.stride);
             } else {
-                for k in 0..blk.b {
-                    fill_run(&mut data[at + k * v.stride..at + k * v.stride + count], U::from_code(p.rest_recon[k]));
+                if N == 8 && NATIVE && !U::WIDE {
+                    // runs of 8 bytes: two channels' runs per byte shuffle
+                    assert!(at + (blk.b - 1) * v.stride + 8 <= data.len());
+                    // SAFETY: as `fill_rest8`'s contract: the runs lie in `data` (above)
+                    unsafe { fill_rest8(&p.rest_recon, blk.b, data.as_mut_ptr().add(at) as *mut u8, v.stride) };
+                } else {
+                    for k in 0..blk.b {
+                        fill_run(&mut data[at + k * v.stride..at + k * v.stride + count], U::from_code(p.rest_recon[k]));
+                    }
                 }
                 while differ != 0 {
                     let t = differ.trailing_zeros() as usize;
@@ -1366,6 +1392,39 @@ fn generic_nonrest_mask<U: PartialEq + Copy>(run: &[U], rest: U) -> u64 {
         m |= ((x != rest) as u64) << t;
     }
     m
+}
+
+/// Writes 8 bytes of code `codes[k]` (its low byte) at `out + k·stride`, for
+/// each channel k < b.
+///
+/// # Safety
+/// Only for code compiled for AVX2 on a machine that has it (NATIVE code,
+/// x86_64); `out + k·stride .. + 8` writable for every k < b.
+#[inline(always)]
+#[allow(unused_variables)]
+unsafe fn fill_rest8(codes: &[i16; MAX_BLOCK], b: usize, out: *mut u8, stride: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as the function's contract; the loads read `codes` (32 bytes)
+    unsafe {
+        use core::arch::x86_64::*;
+        // the codes' low bytes, channel k in byte k
+        let lo = _mm_loadu_si128(codes.as_ptr() as *const __m128i);
+        let hi = _mm_loadu_si128(codes.as_ptr().add(8) as *const __m128i);
+        let mask = _mm_set1_epi16(0xff);
+        let bytes = _mm_packus_epi16(_mm_and_si128(lo, mask), _mm_and_si128(hi, mask));
+        for i in 0..b / 2 {
+            // channel 2i in the low 8 bytes, 2i + 1 in the high 8
+            let pair = _mm_shuffle_epi8(bytes, _mm_set_epi64x(0x0101_0101_0101_0101 * (2 * i as i64 + 1), 0x0101_0101_0101_0101 * 2 * i as i64));
+            _mm_storel_epi64(out.add(2 * i * stride) as *mut __m128i, pair);
+            _mm_storeh_pd(out.add((2 * i + 1) * stride) as *mut f64, _mm_castsi128_pd(pair));
+        }
+        if b % 2 == 1 {
+            let k = b - 1;
+            _mm_storel_epi64(out.add(k * stride) as *mut __m128i, _mm_shuffle_epi8(bytes, _mm_set1_epi8(k as i8)));
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("NATIVE code runs only on x86_64");
 }
 
 /// Sets a run of outputs to one value.
