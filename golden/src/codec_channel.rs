@@ -1098,45 +1098,57 @@ impl ChannelEngine {
                     _mm_storeu_si128(cp.add(2 * i + 1), _mm_unpackhi_epi32(q[i], q[i + 4]));
                 }
                 let low4 = _mm_set1_epi8(0x0f);
+                let out = data.as_mut_ptr().add(at);
                 for g in 0..blk.bits.len() {
-                    if blk.bits[g] > SHUFFLE_BITS {
-                        continue;
-                    }
-                    if blk.bits[g] == 0 {
+                    let bits = blk.bits[g];
+                    let (first, end) = (blk.group_start[g], blk.group_start[g + 1]);
+                    // this group's tables, [k]
+                    let tables = blk.shuffle.as_ptr().add(g * blk.b);
+                    let channel = |i: usize| ((p.by_group >> (4 * i)) & 15) as usize;
+                    if bits == 0 {
                         // a dropped group: every output its channel's one reconstruction
-                        for i in blk.group_start[g]..blk.group_start[g + 1] {
-                            let k = ((p.by_group >> (4 * i)) & 15) as usize;
-                            let table = blk.shuffle.get_unchecked(g * blk.b + k);
-                            let dst = data.as_mut_ptr().add(at + k * stride) as *mut __m128i;
+                        for i in first..end {
+                            let k = channel(i);
+                            let table = &*tables.add(k);
+                            let dst = out.add(k * stride) as *mut __m128i;
                             if U::WIDE {
                                 _mm_storeu_si128(dst, _mm_set1_epi16((table[0] as u16 | (table[32] as u16) << 8) as i16));
                             } else {
                                 _mm_storel_epi64(dst, _mm_set1_epi8(table[0] as i8));
                             }
                         }
-                        continue;
-                    }
-                    for i in blk.group_start[g]..blk.group_start[g + 1] {
-                        let k = ((p.by_group >> (4 * i)) & 15) as usize;
-                        let table = blk.shuffle.get_unchecked(g * blk.b + k).as_ptr() as *const __m128i;
-                        let fields = _mm_loadl_epi64(cols.as_ptr().add(8 * k) as *const __m128i);
-                        let dst = data.as_mut_ptr().add(at + k * stride) as *mut __m128i;
-                        // fields of up to 5 bits: the low nibble indexes the tables
-                        // of fields 0..16 and 16..32, bit 4 picks one
-                        let (lo, hi);
-                        if blk.bits[g] <= 4 {
-                            lo = _mm_shuffle_epi8(_mm_loadu_si128(table), fields);
-                            hi = if U::WIDE { _mm_shuffle_epi8(_mm_loadu_si128(table.add(2)), fields) } else { lo };
-                        } else {
+                    } else if bits <= 4 {
+                        // the fields index a 16-entry table
+                        for i in first..end {
+                            let k = channel(i);
+                            let table = tables.add(k) as *const __m128i;
+                            let fields = _mm_loadl_epi64(cols.as_ptr().add(8 * k) as *const __m128i);
+                            let dst = out.add(k * stride) as *mut __m128i;
+                            let lo = _mm_shuffle_epi8(_mm_loadu_si128(table), fields);
+                            if U::WIDE {
+                                let hi = _mm_shuffle_epi8(_mm_loadu_si128(table.add(2)), fields);
+                                _mm_storeu_si128(dst, _mm_unpacklo_epi8(lo, hi));
+                            } else {
+                                _mm_storel_epi64(dst, lo);
+                            }
+                        }
+                    } else if bits <= SHUFFLE_BITS {
+                        // fields of 5 bits: the low nibble indexes the tables of
+                        // fields 0..16 and 16..32, bit 4 picks one
+                        for i in first..end {
+                            let k = channel(i);
+                            let table = tables.add(k) as *const __m128i;
+                            let fields = _mm_loadl_epi64(cols.as_ptr().add(8 * k) as *const __m128i);
+                            let dst = out.add(k * stride) as *mut __m128i;
                             let index = _mm_and_si128(fields, low4);
                             let upper = _mm_cmpgt_epi8(fields, low4);
-                            lo = shuffle32(table, index, upper);
-                            hi = if U::WIDE { shuffle32(table.add(2), index, upper) } else { lo };
-                        }
-                        if U::WIDE {
-                            _mm_storeu_si128(dst, _mm_unpacklo_epi8(lo, hi));
-                        } else {
-                            _mm_storel_epi64(dst, lo);
+                            let lo = shuffle32(table, index, upper);
+                            if U::WIDE {
+                                let hi = shuffle32(table.add(2), index, upper);
+                                _mm_storeu_si128(dst, _mm_unpacklo_epi8(lo, hi));
+                            } else {
+                                _mm_storel_epi64(dst, lo);
+                            }
                         }
                     }
                 }
