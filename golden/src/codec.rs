@@ -480,7 +480,8 @@ impl Codec {
                 .map(|&(a, b)| {
                     let w0 = a / self.policy.tile * words_per_tile;
                     let w1 = if b == lay.vectors { words.len() } else { b / self.policy.tile * words_per_tile };
-                    ch.decompress_range(&words[w0..w1], w0, lay, a, b, rows)
+                    // SAFETY: each run writes only its own vectors' values (not exclusive)
+                    unsafe { ch.decompress_range(&words[w0..w1], w0, lay, a, b, rows, false) }
                 })
                 .collect();
             // Ok only if every run wrote its values; else the first error in

@@ -911,32 +911,43 @@ impl ChannelEngine {
     /// Decodes a whole payload into the tensor (C order). The caller has
     /// checked that `words` is exactly as long as the tensor needs.
     pub fn decompress<U: CodeUnit>(&self, words: &[u64], lay: &Layout) -> Result<Vec<U>> {
-        written_tensor(lay.vectors * self.channels, |rows| self.decompress_range(words, 0, lay, 0, lay.vectors, rows))
+        // SAFETY (of `exclusive`): the rows are this call's alone
+        written_tensor(lay.vectors * self.channels, |rows| unsafe { self.decompress_range(words, 0, lay, 0, lay.vectors, rows, true) })
     }
 
     /// Decodes the tiles covering vectors `first..end` (`first` on a tile
     /// start; `words` exactly their payload words, which start at word
     /// `first_word` of the payload) into their places in the tensor `out`.
     /// On `Ok` every value of those vectors has been written.
-    pub fn decompress_range<U: CodeUnit>(&self, words: &[u64], first_word: usize, lay: &Layout, first: usize, end: usize, out: OutRows<U>) -> Result<()> {
+    ///
+    /// # Safety
+    /// With `exclusive`, nothing else reads or writes `out`'s memory while
+    /// this runs (the decoder then writes batches inside one image straight
+    /// into it); without it, only the values of the other vectors.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn decompress_range<U: CodeUnit>(&self, words: &[u64], first_word: usize, lay: &Layout, first: usize, end: usize, out: OutRows<U>, exclusive: bool) -> Result<()> {
         assert_eq!(out.len, lay.vectors * self.channels, "output of the tensor's size");
         #[cfg(target_arch = "x86_64")]
         if self.native {
             // SAFETY: `native` is set only when these features were detected at run time
-            return unsafe { self.decompress_native(words, first_word, lay, first, end, out) };
+            return unsafe { self.decompress_native(words, first_word, lay, first, end, out, exclusive) };
         }
-        self.decompress_body::<false, U>(words, first_word, lay, first, end, out)
+        // SAFETY: the caller's, as this function's
+        unsafe { self.decompress_body::<false, U>(words, first_word, lay, first, end, out, exclusive) }
     }
 
     /// [`ChannelEngine::decompress`] compiled for the features of `native`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
-    unsafe fn decompress_native<U: CodeUnit>(&self, words: &[u64], first_word: usize, lay: &Layout, first: usize, end: usize, out: OutRows<U>) -> Result<()> {
-        self.decompress_body::<true, U>(words, first_word, lay, first, end, out)
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn decompress_native<U: CodeUnit>(&self, words: &[u64], first_word: usize, lay: &Layout, first: usize, end: usize, out: OutRows<U>, exclusive: bool) -> Result<()> {
+        // SAFETY: the caller's, as `decompress_range`'s
+        unsafe { self.decompress_body::<true, U>(words, first_word, lay, first, end, out, exclusive) }
     }
 
     #[inline(always)]
-    fn decompress_body<const NATIVE: bool, U: CodeUnit>(&self, words: &[u64], first_word: usize, lay: &Layout, first: usize, end: usize, out: OutRows<U>) -> Result<()> {
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn decompress_body<const NATIVE: bool, U: CodeUnit>(&self, words: &[u64], first_word: usize, lay: &Layout, first: usize, end: usize, out: OutRows<U>, exclusive: bool) -> Result<()> {
         let (c, tile, nb) = (self.channels, self.tile, self.blocks.len());
         let mut src = BitSource::from_words(words, self.word_bits);
         // tiles are decoded into a staging batch of whole tiles (`C x batch`,
@@ -948,9 +959,19 @@ impl ChannelEngine {
         let mut batch_first = first;
         let mut work: Vec<Plan> = vec![Plan::empty(); nb * PLAN_SLOTS];
         let mut which = vec![Which::Fixed; nb];
+        // with the output to itself, a batch inside one image is decoded
+        // straight into its rows (no staging, no copy)
+        // SAFETY: nothing else touches the output while this runs (the caller's
+        // promise with `exclusive`); `out` covers `out.len` values
+        let mut whole: Option<&mut [MaybeUninit<U>]> = if exclusive { Some(unsafe { std::slice::from_raw_parts_mut(out.ptr, out.len) }) } else { None };
+        let spatial = lay.spatial;
+        let mut direct = false;
         let (mut first, mut tile_no) = (first, first / tile);
         while first < end {
             let count = tile.min(end - first);
+            if first == batch_first {
+                direct = whole.is_some() && first % spatial + batch.min(end - first) <= spatial;
+            }
             if self.grouping == Grouping::Dynamic {
                 for (bi, blk) in self.blocks.iter().enumerate() {
                     let b = blk.b;
@@ -974,16 +995,19 @@ impl ChannelEngine {
                     blk.plan_into::<NATIVE>(&map, bits, &mut work[slot], true);
                 }
             }
-            let v = TileView { base: first - batch_first, stride: batch };
+            let (data, v) = match whole.as_deref_mut() {
+                Some(rows) if direct => (rows, TileView { base: first / spatial * c * spatial + first % spatial, stride: spatial }),
+                _ => (&mut scratch[..], TileView { base: first - batch_first, stride: batch }),
+            };
             #[cfg(target_arch = "x86_64")]
             if NATIVE {
                 // SAFETY: NATIVE is set only when these features were detected at run time
-                unsafe { self.decode_tile_native(&mut src, &which, &work, &mut scratch, v, count) };
+                unsafe { self.decode_tile_native(&mut src, &which, &work, data, v, count) };
             } else {
-                self.decode_tile::<false, U>(&mut src, &which, &work, &mut scratch, v, count);
+                self.decode_tile::<false, U>(&mut src, &which, &work, data, v, count);
             }
             #[cfg(not(target_arch = "x86_64"))]
-            self.decode_tile::<false, U>(&mut src, &which, &work, &mut scratch, v, count);
+            self.decode_tile::<false, U>(&mut src, &which, &work, data, v, count);
             if !src.align(self.word_bits) {
                 return Err(GoldenError::Corrupt(format!(
                     "tile {tile_no}: non-zero padding bits before word {}",
@@ -991,7 +1015,12 @@ impl ChannelEngine {
                 )));
             }
             if first + count - batch_first == batch || first + count == end {
-                self.scatter_batch(lay, batch_first, first + count - batch_first, &scratch, out);
+                if !direct {
+                    // (through the whole output's slice when there is one: no write
+                    // through another pointer while it lives)
+                    let rows = whole.as_deref_mut().map_or(out, OutRows::new);
+                    self.scatter_batch(lay, batch_first, first + count - batch_first, &scratch, rows);
+                }
                 batch_first = first + count;
             }
             first += count;
