@@ -226,6 +226,30 @@ impl BitSource {
         self.peek64_at(offset)
     }
 
+    /// Whether [`BitSource::peek57_at_unchecked`] may read at `offset` (and
+    /// at every smaller one) from the read position.
+    #[inline(always)]
+    pub fn peek57_ok(&self, offset: usize) -> bool {
+        ((self.pos + offset) >> 6) + 1 < self.chunks.len()
+    }
+
+    /// [`BitSource::peek57_at`] without its check.
+    ///
+    /// # Safety
+    /// [`BitSource::peek57_ok`] holds for `offset`.
+    #[inline(always)]
+    pub unsafe fn peek57_at_unchecked(&self, offset: usize) -> u64 {
+        let pos = self.pos + offset;
+        debug_assert!(self.peek57_ok(offset));
+        #[cfg(target_endian = "little")]
+        // SAFETY: as in `peek57_at`, its check being the caller's
+        unsafe {
+            std::ptr::read_unaligned((self.chunks.as_ptr() as *const u8).add(pos >> 3) as *const u64) >> (pos & 7)
+        }
+        #[cfg(not(target_endian = "little"))]
+        self.peek64_at(offset)
+    }
+
     /// The 64 bits starting `offset` bits after the read position, where
     /// that bit lies inside the stream (zeros past its end).
     #[inline(always)]

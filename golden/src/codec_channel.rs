@@ -1256,9 +1256,20 @@ impl ChannelEngine {
         for (bi, blk) in self.blocks.iter().enumerate() {
             let p = plan(bi);
             let mut differ = 0u64;
-            for (t, st) in strings[..count].iter_mut().enumerate() {
-                *st = Self::string::<NATIVE>(blk, p, src, off + t * self.vector_bits);
-                differ |= ((*st != (p.rest_lo, p.rest_hi)) as u64) << t;
+            let bb = blk.block_bits;
+            if bb <= 57 && src.peek57_ok(off + (count - 1) * self.vector_bits) {
+                // each string in one read, compared with the rest string in one piece
+                for (t, st) in strings[..count].iter_mut().enumerate() {
+                    // SAFETY: checked above for the last (largest) offset
+                    let w = bzhi::<NATIVE>(unsafe { src.peek57_at_unchecked(off + t * self.vector_bits) }, bb);
+                    differ |= ((w != p.rest_packed) as u64) << t;
+                    *st = (bzhi::<NATIVE>(w, p.split), w >> p.split);
+                }
+            } else {
+                for (t, st) in strings[..count].iter_mut().enumerate() {
+                    *st = Self::string::<NATIVE>(blk, p, src, off + t * self.vector_bits);
+                    differ |= ((*st != (p.rest_lo, p.rest_hi)) as u64) << t;
+                }
             }
             let at = v.base + bi * blk.b * v.stride;
             if N == 8 && differ.count_ones() > SPARSE_VECTORS {
