@@ -298,7 +298,10 @@ impl BitSource {
     /// Skips to the next multiple of `word_bits`; false if a skipped bit is 1.
     #[inline]
     pub fn align(&mut self, word_bits: u32) -> bool {
-        let pad = (word_bits as usize - self.pos % word_bits as usize) % word_bits as usize;
+        debug_assert!(word_bits.is_power_of_two());
+        // (a mask, not `%`: this runs once per tile and a division is slow)
+        let mask = word_bits as usize - 1;
+        let pad = (word_bits as usize - (self.pos & mask)) & mask;
         if pad == 0 {
             return true;
         }
