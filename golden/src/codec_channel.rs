@@ -965,12 +965,14 @@ impl ChannelEngine {
         // promise with `exclusive`); `out` covers `out.len` values
         let mut whole: Option<&mut [MaybeUninit<U>]> = if exclusive { Some(unsafe { std::slice::from_raw_parts_mut(out.ptr, out.len) }) } else { None };
         let spatial = lay.spatial;
-        let mut direct = false;
+        let (mut direct, mut direct_base) = (false, 0);
         let (mut first, mut tile_no) = (first, first / tile);
         while first < end {
             let count = tile.min(end - first);
             if first == batch_first {
                 direct = whole.is_some() && first % spatial + batch.min(end - first) <= spatial;
+                // the batch's first value in the output (its image and position)
+                direct_base = first / spatial * c * spatial + first % spatial;
             }
             if self.grouping == Grouping::Dynamic {
                 for (bi, blk) in self.blocks.iter().enumerate() {
@@ -996,7 +998,7 @@ impl ChannelEngine {
                 }
             }
             let (data, v) = match whole.as_deref_mut() {
-                Some(rows) if direct => (rows, TileView { base: first / spatial * c * spatial + first % spatial, stride: spatial }),
+                Some(rows) if direct => (rows, TileView { base: direct_base + (first - batch_first), stride: spatial }),
                 _ => (&mut scratch[..], TileView { base: first - batch_first, stride: batch }),
             };
             #[cfg(target_arch = "x86_64")]
