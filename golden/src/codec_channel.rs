@@ -40,9 +40,16 @@ pub(crate) const MAX_BLOCK: usize = 16;
 /// Widest field whose reconstruction the decoder finds by byte shuffles (two
 /// 16-entry tables); wider ones are looked up one by one.
 const SHUFFLE_BITS: u32 = 5;
-/// Vectors of a tile of 8 off the rest string up to which a block is
-/// decoded as rest runs patched where they differ (more: channel by channel).
+/// Vectors of a tile of 8 off the rest string up to which a block is decoded
+/// as rest runs patched where the fields differ; with more, channel by
+/// channel — unless the block has groups too wide for byte shuffles and no
+/// more than [`DENSE_BITS_PER_LOOKUP`] bits per channel of them differ from
+/// the rest strings in all. (A patch costs about in proportion to the
+/// differing fields; the channel-by-channel decoding a fixed amount plus 8
+/// lookups per wide channel. Measured on the fixtures.)
 const SPARSE_VECTORS: u32 = 4;
+/// See [`SPARSE_VECTORS`].
+const DENSE_BITS_PER_LOOKUP: u32 = 40;
 /// Largest tile the engine takes: a channel's off-rest vectors are a `u64` mask.
 pub(crate) const MAX_TILE: usize = 64;
 /// Bound on a tile energy `Σ |y_k|` over at most 64 vectors of `|y| <= 2^15`.
@@ -130,6 +137,10 @@ struct ChannelBlock {
     /// reconstruction of each field, low bytes (fields 0..16, 16..32) then
     /// high bytes (the same): byte-shuffle tables.
     shuffle: Vec<[u8; 64]>,
+    /// Bits off the rest strings in a tile of 8 above which the decoder takes
+    /// the block channel by channel rather than patching rest runs, when it
+    /// has groups too wide for byte shuffles (0: it has none). See [`SPARSE_VECTORS`].
+    dense_from: u32,
     /// Where each group's components start in [`Plan::by_group`] (the group
     /// sizes' prefix sums: the same under every map).
     group_start: [usize; crate::policy::MAX_GROUPS + 1],
@@ -223,6 +234,7 @@ impl ChannelBlock {
             recon_base,
             shuffle: vec![[0; 64]; ng * b],
             group_start: std::array::from_fn(|g| blk.groups.iter().take(g).map(|grp| grp.size).sum()),
+            dense_from: DENSE_BITS_PER_LOOKUP * blk.groups.iter().filter(|g| g.bits > SHUFFLE_BITS).map(|g| g.size as u32).sum::<u32>(),
             fixed: Plan::empty(),
         };
         for g in 0..ng {
@@ -1203,12 +1215,22 @@ impl ChannelEngine {
                 let row = blk.recon_base[g * blk.b + k] as usize;
                 let fields: [u8; 8] = cols[8 * k..8 * k + 8].try_into().expect("8 fields");
                 let dst = &mut data[at + k * stride..at + k * stride + 8];
-                for (t, &f) in fields.iter().enumerate() {
-                    let i = row + f as usize;
-                    debug_assert!(i < blk.recon.len());
-                    // SAFETY: a field of group g has fewer than 2^bits_g values, and
-                    // the row of channel k in group g holds 2^bits_g reconstructions
-                    dst[t].write(U::from_code(unsafe { *blk.recon.get_unchecked(i) }));
+                // SAFETY: a field of group g has fewer than 2^bits_g values, and the
+                // row of channel k in group g holds 2^bits_g reconstructions
+                let recon = |f: u8| unsafe { *blk.recon.get_unchecked(row + f as usize) };
+                debug_assert!(fields.iter().all(|&f| row + (f as usize) < blk.recon.len()));
+                if U::WIDE {
+                    for (t, &f) in fields.iter().enumerate() {
+                        dst[t].write(U::from_code(recon(f)));
+                    }
+                } else {
+                    // the 8 bytes in one word, one store
+                    let mut run = 0u64;
+                    for (t, &f) in fields.iter().enumerate() {
+                        run |= (recon(f) as u8 as u64) << (8 * t);
+                    }
+                    // SAFETY: `dst` is 8 one-byte values (U is a byte here)
+                    unsafe { std::ptr::write_unaligned(dst.as_mut_ptr() as *mut [u8; 8], run.to_le_bytes()) };
                 }
             }
         }
@@ -1274,7 +1296,12 @@ impl ChannelEngine {
                 }
             }
             let at = v.base + bi * blk.b * v.stride;
-            if N == 8 && differ.count_ones() > SPARSE_VECTORS {
+            // channel by channel when many vectors differ and, where that means
+            // lookups (groups too wide for byte shuffles), many of their bits
+            let dense = N == 8
+                && differ.count_ones() > SPARSE_VECTORS
+                && (blk.dense_from == 0 || strings[..count].iter().map(|&(lo, hi)| (lo ^ p.rest_lo).count_ones() + (hi ^ p.rest_hi).count_ones()).sum::<u32>() > blk.dense_from);
+            if dense {
                 let strings: &[(u64, u64); 8] = strings[..8].try_into().expect("8 strings");
                 #[cfg(target_arch = "x86_64")]
                 if NATIVE {
