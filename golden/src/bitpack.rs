@@ -56,23 +56,23 @@ impl BitSink {
         }
     }
 
-    /// Appends a run of fields `(value, bits)` (each `bits` <= 32, value
+    /// Appends a run of fields `(value, bits)` (each `bits` <= 64, value
     /// bits above `bits` zero) with the accumulator held in registers for
     /// the whole run: the same stream as [`BitSink::push`] field by field.
     #[inline(always)]
     pub fn push_run(&mut self, fields: impl Iterator<Item = (u64, u32)>) {
         let (mut acc, mut fill) = (self.acc, self.fill);
         for (v, bits) in fields {
-            debug_assert!(bits <= 32 && v >> bits == 0);
+            debug_assert!(bits <= 64 && (bits == 64 || v >> bits == 0));
             acc |= v << fill;
             fill += bits;
             if fill >= 64 {
                 self.flush(acc);
                 fill -= 64;
                 // the bits of v that did not fit: bits - fill of them did
-                // (1..=32 of them as fill was < 64 before this field), and
-                // v >> bits = 0 when all did
-                acc = v >> (bits - fill);
+                // (1..=64 of them as fill was < 64 before this field; none
+                // are left when all did)
+                acc = v.checked_shr(bits - fill).unwrap_or(0);
             }
         }
         self.acc = acc;

@@ -899,18 +899,7 @@ impl ChannelEngine {
                     touched &= touched - 1;
                 }
             }
-            for t in 0..count {
-                for (bi, blk) in self.blocks.iter().enumerate() {
-                    let (lo, hi) = strings[t * nb + bi];
-                    if blk.block_bits <= 64 {
-                        // one push; hi is 0 when split = 64
-                        sink.push(lo | hi.checked_shl(splits[bi]).unwrap_or(0), blk.block_bits);
-                    } else {
-                        sink.push(lo, splits[bi]);
-                        sink.push(hi, blk.block_bits - splits[bi]);
-                    }
-                }
-            }
+            Self::push_strings(&mut sink, &self.blocks, &strings[..count * nb], &splits);
             sink.align(self.word_bits);
             first += count;
             if first - batch_first == batch {
@@ -918,6 +907,22 @@ impl ChannelEngine {
             }
         }
         sink.into_words(self.word_bits)
+    }
+
+    /// Appends a tile's vector strings (`strings[t·nb + bi]` of vector t and
+    /// block bi, split at `splits[bi]`) to the payload, vector by vector:
+    /// out of line, so that the sink's accumulator stays in registers.
+    #[inline(never)]
+    fn push_strings(sink: &mut BitSink, blocks: &[ChannelBlock], strings: &[(u64, u64)], splits: &[u32]) {
+        if blocks.iter().all(|blk| blk.block_bits <= 64) {
+            // one field per string; hi is 0 when split = 64
+            sink.push_run(strings.iter().zip(blocks.iter().zip(splits).cycle()).map(|(&(lo, hi), (blk, &split))| (lo | hi.checked_shl(split).unwrap_or(0), blk.block_bits)));
+        } else {
+            for (&(lo, hi), (blk, &split)) in strings.iter().zip(blocks.iter().zip(splits).cycle()) {
+                sink.push(lo, split);
+                sink.push(hi, blk.block_bits - split);
+            }
+        }
     }
 
     /// Decodes a whole payload into the tensor (C order). The caller has
