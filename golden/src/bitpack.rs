@@ -211,19 +211,9 @@ impl BitSource {
     /// where that bit lies inside the stream: one unaligned load.
     #[inline(always)]
     pub fn peek57_at(&self, offset: usize) -> u64 {
-        let pos = self.pos + offset;
-        #[cfg(target_endian = "little")]
-        {
-            // the chunk after pos's exists (the stream ends in two zero chunks), so
-            // the 8 bytes from pos's byte lie inside the chunks
-            assert!((pos >> 6) + 1 < self.chunks.len(), "bit position past the stream");
-            // SAFETY: bytes (pos >> 3) .. (pos >> 3) + 8 lie in the chunks (above);
-            // on a little-endian machine they are the stream's bits in order
-            let bytes = unsafe { std::ptr::read_unaligned((self.chunks.as_ptr() as *const u8).add(pos >> 3) as *const u64) };
-            bytes >> (pos & 7)
-        }
-        #[cfg(not(target_endian = "little"))]
-        self.peek64_at(offset)
+        assert!(self.peek57_ok(offset), "bit position past the stream");
+        // SAFETY: checked just above
+        unsafe { self.peek57_at_unchecked(offset) }
     }
 
     /// Whether [`BitSource::peek57_at_unchecked`] may read at `offset` (and
@@ -242,7 +232,9 @@ impl BitSource {
         let pos = self.pos + offset;
         debug_assert!(self.peek57_ok(offset));
         #[cfg(target_endian = "little")]
-        // SAFETY: as in `peek57_at`, its check being the caller's
+        // SAFETY: the chunk after pos's exists (`peek57_ok`, the caller's
+        // check), so bytes (pos >> 3) .. (pos >> 3) + 8 lie in the chunks; on a
+        // little-endian machine they are the stream's bits in order
         unsafe {
             std::ptr::read_unaligned((self.chunks.as_ptr() as *const u8).add(pos >> 3) as *const u64) >> (pos & 7)
         }

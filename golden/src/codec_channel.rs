@@ -970,7 +970,8 @@ impl ChannelEngine {
         // tiles are decoded into a staging batch of whole tiles (`C x batch`,
         // in L1), then each channel's rows go out in one piece: a few long
         // writes per channel instead of one short write per tile into 64
-        // interleaved output streams
+        // interleaved output streams (except batches written straight into an
+        // output this call has to itself, below)
         let batch = self.batch_vectors();
         let mut scratch = vec![MaybeUninit::new(U::default()); c * batch];
         let mut batch_first = first;

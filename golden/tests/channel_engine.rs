@@ -50,6 +50,33 @@ fn first_difference<T: PartialEq>(a: &[T], b: &[T]) -> Option<usize> {
     (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i))
 }
 
+/// The byte API of each codec (`compress` / `decompress` call it) against the
+/// plain engine's payload `words` and reconstruction `back` of `codes`; a
+/// mismatch names the first differing word or flat index.
+#[allow(clippy::type_complexity)]
+fn check_byte_api(
+    what: &str,
+    codecs: [(&str, &Codec); 2],
+    codes: &[i16],
+    words: &[u64],
+    back: &[i16],
+    compress: impl Fn(&Codec, &[u8]) -> actcomp_golden::Result<Vec<u64>>,
+    decompress: impl Fn(&Codec, &[u64]) -> actcomp_golden::Result<Vec<u8>>,
+) {
+    let bytes: Vec<u8> = codes.iter().map(|&c| c as u8).collect();
+    let back_bytes: Vec<u8> = back.iter().map(|&c| c as u8).collect();
+    for (name, codec) in codecs {
+        let got = compress(codec, &bytes).unwrap();
+        if let Some(i) = first_difference(words, &got) {
+            panic!("{what} {name}: bytes in, first differing payload word {i}: {:?} vs {:?}", got.get(i), words.get(i));
+        }
+        let got = decompress(codec, words).unwrap();
+        if let Some(i) = first_difference(&back_bytes, &got) {
+            panic!("{what} {name}: bytes out, first differing byte at flat index {i}: {:?} vs {:?}", got.get(i), back_bytes.get(i));
+        }
+    }
+}
+
 #[test]
 fn channel_engine_gives_the_plain_bits_on_diagonal_policies() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(61);
@@ -96,18 +123,8 @@ fn channel_engine_gives_the_plain_bits_on_diagonal_policies() {
         }
         assert_eq!(channel.compress_parallel(&codes, &shape).unwrap(), words, "case {case}: parallel compress");
         // the same tensor as its int8/uint8 bytes, on the channel-major and the plain engine
-        let bytes: Vec<u8> = codes.iter().map(|&c| c as u8).collect();
-        let back_bytes: Vec<u8> = back.iter().map(|&c| c as u8).collect();
-        for (name, codec) in [("channel-major", &channel), ("plain", &plain)] {
-            let got = codec.compress_bytes(&bytes, &shape).unwrap();
-            if let Some(i) = first_difference(&words, &got) {
-                panic!("case {case} {name}: bytes in, first differing payload word {i}: {:?} vs {:?}", got.get(i), words.get(i));
-            }
-            let got = codec.decompress_bytes(&words, &shape).unwrap();
-            if let Some(i) = first_difference(&back_bytes, &got) {
-                panic!("case {case} {name}: bytes out, first differing byte at flat index {i}: {:?} vs {:?}", got.get(i), back_bytes.get(i));
-            }
-        }
+        let codecs = [("channel-major", &channel), ("plain", &plain)];
+        check_byte_api(&format!("case {case}, bytes"), codecs, &codes, &words, &back, |c, b| c.compress_bytes(b, &shape), |c, w| c.decompress_bytes(w, &shape));
     }
     assert!(straddling >= 100, "only {straddling} cases had tiles straddling two images");
 }
@@ -208,18 +225,8 @@ fn parallel_channel_major_decoding_matches_the_serial_decoder() {
             panic!("case {case}: parallel decompress, flat index {i}: {:?} vs plain {:?}", got.get(i), back.get(i));
         }
         // the byte API on all cores, on this engine and (widening) on the plain one
-        let bytes: Vec<u8> = codes.iter().map(|&c| c as u8).collect();
-        let back_bytes: Vec<u8> = back.iter().map(|&c| c as u8).collect();
-        for (name, codec) in [("channel-major", &channel), ("plain", &plain)] {
-            let got = codec.compress_bytes_parallel(&bytes, &shape).unwrap();
-            if let Some(i) = first_difference(&words, &got) {
-                panic!("case {case} {name}: parallel compress of bytes, first differing payload word {i}: {:?} vs {:?}", got.get(i), words.get(i));
-            }
-            let got = codec.decompress_bytes_parallel(&words, &shape).unwrap();
-            if let Some(i) = first_difference(&back_bytes, &got) {
-                panic!("case {case} {name}: parallel decompress to bytes, flat index {i}: {:?} vs {:?}", got.get(i), back_bytes.get(i));
-            }
-        }
+        let codecs = [("channel-major", &channel), ("plain", &plain)];
+        check_byte_api(&format!("case {case}, bytes on all cores"), codecs, &codes, &words, &back, |c, b| c.compress_bytes_parallel(b, &shape), |c, w| c.decompress_bytes_parallel(w, &shape));
         // one flipped bit in the last third: the same error (or output) as the serial decoders
         for _ in 0..20 {
             let i = rng.gen_range(words.len() * 2 / 3..words.len());
