@@ -755,6 +755,11 @@ impl ChannelEngine {
         let mut scratch = vec![U::default(); c * batch];
         let mut batch_first = first;
         let mut batch_masks = vec![0u64; c];
+        // tiles of 8 in a batch of 64: per channel, which of the batch's 8 tiles
+        // have an off-rest code (bit j: byte j of its mask), read for a block's
+        // 16 channels at once (zero past the last channel)
+        let by_tile_bytes = batch == 64 && tile == 8;
+        let mut tiles_live = vec![0u8; c + MAX_BLOCK];
         let rest = U::from_code(self.rest);
         // each vector's packed strings of every block: (lo, hi)
         let mut strings = vec![(0u64, 0u64); tile * nb];
@@ -776,6 +781,11 @@ impl ChannelEngine {
                     for (ch, m) in batch_masks.iter_mut().enumerate() {
                         *m = U::nonrest_mask64::<NATIVE>(scratch[ch * 64..ch * 64 + 64].try_into().expect("64 codes"), rest);
                     }
+                    if by_tile_bytes {
+                        for (tl, &m) in tiles_live.iter_mut().zip(&batch_masks) {
+                            *tl = nonzero_bytes::<NATIVE>(m);
+                        }
+                    }
                 }
             }
             let v = TileView { base: first - batch_first, stride: batch };
@@ -784,7 +794,20 @@ impl ChannelEngine {
                 let b = blk.b;
                 // channels with an off-rest code
                 let mut live = 0u32;
-                if batch == 64 {
+                if by_tile_bytes && count == 8 {
+                    // bit j of each of the block's channels' bytes, then their masks
+                    let j = v.base / 8;
+                    let pick = 0x0101_0101_0101_0101u64 << j;
+                    let lo = u64::from_le_bytes(tiles_live[bi * b..bi * b + 8].try_into().expect("8 bytes"));
+                    let hi = u64::from_le_bytes(tiles_live[bi * b + 8..bi * b + 16].try_into().expect("8 bytes"));
+                    live = (pext::<NATIVE>(lo, pick) | (pext::<NATIVE>(hi, pick) << 8)) as u32 & blk.block_mask;
+                    let mut lm = live;
+                    while lm != 0 {
+                        let k = lm.trailing_zeros() as usize;
+                        nonrest[k] = (batch_masks[bi * b + k] >> v.base) & 0xff;
+                        lm &= lm - 1;
+                    }
+                } else if batch == 64 {
                     let keep = u64::MAX >> (64 - count);
                     for (k, nr) in nonrest[..b].iter_mut().enumerate() {
                         *nr = (batch_masks[bi * b + k] >> v.base) & keep;
@@ -1339,6 +1362,15 @@ impl ChannelEngine {
         }
         src.skip(count * self.vector_bits);
     }
+}
+
+/// Which bytes of `m` are not zero: bit j for byte j.
+#[inline(always)]
+fn nonzero_bytes<const NATIVE: bool>(m: u64) -> u8 {
+    let mut t = m | (m >> 4);
+    t |= t >> 2;
+    t |= t >> 1;
+    pext::<NATIVE>(t, 0x0101_0101_0101_0101) as u8
 }
 
 /// Calls `f(t, code)` for each code of a run (a fixed-length loop for the common tile of 8).
