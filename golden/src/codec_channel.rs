@@ -146,6 +146,10 @@ struct ChannelBlock {
     group_start: [usize; crate::policy::MAX_GROUPS + 1],
     /// The plan of static grouping, or of a dynamic tile of T vectors all at rest.
     fixed: Plan,
+    /// The ranking keys of a dynamic tile of T vectors all at rest (padding past the block).
+    rest_keys: [i32; MAX_BLOCK],
+    /// Each component's rank under those keys.
+    rest_ranks: [i32; MAX_BLOCK],
 }
 
 impl ChannelBlock {
@@ -236,7 +240,15 @@ impl ChannelBlock {
             group_start: std::array::from_fn(|g| blk.groups.iter().take(g).map(|grp| grp.size).sum()),
             dense_from: DENSE_BITS_PER_LOOKUP * blk.groups.iter().filter(|g| g.bits > SHUFFLE_BITS).map(|g| g.size as u32).sum::<u32>(),
             fixed: Plan::empty(),
+            rest_keys: [0; MAX_BLOCK],
+            rest_ranks: [0; MAX_BLOCK],
         };
+        for k in 0..MAX_BLOCK {
+            cb.rest_keys[k] = cb.key(k, policy.tile as u32 * rest_abs[k]);
+        }
+        for k in 0..MAX_BLOCK {
+            cb.rest_ranks[k] = cb.rest_keys.iter().filter(|&&kj| kj < cb.rest_keys[k]).count() as i32;
+        }
         for g in 0..ng {
             if cb.bits[g] <= SHUFFLE_BITS {
                 for k in 0..b {
@@ -273,15 +285,24 @@ impl ChannelBlock {
         cb
     }
 
+    /// Component k's ranking key in a tile where its energy is `energy`
+    /// (below [`ENERGY_LIMIT`]): keys are distinct, below 2^26 within the
+    /// block and ascending in the ranking's order; padding keys rank last.
+    #[inline(always)]
+    fn key(&self, k: usize, energy: u32) -> i32 {
+        ((((ENERGY_LIMIT - energy) << 4) | self.positions[k]) as i32) | self.padding[k]
+    }
+
     /// The group map of a dynamic tile from its component energies (each
     /// below [`ENERGY_LIMIT`]): E descending, ties by static rank ascending,
     /// as [`crate::grouping::dynamic_group_map`]. Ranks are counted, not sorted.
     #[inline(always)]
     fn rank_map<const NATIVE: bool>(&self, energy: &[u32; MAX_BLOCK]) -> [u8; MAX_BLOCK] {
-        // distinct keys below 2^26, ascending in the rule's order; padding keys rank last
+        // (a loop, not `array::from_fn`, whose closure would not be compiled
+        // with the caller's target features)
         let mut key = [0i32; MAX_BLOCK];
         for k in 0..MAX_BLOCK {
-            key[k] = ((((ENERGY_LIMIT - energy[k]) << 4) | self.positions[k]) as i32) | self.padding[k];
+            key[k] = self.key(k, energy[k]);
         }
         let mut map = [0u8; MAX_BLOCK];
         #[cfg(target_arch = "x86_64")]
@@ -315,6 +336,63 @@ impl ChannelBlock {
         }
         for k in 0..MAX_BLOCK {
             map[k] = self.group_of_rank[rank[k] as usize & (MAX_BLOCK - 1)] & !self.padding_bytes[k];
+        }
+        map
+    }
+
+    /// [`ChannelBlock::rank_map`] of a whole tile (T vectors) in which only
+    /// the components of `live` have codes off the rest code, from their keys
+    /// (`key[k]` for k in `live`; the others' are [`ChannelBlock::rest_keys`]):
+    /// the rest tile's ranks, moved by the live components only.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,popcnt,bmi1")]
+    unsafe fn rank_map_few(&self, live: u32, key: &[i32; MAX_BLOCK]) -> [u8; MAX_BLOCK] {
+        use core::arch::x86_64::*;
+        let mut map = [0u8; MAX_BLOCK];
+        // SAFETY: the caller runs this on a machine with these features; loads
+        // and stores are of 16-entry arrays
+        unsafe {
+            let k0 = _mm256_loadu_si256(self.rest_keys.as_ptr() as *const __m256i);
+            let k1 = _mm256_loadu_si256(self.rest_keys.as_ptr().add(8) as *const __m256i);
+            let mut r0 = _mm256_loadu_si256(self.rest_ranks.as_ptr() as *const __m256i);
+            let mut r1 = _mm256_loadu_si256(self.rest_ranks.as_ptr().add(8) as *const __m256i);
+            let lane0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            let lane1 = _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15);
+            let (mut l0, mut l1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            let mut lm = live;
+            while lm != 0 {
+                let i = lm.trailing_zeros() as usize;
+                let (bx, b0) = (_mm256_set1_epi32(key[i]), _mm256_set1_epi32(self.rest_keys[i]));
+                // a component j at rest: ranked after i at rest, after i now
+                let (a0, a1) = (_mm256_cmpgt_epi32(k0, bx), _mm256_cmpgt_epi32(k1, bx));
+                r0 = _mm256_sub_epi32(_mm256_add_epi32(r0, _mm256_cmpgt_epi32(k0, b0)), a0);
+                r1 = _mm256_sub_epi32(_mm256_add_epi32(r1, _mm256_cmpgt_epi32(k1, b0)), a1);
+                // i: the components at rest ranked before it (keys differ, by
+                // position), then the live ones
+                let after = _mm256_movemask_ps(_mm256_castsi256_ps(a0)) as u32 | ((_mm256_movemask_ps(_mm256_castsi256_ps(a1)) as u32) << 8);
+                let mut rank = (!after & !live & self.block_mask).count_ones() as i32;
+                let mut others = live & !(1 << i);
+                while others != 0 {
+                    let j = others.trailing_zeros() as usize;
+                    rank += (key[j] < key[i]) as i32;
+                    others &= others - 1;
+                }
+                let (at, br) = (_mm256_set1_epi32(i as i32), _mm256_set1_epi32(rank));
+                l0 = _mm256_blendv_epi8(l0, br, _mm256_cmpeq_epi32(lane0, at));
+                l1 = _mm256_blendv_epi8(l1, br, _mm256_cmpeq_epi32(lane1, at));
+                lm &= lm - 1;
+            }
+            // the live components' own ranks
+            let bit0 = _mm256_sllv_epi32(_mm256_set1_epi32(1), lane0);
+            let bit1 = _mm256_sllv_epi32(_mm256_set1_epi32(1), lane1);
+            let lv = _mm256_set1_epi32(live as i32);
+            r0 = _mm256_blendv_epi8(r0, l0, _mm256_cmpeq_epi32(_mm256_and_si256(lv, bit0), bit0));
+            r1 = _mm256_blendv_epi8(r1, l1, _mm256_cmpeq_epi32(_mm256_and_si256(lv, bit1), bit1));
+            let w = _mm256_permute4x64_epi64(_mm256_packs_epi32(r0, r1), 0b11_01_10_00);
+            let ranks = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+            let groups = _mm_shuffle_epi8(_mm_loadu_si128(self.group_of_rank.as_ptr() as *const __m128i), ranks);
+            let groups = _mm_andnot_si128(_mm_loadu_si128(self.padding_bytes.as_ptr() as *const __m128i), groups);
+            _mm_storeu_si128(map.as_mut_ptr() as *mut __m128i, groups);
         }
         map
     }
@@ -503,6 +581,11 @@ impl Plan {
         }
     }
 }
+
+/// Live channels up to which the compressor ranks a whole dynamic tile
+/// by moving the rest tile's ranks ([`ChannelBlock::rank_map_few`]) rather
+/// than counting all of them.
+const FEW_LIVE: u32 = 3;
 
 /// Plans kept per block for recurring group maps (a direct-mapped cache:
 /// on these maps a few hundred distinct maps make up thousands of tiles).
@@ -769,7 +852,6 @@ impl ChannelEngine {
         let mut lanes = [0u8; MAX_TILE * MAX_BLOCK];
         let mut work: Vec<Plan> = vec![Plan::empty(); nb * PLAN_SLOTS];
         let mut nonrest = [0u64; MAX_BLOCK];
-        let mut energy = [0u32; MAX_BLOCK];
         let mut first = first;
         while first < end {
             let count = tile.min(end - first);
@@ -822,26 +904,12 @@ impl ChannelEngine {
                 }
                 let plan = match self.grouping {
                     Grouping::Dynamic if live != 0 || count != tile => {
-                        for k in 0..MAX_BLOCK {
-                            energy[k] = count as u32 * blk.rest_abs[k];
-                        }
-                        let mut lm = live;
-                        while lm != 0 {
-                            let k = lm.trailing_zeros() as usize;
-                            let row = &blk.abs_y[k * 256..(k + 1) * 256];
-                            let at = v.base + (bi * b + k) * v.stride;
-                            let (mut e, ra) = (energy[k], blk.rest_abs[k]);
-                            let mut m = nonrest[k];
-                            while m != 0 {
-                                let t = m.trailing_zeros() as usize;
-                                // e >= (off-rest codes left) x ra, so this cannot wrap
-                                e = e + row[data[at + t].index(self.lo)] - ra;
-                                m &= m - 1;
-                            }
-                            energy[k] = e;
-                            lm &= lm - 1;
-                        }
-                        let map = blk.rank_map::<NATIVE>(&energy);
+                        let bv = TileView { base: v.base + bi * b * v.stride, stride: v.stride };
+                        #[cfg(target_arch = "x86_64")]
+                        // SAFETY: NATIVE is set only when these features were detected at run time
+                        let map = if NATIVE { unsafe { self.tile_map_native(blk, live, &nonrest, data, bv, count) } } else { self.tile_map::<false, U>(blk, live, &nonrest, data, bv, count) };
+                        #[cfg(not(target_arch = "x86_64"))]
+                        let map = self.tile_map::<false, U>(blk, live, &nonrest, data, bv, count);
                         let bits = blk.map_bits::<NATIVE>(&map);
                         if bits == blk.fixed.map_bits {
                             &blk.fixed
@@ -930,6 +998,64 @@ impl ChannelEngine {
             }
         }
         sink.into_words(self.word_bits)
+    }
+
+    /// [`ChannelEngine::tile_map`] compiled for the features of `native`, out of line.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
+    #[inline(never)]
+    unsafe fn tile_map_native<U: CodeUnit>(&self, blk: &ChannelBlock, live: u32, nonrest: &[u64; MAX_BLOCK], data: &[U], v: TileView, count: usize) -> [u8; MAX_BLOCK] {
+        self.tile_map::<true, U>(blk, live, nonrest, data, v, count)
+    }
+
+    /// The group map of a dynamic tile of `count` vectors in block `blk`
+    /// (its channel k's run at `v.base + k·v.stride` of `data`), whose
+    /// channels of `live` have the off-rest codes `nonrest[k]`.
+    #[inline(always)]
+    fn tile_map<const NATIVE: bool, U: CodeUnit>(&self, blk: &ChannelBlock, live: u32, nonrest: &[u64; MAX_BLOCK], data: &[U], v: TileView, count: usize) -> [u8; MAX_BLOCK] {
+        let tile = self.tile;
+        let (mut energy, mut key) = ([0u32; MAX_BLOCK], [0i32; MAX_BLOCK]);
+        // channel k's energy in the tile: its rest energy, moved by its off-rest codes
+        let tile_energy = |k: usize| {
+            let row = &blk.abs_y[k * 256..(k + 1) * 256];
+            let at = v.base + k * v.stride;
+            let ra = blk.rest_abs[k];
+            let mut e = count as u32 * ra;
+            let mut m = nonrest[k];
+            while m != 0 {
+                let t = m.trailing_zeros() as usize;
+                // e >= (off-rest codes left) x ra, so this cannot wrap
+                e = e + row[data[at + t].index(self.lo)] - ra;
+                m &= m - 1;
+            }
+            e
+        };
+        if cfg!(target_arch = "x86_64") && NATIVE && count == tile && live.count_ones() <= FEW_LIVE {
+            // a few live channels: the rest tile's ranks, moved
+            let mut lm = live;
+            while lm != 0 {
+                let k = lm.trailing_zeros() as usize;
+                key[k] = blk.key(k, tile_energy(k));
+                lm &= lm - 1;
+            }
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: NATIVE is set only when these features were detected at run time
+            let map = unsafe { blk.rank_map_few(live, &key) };
+            #[cfg(not(target_arch = "x86_64"))]
+            let map = unreachable!("NATIVE code on x86_64 only");
+            map
+        } else {
+            for k in 0..MAX_BLOCK {
+                energy[k] = count as u32 * blk.rest_abs[k];
+            }
+            let mut lm = live;
+            while lm != 0 {
+                let k = lm.trailing_zeros() as usize;
+                energy[k] = tile_energy(k);
+                lm &= lm - 1;
+            }
+            blk.rank_map::<NATIVE>(&energy)
+        }
     }
 
     /// Appends a tile's vector strings (`strings[t·nb + bi]` of vector t and
