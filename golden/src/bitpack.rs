@@ -79,6 +79,31 @@ impl BitSink {
         self.fill = fill;
     }
 
+    /// Appends rows of fields: `fields` is rows of `bits.len()` fields, and
+    /// field i of a row has `bits[i]` bits (each below 64; value bits above
+    /// them zero). The same stream as [`BitSink::push`] field by field, with
+    /// the accumulator in registers and no per-field iterator state.
+    #[inline(always)]
+    pub fn push_rows(&mut self, fields: &[u64], bits: &[u32]) {
+        let (mut acc, mut fill) = (self.acc, self.fill);
+        for row in fields.chunks_exact(bits.len()) {
+            for (&v, &n) in row.iter().zip(bits) {
+                debug_assert!(n < 64 && v >> n == 0);
+                acc |= v << fill;
+                fill += n;
+                if fill >= 64 {
+                    self.flush(acc);
+                    fill -= 64;
+                    // the bits of v that did not fit: n - fill of them did, 1..=63
+                    // (fill was above 0 before this field, as n < 64)
+                    acc = v >> (n - fill);
+                }
+            }
+        }
+        self.acc = acc;
+        self.fill = fill;
+    }
+
     /// Appends a bit string held LSB-first in `chunks`, `bits` long.
     #[inline]
     pub fn push_bits(&mut self, chunks: &[u64], bits: u32) {
@@ -383,6 +408,28 @@ mod tests {
                     assert_eq!(r.read(bits).unwrap(), v, "case {case}");
                 }
             }
+        }
+    }
+
+    /// Rows of fields of 0..=63 bits each give the stream of the same fields pushed one by one.
+    #[test]
+    fn push_rows_matches_push() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for case in 0..300 {
+            let wb = if case % 2 == 0 { 32 } else { 64 };
+            let bits: Vec<u32> = (0..rng.gen_range(1..6)).map(|_| rng.gen_range(0..64u32)).collect();
+            let fields: Vec<u64> = (0..bits.len() * rng.gen_range(0..20)).map(|i| rng.gen::<u64>() & ((1u64 << bits[i % bits.len()]) - 1)).collect();
+            let lead = rng.gen_range(0..64u32);
+            let (mut one, mut rows) = (BitSink::for_words(wb, 0), BitSink::for_words(wb, 0));
+            one.push(0x5a5a_5a5a_5a5a_5a5a & ((1u64 << lead) - 1), lead);
+            rows.push(0x5a5a_5a5a_5a5a_5a5a & ((1u64 << lead) - 1), lead);
+            for (i, &v) in fields.iter().enumerate() {
+                one.push(v, bits[i % bits.len()]);
+            }
+            rows.push_rows(&fields, &bits);
+            one.align(wb);
+            rows.align(wb);
+            assert_eq!(rows.into_words(wb), one.into_words(wb), "case {case}: bits {bits:?}, lead {lead}");
         }
     }
 

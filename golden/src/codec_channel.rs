@@ -848,6 +848,11 @@ impl ChannelEngine {
         let mut strings = vec![(0u64, 0u64); tile * nb];
         // each block's `split` under the tile's map
         let mut splits = vec![0u32; nb];
+        // with every block's strings shorter than 64 bits: each string in one
+        // word (`packed[t·nb + bi]`), appended in rows of the blocks' lengths
+        let short = self.blocks.iter().all(|blk| blk.block_bits < 64);
+        let mut packed = vec![0u64; tile * nb];
+        let block_bits: Vec<u32> = self.blocks.iter().map(|blk| blk.block_bits).collect();
         // one block's fields of the tile as byte lanes, [t·16 + k]
         let mut lanes = [0u8; MAX_TILE * MAX_BLOCK];
         let mut work: Vec<Plan> = vec![Plan::empty(); nb * PLAN_SLOTS];
@@ -927,8 +932,14 @@ impl ChannelEngine {
                     sink.push(plan.map_bits, b as u32 * blk.index_bits);
                 }
                 splits[bi] = plan.split;
-                for t in 0..count {
-                    strings[t * nb + bi] = (plan.rest_lo, plan.rest_hi);
+                if short {
+                    for t in 0..count {
+                        packed[t * nb + bi] = plan.rest_packed;
+                    }
+                } else {
+                    for t in 0..count {
+                        strings[t * nb + bi] = (plan.rest_lo, plan.rest_hi);
+                    }
                 }
                 // the vectors with an off-rest code in a coded channel: their
                 // byte lanes start at the rest fields and take those codes' fields
@@ -986,11 +997,20 @@ impl ChannelEngine {
                     let t = touched.trailing_zeros() as usize;
                     let lo = u64::from_le_bytes(lanes[t * 16..t * 16 + 8].try_into().expect("8 bytes"));
                     let hi = u64::from_le_bytes(lanes[t * 16 + 8..t * 16 + 16].try_into().expect("8 bytes"));
-                    strings[t * nb + bi] = (pext::<NATIVE>(lo, plan.deposit_lo), pext::<NATIVE>(hi, plan.deposit_hi));
+                    let (lo, hi) = (pext::<NATIVE>(lo, plan.deposit_lo), pext::<NATIVE>(hi, plan.deposit_hi));
+                    if short {
+                        packed[t * nb + bi] = lo | (hi << plan.split);
+                    } else {
+                        strings[t * nb + bi] = (lo, hi);
+                    }
                     touched &= touched - 1;
                 }
             }
-            Self::push_strings(&mut sink, &self.blocks, &strings[..count * nb], &splits);
+            if short {
+                Self::push_packed(&mut sink, &packed[..count * nb], &block_bits);
+            } else {
+                Self::push_strings(&mut sink, &self.blocks, &strings[..count * nb], &splits);
+            }
             sink.align(self.word_bits);
             first += count;
             if first - batch_first == batch {
@@ -1056,6 +1076,14 @@ impl ChannelEngine {
             }
             blk.rank_map::<NATIVE>(&energy)
         }
+    }
+
+    /// Appends a tile's vector strings, each in one word (`packed[t·nb + bi]`
+    /// of vector t and block bi, `block_bits[bi]` < 64 bits), vector by
+    /// vector: out of line, so that the sink's accumulator stays in registers.
+    #[inline(never)]
+    fn push_packed(sink: &mut BitSink, packed: &[u64], block_bits: &[u32]) {
+        sink.push_rows(packed, block_bits);
     }
 
     /// Appends a tile's vector strings (`strings[t·nb + bi]` of vector t and
