@@ -796,7 +796,9 @@ impl ChannelEngine {
                 }
             } else {
                 for ch in 0..c {
-                    batch[ch * bv + t..ch * bv + t + run].copy_from_slice(&codes[base + ch * s..base + ch * s + run]);
+                    let (src, dst) = (&codes[base + ch * s..base + ch * s + run], &mut batch[ch * bv + t..ch * bv + t + run]);
+                    // SAFETY: two distinct slices of `run` values each (checked above)
+                    unsafe { copy_short(src.as_ptr() as *const u8, dst.as_mut_ptr() as *mut u8, std::mem::size_of_val(src)) };
                 }
             }
             t += run;
