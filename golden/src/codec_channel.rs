@@ -1245,7 +1245,7 @@ impl ChannelEngine {
 
     /// Writes the outputs of one vector of a block (channel k's at
     /// `data[at + k·stride]`) whose fields differ from the rest fields, from
-    /// its string (`lo`, `hi`); the others are left as they are (the
+    /// its string (`lo`, `hi`: only lo's low `p.split` bits are read); the others are left as they are (the
     /// channels' rest reconstructions).
     #[inline(always)]
     fn patch_vector<const NATIVE: bool, U: CodeUnit>(blk: &ChannelBlock, p: &Plan, (lo, hi): (u64, u64), data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
@@ -1275,7 +1275,7 @@ impl ChannelEngine {
 
     /// Writes a block's values of a tile of 8 vectors (channel k's 8 values
     /// at `data[at + k·stride..]`) from its vector strings (`strings[t]` of
-    /// vector t). Each string is spread into byte lanes (PDEP), the 8 x 16
+    /// vector t, as (lo, hi); only lo's low `p.split` bits are read). Each string is spread into byte lanes (PDEP), the 8 x 16
     /// field bytes are transposed to channel runs, and each run is
     /// reconstructed by byte shuffles of its channel's tables (groups of at
     /// most [`SHUFFLE_BITS`] bits) or by table lookups (wider ones).
@@ -1462,17 +1462,19 @@ impl ChannelEngine {
         // channel by channel
         let mut off = 0;
         let mut strings = [(0u64, 0u64); N];
+        // strings of at most 57 bits, each as one word (`packed`), split only where needed
+        let mut words = [0u64; N];
         for (bi, blk) in self.blocks.iter().enumerate() {
             let p = plan(bi);
             let mut differ = 0u64;
             let bb = blk.block_bits;
-            if bb <= 57 && src.peek57_ok(off + (count - 1) * self.vector_bits) {
+            let packed = bb <= 57 && src.peek57_ok(off + (count - 1) * self.vector_bits);
+            if packed {
                 // each string in one read, compared with the rest string in one piece
-                for (t, st) in strings[..count].iter_mut().enumerate() {
+                for (t, wt) in words[..count].iter_mut().enumerate() {
                     // SAFETY: checked above for the last (largest) offset
-                    let w = bzhi::<NATIVE>(unsafe { src.peek57_at_unchecked(off + t * self.vector_bits) }, bb);
-                    differ |= ((w != p.rest_packed) as u64) << t;
-                    *st = (bzhi::<NATIVE>(w, p.split), w >> p.split);
+                    *wt = bzhi::<NATIVE>(unsafe { src.peek57_at_unchecked(off + t * self.vector_bits) }, bb);
+                    differ |= ((*wt != p.rest_packed) as u64) << t;
                 }
             } else {
                 for (t, st) in strings[..count].iter_mut().enumerate() {
@@ -1480,13 +1482,26 @@ impl ChannelEngine {
                     differ |= ((*st != (p.rest_lo, p.rest_hi)) as u64) << t;
                 }
             }
+            // (lo, hi) of a packed string; lo keeps hi's bits above its own:
+            // they are read with PDEP under `deposit_lo`, which takes the low `split` bits only
+            let split = |w: u64| (w, w >> p.split);
             let at = v.base + bi * blk.b * v.stride;
             // channel by channel when many vectors differ and, where that means
             // lookups (groups too wide for byte shuffles), many of their bits
             let dense = N == 8
                 && differ.count_ones() > SPARSE_VECTORS
-                && (blk.dense_from == 0 || strings[..count].iter().map(|&(lo, hi)| (lo ^ p.rest_lo).count_ones() + (hi ^ p.rest_hi).count_ones()).sum::<u32>() > blk.dense_from);
+                && (blk.dense_from == 0
+                    || if packed {
+                        words[..count].iter().map(|&w| (w ^ p.rest_packed).count_ones()).sum::<u32>()
+                    } else {
+                        strings[..count].iter().map(|&(lo, hi)| (lo ^ p.rest_lo).count_ones() + (hi ^ p.rest_hi).count_ones()).sum::<u32>()
+                    } > blk.dense_from);
             if dense {
+                if packed {
+                    for t in 0..8 {
+                        strings[t] = split(words[t]);
+                    }
+                }
                 let strings: &[(u64, u64); 8] = strings[..8].try_into().expect("8 strings");
                 #[cfg(target_arch = "x86_64")]
                 if NATIVE {
@@ -1510,7 +1525,7 @@ impl ChannelEngine {
                 }
                 while differ != 0 {
                     let t = differ.trailing_zeros() as usize;
-                    Self::patch_vector::<NATIVE, U>(blk, p, strings[t], data, at + t, v.stride);
+                    Self::patch_vector::<NATIVE, U>(blk, p, if packed { split(words[t]) } else { strings[t] }, data, at + t, v.stride);
                     differ &= differ - 1;
                 }
             }
