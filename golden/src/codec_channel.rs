@@ -92,8 +92,46 @@ struct Plan {
     /// Start of each component's reconstructions in [`ChannelBlock::recon`] (decoder).
     recon_row: [u32; MAX_BLOCK],
     /// The components group by group (ascending within a group), one per
-    /// nibble from the low end; group g's from [`ChannelBlock::group_start`] (decoder).
-    by_group: u64,
+    /// nibble from the low end; group g's from [`ChannelBlock::group_start`]
+    /// (decoder): made when a block first needs it ([`Plan::by_group`]).
+    by_group: LazyOrder,
+}
+
+/// [`Plan`]'s component order, made on first use: [`LazyOrder::UNSET`] until
+/// then (an atomic, so that the shared fixed plans, which always hold
+/// theirs, keep the engine `Sync`; plain loads and stores on x86).
+#[derive(Debug)]
+struct LazyOrder(std::sync::atomic::AtomicU64);
+
+impl LazyOrder {
+    /// No order yet (a permutation of 0..16 in nibbles, or of 0..B with zero
+    /// nibbles above, is never all ones).
+    const UNSET: u64 = u64::MAX;
+
+    fn new(order: u64) -> Self {
+        LazyOrder(std::sync::atomic::AtomicU64::new(order))
+    }
+}
+
+impl Clone for LazyOrder {
+    fn clone(&self) -> Self {
+        LazyOrder::new(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl Plan {
+    /// The components group by group (see the field), made now if this plan has none yet.
+    #[inline(always)]
+    fn by_group<const NATIVE: bool>(&self, blk: &ChannelBlock) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let order = self.by_group.0.load(Relaxed);
+        if order != LazyOrder::UNSET {
+            return order;
+        }
+        let order = blk.group_order::<NATIVE>(&self.map);
+        self.by_group.0.store(order, Relaxed);
+        order
+    }
 }
 
 /// [`Plan::map_bits`] of a plan that holds no map (a map travels in at most 48 bits).
@@ -403,18 +441,8 @@ impl ChannelBlock {
     fn plan_into<const NATIVE: bool>(&self, map: &[u8; MAX_BLOCK], map_bits: u64, p: &mut Plan, with_recon: bool) {
         p.map = *map;
         p.map_bits = map_bits;
-        if with_recon {
-            // each group's components: the nibbles 0..B under the group's mask, packed
-            let (mut order, mut m) = (0u64, 0u32);
-            for g in 0..self.bits.len() {
-                let members = group_members::<NATIVE>(map, g as u8) & self.block_mask as u64;
-                let nibbles = pdep::<NATIVE>(members, 0x1111_1111_1111_1111) * 0xf;
-                order |= pext::<NATIVE>(0xfedc_ba98_7654_3210, nibbles) << (4 * self.group_start[g]);
-                m += members.count_ones();
-            }
-            debug_assert_eq!(m as usize, self.b);
-            p.by_group = order;
-        }
+        // (made when a dense block first needs it: most plans serve sparse blocks only)
+        p.by_group = LazyOrder::new(LazyOrder::UNSET);
         #[cfg(target_arch = "x86_64")]
         if NATIVE {
             use core::arch::x86_64::*;
@@ -498,6 +526,22 @@ impl ChannelBlock {
         lo | (hi << (8 * ib))
     }
 
+    /// The components of a (valid) group map group by group, ascending
+    /// within a group, one per nibble from the low end ([`Plan::by_group`]).
+    #[inline(always)]
+    fn group_order<const NATIVE: bool>(&self, map: &[u8; MAX_BLOCK]) -> u64 {
+        // each group's components: the nibbles 0..B under the group's mask, packed
+        let (mut order, mut m) = (0u64, 0u32);
+        for g in 0..self.bits.len() {
+            let members = group_members::<NATIVE>(map, g as u8) & self.block_mask as u64;
+            let nibbles = pdep::<NATIVE>(members, 0x1111_1111_1111_1111) * 0xf;
+            order |= pext::<NATIVE>(0xfedc_ba98_7654_3210, nibbles) << (4 * self.group_start[g]);
+            m += members.count_ones();
+        }
+        debug_assert_eq!(m as usize, self.b);
+        order
+    }
+
     /// The group map that travels as `bits` (component 0 in the low bits,
     /// nothing above the block's `B x index_bits`), when it is a valid map
     /// of this block: every index a group, every group its size.
@@ -551,6 +595,7 @@ impl ChannelBlock {
     fn plan(&self, map: &[u8; MAX_BLOCK]) -> Plan {
         let mut p = Plan::empty();
         self.plan_into::<false>(map, self.map_bits::<false>(map), &mut p, true);
+        p.by_group = LazyOrder::new(self.group_order::<false>(map));
         p
     }
 
@@ -577,7 +622,7 @@ impl Plan {
             coded: 0,
             rest_recon: [0; MAX_BLOCK],
             recon_row: [0; MAX_BLOCK],
-            by_group: 0,
+            by_group: LazyOrder::new(LazyOrder::UNSET),
         }
     }
 }
@@ -1283,6 +1328,7 @@ impl ChannelEngine {
     fn decode_block8<const NATIVE: bool, U: CodeUnit>(blk: &ChannelBlock, p: &Plan, strings: &[(u64, u64); 8], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
         // every run of the block lies in `data` (the unchecked stores below rely on it)
         assert!(at + (blk.b - 1) * stride + 8 <= data.len());
+        let by_group = p.by_group::<NATIVE>(blk);
         // the fields, channel-major: [k·8 + t]
         let mut cols = [0u8; 8 * MAX_BLOCK];
         #[cfg(target_arch = "x86_64")]
@@ -1332,7 +1378,7 @@ impl ChannelEngine {
                     let (first, end) = (blk.group_start[g], blk.group_start[g + 1]);
                     // this group's tables, [k]
                     let tables = blk.shuffle.as_ptr().add(g * blk.b);
-                    let channel = |i: usize| ((p.by_group >> (4 * i)) & 15) as usize;
+                    let channel = |i: usize| ((by_group >> (4 * i)) & 15) as usize;
                     if bits == 0 {
                         // a dropped group: every output its channel's one reconstruction
                         for i in first..end {
@@ -1396,7 +1442,7 @@ impl ChannelEngine {
                 continue;
             }
             for i in blk.group_start[g]..blk.group_start[g + 1] {
-                let k = ((p.by_group >> (4 * i)) & 15) as usize;
+                let k = ((by_group >> (4 * i)) & 15) as usize;
                 let row = blk.recon_base[g * blk.b + k] as usize;
                 let fields: [u8; 8] = cols[8 * k..8 * k + 8].try_into().expect("8 fields");
                 let dst = &mut data[at + k * stride..at + k * stride + 8];
