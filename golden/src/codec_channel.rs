@@ -89,8 +89,9 @@ struct Plan {
     rest_packed: u64,
     /// Reconstruction of each component's rest field.
     rest_recon: [i16; MAX_BLOCK],
-    /// Start of each component's reconstructions in [`ChannelBlock::recon`] (decoder).
-    recon_row: [u32; MAX_BLOCK],
+    /// Start of each component's reconstructions in [`ChannelBlock::recon`]
+    /// (decoder; below 2^15: at most 8 groups x 256 fields x 16 components).
+    recon_row: [u16; MAX_BLOCK],
     /// The components group by group (ascending within a group), one per
     /// nibble from the low end; group g's from [`ChannelBlock::group_start`]
     /// (decoder): made when a block first needs it ([`Plan::by_group`]).
@@ -154,8 +155,10 @@ struct ChannelBlock {
     rest_field_of: Vec<[u8; MAX_BLOCK]>,
     /// `[g][k]`: the reconstruction of that field.
     rest_recon_of: Vec<[i16; MAX_BLOCK]>,
+    /// Each group's field mask (`2^bits - 1`) at its index.
+    group_masks: [u8; MAX_BLOCK],
     /// `[g][k]`: `recon_base[g·B + k]` (0 past the block).
-    recon_row_of: Vec<[u32; MAX_BLOCK]>,
+    recon_row_of: Vec<[u16; MAX_BLOCK]>,
     /// Bit k set for the block's components.
     block_mask: u32,
     /// All ones for the entries past the block size, 0 within it.
@@ -266,6 +269,7 @@ impl ChannelBlock {
             rest_field_of: Vec::new(),
             rest_recon_of: Vec::new(),
             recon_row_of: Vec::new(),
+            group_masks: std::array::from_fn(|g| blk.groups.get(g).map_or(0, |grp| ((1u32 << grp.bits) - 1) as u8)),
             block_mask: ((1u64 << b) - 1) as u32,
             padding: std::array::from_fn(|k| if k < b { 0 } else { i32::MAX }),
             padding_bytes: std::array::from_fn(|k| if k < b { 0 } else { u8::MAX }),
@@ -307,7 +311,7 @@ impl ChannelBlock {
             }
             cb.rest_field_of.push(rf);
             cb.rest_recon_of.push(rr);
-            cb.recon_row_of.push(std::array::from_fn(|k| if k < b { cb.recon_base[g * b + k] } else { 0 }));
+            cb.recon_row_of.push(std::array::from_fn(|k| if k < b { cb.recon_base[g * b + k] as u16 } else { 0 }));
         }
         cb.fixed = match policy.grouping {
             Grouping::Static => {
@@ -451,20 +455,19 @@ impl ChannelBlock {
             unsafe {
                 // each group's masks, rest fields and rest reconstructions, blended by the map
                 let mv = _mm_loadu_si128(map.as_ptr() as *const __m128i);
-                let (mut dep, mut bytes) = (_mm_setzero_si128(), _mm_setzero_si128());
-                let mut recon = _mm256_setzero_si256();
-                let (mut row0, mut row1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+                // (map entries are group indices below 8: one byte shuffle gives the masks)
+                let mut dep = _mm_shuffle_epi8(_mm_loadu_si128(self.group_masks.as_ptr() as *const __m128i), mv);
+                let mut bytes = _mm_setzero_si128();
+                let (mut recon, mut rows) = (_mm256_setzero_si256(), _mm256_setzero_si256());
                 for g in 0..self.bits.len() {
                     let eq = _mm_cmpeq_epi8(mv, _mm_set1_epi8(g as i8));
-                    dep = _mm_or_si128(dep, _mm_and_si128(eq, _mm_set1_epi8(((1u32 << self.bits[g]) - 1) as i8)));
                     let rf = _mm_loadu_si128(self.rest_field_of[g].as_ptr() as *const __m128i);
                     bytes = _mm_or_si128(bytes, _mm_and_si128(eq, rf));
                     if with_recon {
                         let rr = _mm256_loadu_si256(self.rest_recon_of[g].as_ptr() as *const __m256i);
-                        recon = _mm256_or_si256(recon, _mm256_and_si256(_mm256_cvtepi8_epi16(eq), rr));
-                        let rows = self.recon_row_of[g].as_ptr() as *const __m256i;
-                        row0 = _mm256_or_si256(row0, _mm256_and_si256(_mm256_cvtepi8_epi32(eq), _mm256_loadu_si256(rows)));
-                        row1 = _mm256_or_si256(row1, _mm256_and_si256(_mm256_cvtepi8_epi32(_mm_srli_si128(eq, 8)), _mm256_loadu_si256(rows.add(1))));
+                        let eq16 = _mm256_cvtepi8_epi16(eq);
+                        recon = _mm256_or_si256(recon, _mm256_and_si256(eq16, rr));
+                        rows = _mm256_or_si256(rows, _mm256_and_si256(eq16, _mm256_loadu_si256(self.recon_row_of[g].as_ptr() as *const __m256i)));
                     }
                 }
                 let pad = _mm_loadu_si128(self.padding_bytes.as_ptr() as *const __m128i);
@@ -477,8 +480,7 @@ impl ChannelBlock {
                 p.rest_bytes_hi = _mm_extract_epi64(bytes, 1) as u64;
                 if with_recon {
                     _mm256_storeu_si256(p.rest_recon.as_mut_ptr() as *mut __m256i, recon);
-                    _mm256_storeu_si256(p.recon_row.as_mut_ptr() as *mut __m256i, row0);
-                    _mm256_storeu_si256(p.recon_row.as_mut_ptr().add(8) as *mut __m256i, row1);
+                    _mm256_storeu_si256(p.recon_row.as_mut_ptr() as *mut __m256i, rows);
                 }
             }
             p.split = p.deposit_lo.count_ones();
