@@ -1002,7 +1002,7 @@ impl ChannelEngine {
                     touched |= nonrest[lm.trailing_zeros() as usize];
                     lm &= lm - 1;
                 }
-                if touched.count_ones() as usize * 4 <= count {
+                if touched.count_ones() as usize * 4 <= count * 3 {
                     // few vectors with off-rest fields: visit just those codes
                     let mut m = touched;
                     while m != 0 {
