@@ -86,13 +86,32 @@ impl BitSink {
     #[inline(always)]
     pub fn push_rows(&mut self, fields: &[u64], bits: &[u32]) {
         let (mut acc, mut fill) = (self.acc, self.fill);
+        // room for every chunk the run fills, then stores through a local
+        // length (no capacity check or length update in memory per chunk)
+        let rows = fields.len() / bits.len().max(1);
+        let run_bits = rows as u64 * bits.iter().map(|&n| n as u64).sum::<u64>();
+        let per_chunk = if self.halves { 2 } else { 1 };
+        let room = ((fill as u64 + run_bits) / 64) as usize * per_chunk;
+        self.chunks.reserve(room);
+        let (out, mut len) = (self.chunks.as_mut_ptr(), self.chunks.len());
+        let end = len + room;
         for row in fields.chunks_exact(bits.len()) {
             for (&v, &n) in row.iter().zip(bits) {
                 debug_assert!(n < 64 && v >> n == 0);
                 acc |= v << fill;
                 fill += n;
                 if fill >= 64 {
-                    self.flush(acc);
+                    assert!(len + per_chunk <= end);
+                    // SAFETY: within the room reserved above (checked)
+                    unsafe {
+                        if self.halves {
+                            out.add(len).write(acc & 0xffff_ffff);
+                            out.add(len + 1).write(acc >> 32);
+                        } else {
+                            out.add(len).write(acc);
+                        }
+                    }
+                    len += per_chunk;
                     fill -= 64;
                     // the bits of v that did not fit: n - fill of them did, 1..=63
                     // (fill was above 0 before this field, as n < 64)
@@ -100,6 +119,8 @@ impl BitSink {
                 }
             }
         }
+        // SAFETY: the first `len` chunks are written (the old ones and those above)
+        unsafe { self.chunks.set_len(len) };
         self.acc = acc;
         self.fill = fill;
     }
