@@ -1492,11 +1492,15 @@ impl ChannelEngine {
         };
         // every run of the tile lies in `data` (the unchecked stores below rely on it)
         assert!(v.base + (c - 1) * v.stride + count <= data.len());
-        // (the common whole tile of 8 with its length known at compile time)
-        if count == 8 {
-            self.decode_blocks::<NATIVE, U, 8>(src, &plan, data, v, 8);
-        } else {
-            self.decode_blocks::<NATIVE, U, MAX_TILE>(src, &plan, data, v, count);
+        // runs of 8 vectors with their length known at compile time (a tile's
+        // vectors follow one another in the payload, and every run of a tile
+        // has the tile's plans), then the rest of a tile of another length
+        let whole = count / 8 * 8;
+        for first in (0..whole).step_by(8) {
+            self.decode_blocks::<NATIVE, U, 8>(src, &plan, data, TileView { base: v.base + first, stride: v.stride }, 8);
+        }
+        if whole < count {
+            self.decode_blocks::<NATIVE, U, MAX_TILE>(src, &plan, data, TileView { base: v.base + whole, stride: v.stride }, count - whole);
         }
     }
 
