@@ -1332,47 +1332,15 @@ impl ChannelEngine {
         assert!(at + (blk.b - 1) * stride + 8 <= data.len());
         let by_group = p.by_group::<NATIVE>(blk);
         // the fields, channel-major: [k·8 + t]
-        let mut cols = [0u8; 8 * MAX_BLOCK];
+        let cols = fields_by_channel::<NATIVE>(p, strings, blk.b);
         #[cfg(target_arch = "x86_64")]
         if NATIVE {
             use core::arch::x86_64::*;
             // SAFETY: NATIVE code runs only inside functions compiled for AVX2 and BMI2
-            // on a machine that has them; `cols` and the shuffle tables are read and
-            // written within their sizes; the stores into `data` lie in the block's
+            // on a machine that has them; `cols` and the shuffle tables are read
+            // within their sizes; the stores into `data` lie in the block's
             // runs, asserted above (channel k < B, 8 values)
             unsafe {
-                // (a loop, not `array::from_fn`: its closure would not get the features)
-                let mut r = [_mm_setzero_si128(); 8];
-                for (rt, &(lo, hi)) in r.iter_mut().zip(strings) {
-                    *rt = _mm_set_epi64x(pdep::<NATIVE>(hi, p.deposit_hi) as i64, pdep::<NATIVE>(lo, p.deposit_lo) as i64);
-                }
-                // 8 x 16 bytes (vector-major) to 16 x 8 (channel-major)
-                let a = [
-                    _mm_unpacklo_epi8(r[0], r[1]),
-                    _mm_unpackhi_epi8(r[0], r[1]),
-                    _mm_unpacklo_epi8(r[2], r[3]),
-                    _mm_unpackhi_epi8(r[2], r[3]),
-                    _mm_unpacklo_epi8(r[4], r[5]),
-                    _mm_unpackhi_epi8(r[4], r[5]),
-                    _mm_unpacklo_epi8(r[6], r[7]),
-                    _mm_unpackhi_epi8(r[6], r[7]),
-                ];
-                let q = [
-                    _mm_unpacklo_epi16(a[0], a[2]),
-                    _mm_unpackhi_epi16(a[0], a[2]),
-                    _mm_unpacklo_epi16(a[1], a[3]),
-                    _mm_unpackhi_epi16(a[1], a[3]),
-                    _mm_unpacklo_epi16(a[4], a[6]),
-                    _mm_unpackhi_epi16(a[4], a[6]),
-                    _mm_unpacklo_epi16(a[5], a[7]),
-                    _mm_unpackhi_epi16(a[5], a[7]),
-                ];
-                let cp = cols.as_mut_ptr() as *mut __m128i;
-                for i in 0..4 {
-                    // channels 4i..4i+4
-                    _mm_storeu_si128(cp.add(2 * i), _mm_unpacklo_epi32(q[i], q[i + 4]));
-                    _mm_storeu_si128(cp.add(2 * i + 1), _mm_unpackhi_epi32(q[i], q[i + 4]));
-                }
                 let low4 = _mm_set1_epi8(0x0f);
                 let out = data.as_mut_ptr().add(at);
                 for g in 0..blk.bits.len() {
@@ -1427,14 +1395,6 @@ impl ChannelEngine {
                             }
                         }
                     }
-                }
-            }
-        }
-        if !NATIVE {
-            for (t, &(lo, hi)) in strings.iter().enumerate() {
-                let lanes = [pdep::<NATIVE>(lo, p.deposit_lo), pdep::<NATIVE>(hi, p.deposit_hi)];
-                for k in 0..blk.b {
-                    cols[k * 8 + t] = (lanes[k >> 3] >> (8 * (k & 7))) as u8;
                 }
             }
         }
@@ -1585,6 +1545,63 @@ impl ChannelEngine {
         }
         src.skip(count * self.vector_bits);
     }
+}
+
+/// The fields of 8 vector strings of a block (`strings[t]` as (lo, hi); only
+/// lo's low `p.split` bits are read) under plan `p`, channel-major:
+/// `[8·k + t]` for the block's `b` components (zero past them). Each string
+/// is spread into byte lanes (PDEP), then the 8 x 16 bytes are transposed.
+#[inline(always)]
+fn fields_by_channel<const NATIVE: bool>(p: &Plan, strings: &[(u64, u64); 8], b: usize) -> [u8; 8 * MAX_BLOCK] {
+    let mut cols = [0u8; 8 * MAX_BLOCK];
+    #[cfg(target_arch = "x86_64")]
+    if NATIVE {
+        use core::arch::x86_64::*;
+        // SAFETY: NATIVE code runs only inside functions compiled for AVX2 and
+        // BMI2 on a machine that has them; the stores are into `cols` (128 bytes)
+        unsafe {
+            // (a loop, not `array::from_fn`: its closure would not get the features)
+            let mut r = [_mm_setzero_si128(); 8];
+            for (rt, &(lo, hi)) in r.iter_mut().zip(strings) {
+                *rt = _mm_set_epi64x(pdep::<NATIVE>(hi, p.deposit_hi) as i64, pdep::<NATIVE>(lo, p.deposit_lo) as i64);
+            }
+            // 8 x 16 bytes (vector-major) to 16 x 8 (channel-major)
+            let a = [
+                _mm_unpacklo_epi8(r[0], r[1]),
+                _mm_unpackhi_epi8(r[0], r[1]),
+                _mm_unpacklo_epi8(r[2], r[3]),
+                _mm_unpackhi_epi8(r[2], r[3]),
+                _mm_unpacklo_epi8(r[4], r[5]),
+                _mm_unpackhi_epi8(r[4], r[5]),
+                _mm_unpacklo_epi8(r[6], r[7]),
+                _mm_unpackhi_epi8(r[6], r[7]),
+            ];
+            let q = [
+                _mm_unpacklo_epi16(a[0], a[2]),
+                _mm_unpackhi_epi16(a[0], a[2]),
+                _mm_unpacklo_epi16(a[1], a[3]),
+                _mm_unpackhi_epi16(a[1], a[3]),
+                _mm_unpacklo_epi16(a[4], a[6]),
+                _mm_unpackhi_epi16(a[4], a[6]),
+                _mm_unpacklo_epi16(a[5], a[7]),
+                _mm_unpackhi_epi16(a[5], a[7]),
+            ];
+            let cp = cols.as_mut_ptr() as *mut __m128i;
+            for i in 0..4 {
+                // channels 4i..4i+4
+                _mm_storeu_si128(cp.add(2 * i), _mm_unpacklo_epi32(q[i], q[i + 4]));
+                _mm_storeu_si128(cp.add(2 * i + 1), _mm_unpackhi_epi32(q[i], q[i + 4]));
+            }
+        }
+        return cols;
+    }
+    for (t, &(lo, hi)) in strings.iter().enumerate() {
+        let lanes = [pdep::<NATIVE>(lo, p.deposit_lo), pdep::<NATIVE>(hi, p.deposit_hi)];
+        for k in 0..b {
+            cols[k * 8 + t] = (lanes[k >> 3] >> (8 * (k & 7))) as u8;
+        }
+    }
+    cols
 }
 
 /// Which bytes of `m` are not zero: bit j for byte j.
