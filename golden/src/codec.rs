@@ -84,11 +84,12 @@ pub enum Engine {
     /// [`Engine::Portable`] plus AVX2 dense transforms where exact; the same
     /// as `Portable` on machines without AVX2.
     Simd,
-    /// For policies whose transforms are all diagonal (identity), with blocks
-    /// of at most 16 components and tiles of at most 64 vectors: the
+    /// For policies whose transforms are all diagonal (identity), or dense
+    /// (PCA, DCT) under static grouping within 32-bit bounds, with blocks of
+    /// at most 16 components and tiles of at most 64 vectors: the
     /// channel-major engine, straight on the tensor layout with a run-level
-    /// rest shortcut (no transposes). Other policies, and the parallel
-    /// decompressor, run as [`Engine::Simd`].
+    /// rest shortcut (dense blocks: 8 vectors at a time, component-major).
+    /// Other policies run as [`Engine::Simd`].
     Channel,
 }
 

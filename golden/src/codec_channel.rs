@@ -26,12 +26,18 @@
 //! Tiles are staged in a batch of whole tiles (at least 64 vectors, `C x
 //! batch`, in L1): each channel's row of the batch is copied in or out in
 //! one piece per image run, which also handles tiles that straddle images.
+//!
+//! Under static grouping the engine also takes dense blocks (PCA, DCT): their
+//! fields and outputs come from [`crate::codec_dense`]'s 8-vector kernels
+//! instead of the per-channel tables; staging, rest runs, strings and
+//! payload are the same.
 
 use crate::bitpack::{BitSink, BitSource};
 use crate::codec_fast::Layout;
 use crate::error::{GoldenError, Result};
 use crate::policy::{group_index_bits, Grouping, Policy};
 use crate::quantizer::GroupQuantizer;
+use crate::codec_dense::DenseBlock;
 use crate::transform::BlockMatrices;
 use std::mem::MaybeUninit;
 
@@ -187,6 +193,9 @@ struct ChannelBlock {
     group_start: [usize; crate::policy::MAX_GROUPS + 1],
     /// The plan of static grouping, or of a dynamic tile of T vectors all at rest.
     fixed: Plan,
+    /// A dense block's transforms (static grouping): its vectors' fields and
+    /// outputs come from [`DenseBlock`], not from the per-channel tables.
+    dense: Option<Box<DenseBlock>>,
     /// The ranking keys of a dynamic tile of T vectors all at rest (padding past the block).
     rest_keys: [i32; MAX_BLOCK],
     /// Each component's rank under those keys.
@@ -195,7 +204,7 @@ struct ChannelBlock {
 
 impl ChannelBlock {
     /// The engine's tables for a diagonal block.
-    fn new(policy: &Policy, bi: usize, m: &BlockMatrices, rest: i16) -> Self {
+    fn new(policy: &Policy, bi: usize, m: &BlockMatrices, rest: i16, dense: Option<DenseBlock>) -> Self {
         let blk = &policy.blocks[bi];
         let b = blk.mean.len();
         let (lo, hi) = (policy.input.code_range.min(), policy.input.code_range.max());
@@ -282,6 +291,7 @@ impl ChannelBlock {
             group_start: std::array::from_fn(|g| blk.groups.iter().take(g).map(|grp| grp.size).sum()),
             dense_from: DENSE_BITS_PER_LOOKUP * blk.groups.iter().filter(|g| g.bits > SHUFFLE_BITS).map(|g| g.size as u32).sum::<u32>(),
             fixed: Plan::empty(),
+            dense: None,
             rest_keys: [0; MAX_BLOCK],
             rest_ranks: [0; MAX_BLOCK],
         };
@@ -324,6 +334,14 @@ impl ChannelBlock {
                 cb.plan(&cb.rank_map::<false>(&energy))
             }
         };
+        if let Some(d) = dense {
+            // (the rest fields are the per-channel tables' rest entries: the
+            // forward of the vector with every channel at the rest code; the
+            // reconstruction is the whole block's inverse)
+            let rest_fields: Vec<u8> = (0..b).map(|k| cb.rest_field_of[cb.fixed.map[k] as usize][k]).collect();
+            cb.fixed.rest_recon = d.rest_recon(&rest_fields);
+            cb.dense = Some(Box::new(d));
+        }
         cb
     }
 
@@ -771,21 +789,31 @@ struct TileView {
 
 impl ChannelEngine {
     /// The engine for a validated policy, when the policy suits it: every
-    /// block diagonal in both directions, blocks of at most 16 components,
-    /// tiles of at most 64 vectors and a code range of at most 256 codes.
+    /// block diagonal in both directions (or, under static grouping, dense
+    /// in the forms [`DenseBlock::new`] accepts), blocks of at most 16
+    /// components, tiles of at most 64 vectors and a code range of at most
+    /// 256 codes.
     pub fn new(policy: &Policy, matrices: &[BlockMatrices]) -> Option<Self> {
         let (lo, hi) = (policy.input.code_range.min(), policy.input.code_range.max());
         let diagonal = |m: &[Vec<i32>]| m.iter().enumerate().all(|(k, row)| row.iter().enumerate().all(|(i, &v)| i == k || v == 0));
-        let suits = policy.block_size <= MAX_BLOCK
-            && (1..=MAX_TILE).contains(&policy.tile)
-            && hi - lo < 256
-            && policy.blocks.iter().all(|b| diagonal(&b.forward) && diagonal(&b.inverse));
+        let suits = policy.block_size <= MAX_BLOCK && (1..=MAX_TILE).contains(&policy.tile) && hi - lo < 256;
         if !suits {
             return None;
         }
+        // every block diagonal, or dense in the forms of `DenseBlock` under static grouping
+        let mut dense = Vec::with_capacity(policy.blocks.len());
+        for (blk, m) in policy.blocks.iter().zip(matrices) {
+            dense.push(if diagonal(&blk.forward) && diagonal(&blk.inverse) {
+                None
+            } else if policy.grouping == Grouping::Static {
+                Some(DenseBlock::new(policy, blk, m, &crate::grouping::static_group_map(blk))?)
+            } else {
+                return None;
+            });
+        }
         let rest = policy.input.zero_point.clamp(lo, hi) as i16;
         Some(ChannelEngine {
-            blocks: matrices.iter().enumerate().map(|(bi, m)| ChannelBlock::new(policy, bi, m, rest)).collect(),
+            blocks: matrices.iter().zip(dense).enumerate().map(|(bi, (m, d))| ChannelBlock::new(policy, bi, m, rest, d)).collect(),
             channels: policy.channels,
             tile: policy.tile,
             word_bits: policy.word_bits,
@@ -990,56 +1018,83 @@ impl ChannelEngine {
                         strings[t * nb + bi] = (plan.rest_lo, plan.rest_hi);
                     }
                 }
-                // the vectors with an off-rest code in a coded channel: their
-                // byte lanes start at the rest fields and take those codes' fields
-                let coded_live = live & plan.coded;
-                if coded_live == 0 {
-                    continue;
-                }
                 let mut touched = 0u64;
-                let mut lm = coded_live;
-                while lm != 0 {
-                    touched |= nonrest[lm.trailing_zeros() as usize];
-                    lm &= lm - 1;
-                }
-                if touched.count_ones() as usize * 4 <= count * 3 {
-                    // few vectors with off-rest fields: visit just those codes
-                    let mut m = touched;
-                    while m != 0 {
-                        let t = m.trailing_zeros() as usize;
-                        lanes[t * 16..t * 16 + 8].copy_from_slice(&plan.rest_bytes_lo.to_le_bytes());
-                        lanes[t * 16 + 8..t * 16 + 16].copy_from_slice(&plan.rest_bytes_hi.to_le_bytes());
-                        m &= m - 1;
-                    }
-                    let mut lm = coded_live;
+                if let Some(d) = &blk.dense {
+                    // a dense block: each vector with a code off the rest code
+                    // takes the fields of its transform, 8 vectors at a time
+                    let mut lm = live;
                     while lm != 0 {
-                        let k = lm.trailing_zeros() as usize;
-                        let r0 = blk.field_row(plan.map[k] as usize, k);
-                        let row: &[u8; 256] = blk.fields[r0..r0 + 256].try_into().expect("256 entries");
-                        let at = v.base + (bi * b + k) * v.stride;
-                        let mut m = nonrest[k];
-                        while m != 0 {
-                            let t = m.trailing_zeros() as usize;
-                            lanes[t * 16 + k] = row[data[at + t].index(self.lo)];
-                            m &= m - 1;
-                        }
+                        touched |= nonrest[lm.trailing_zeros() as usize];
                         lm &= lm - 1;
+                    }
+                    let at = v.base + bi * b * v.stride;
+                    for r in (0..count).step_by(8) {
+                        let run = (touched >> r) & 0xff;
+                        if run == 0 {
+                            continue;
+                        }
+                        let dst: &mut [u8; 128] = (&mut lanes[16 * r..16 * r + 128]).try_into().expect("8 vectors' lanes");
+                        if count - r >= 8 {
+                            d.fields8::<NATIVE, U>(data, at + r, v.stride, run, dst);
+                        } else {
+                            let mut m = run;
+                            while m != 0 {
+                                d.fields_vector(data, at + r, v.stride, m.trailing_zeros() as usize, dst);
+                                m &= m - 1;
+                            }
+                        }
                     }
                 } else {
-                    // many: every vector's byte lanes, the live coded channels'
-                    // fields of the whole run (rest codes give rest fields)
-                    for t in 0..count {
-                        lanes[t * 16..t * 16 + 8].copy_from_slice(&plan.rest_bytes_lo.to_le_bytes());
-                        lanes[t * 16 + 8..t * 16 + 16].copy_from_slice(&plan.rest_bytes_hi.to_le_bytes());
+                    // the vectors with an off-rest code in a coded channel: their
+                    // byte lanes start at the rest fields and take those codes' fields
+                    let coded_live = live & plan.coded;
+                    if coded_live == 0 {
+                        continue;
                     }
                     let mut lm = coded_live;
                     while lm != 0 {
-                        let k = lm.trailing_zeros() as usize;
-                        let r0 = blk.field_row(plan.map[k] as usize, k);
-                        let row: &[u8; 256] = blk.fields[r0..r0 + 256].try_into().expect("256 entries");
-                        let at = v.base + (bi * b + k) * v.stride;
-                        for_each_code(&data[at..at + count], |t, x| lanes[t * 16 + k] = row[x.index(self.lo)]);
+                        touched |= nonrest[lm.trailing_zeros() as usize];
                         lm &= lm - 1;
+                    }
+                    if touched.count_ones() as usize * 4 <= count * 3 {
+                        // few vectors with off-rest fields: visit just those codes
+                        let mut m = touched;
+                        while m != 0 {
+                            let t = m.trailing_zeros() as usize;
+                            lanes[t * 16..t * 16 + 8].copy_from_slice(&plan.rest_bytes_lo.to_le_bytes());
+                            lanes[t * 16 + 8..t * 16 + 16].copy_from_slice(&plan.rest_bytes_hi.to_le_bytes());
+                            m &= m - 1;
+                        }
+                        let mut lm = coded_live;
+                        while lm != 0 {
+                            let k = lm.trailing_zeros() as usize;
+                            let r0 = blk.field_row(plan.map[k] as usize, k);
+                            let row: &[u8; 256] = blk.fields[r0..r0 + 256].try_into().expect("256 entries");
+                            let at = v.base + (bi * b + k) * v.stride;
+                            let mut m = nonrest[k];
+                            while m != 0 {
+                                let t = m.trailing_zeros() as usize;
+                                lanes[t * 16 + k] = row[data[at + t].index(self.lo)];
+                                m &= m - 1;
+                            }
+                            lm &= lm - 1;
+                        }
+                    } else {
+                        // many: every vector's byte lanes, the live coded channels'
+                        // fields of the whole run (rest codes give rest fields)
+                        for t in 0..count {
+                            lanes[t * 16..t * 16 + 8].copy_from_slice(&plan.rest_bytes_lo.to_le_bytes());
+                            lanes[t * 16 + 8..t * 16 + 16].copy_from_slice(&plan.rest_bytes_hi.to_le_bytes());
+                        }
+                        let mut lm = coded_live;
+                        while lm != 0 {
+                            let k = lm.trailing_zeros() as usize;
+                            let r0 = blk.field_row(plan.map[k] as usize, k);
+                            let row: &[u8; 256] = blk.fields[r0..r0 + 256].try_into().expect("256 entries");
+                            let at = v.base + (bi * b + k) * v.stride;
+                            for_each_code(&data[at..at + count], |t, x| lanes[t * 16 + k] = row[x.index(self.lo)]);
+                            lm &= lm - 1;
+                        }
                     }
                 }
                 while touched != 0 {
@@ -1500,9 +1555,12 @@ impl ChannelEngine {
             let at = v.base + bi * blk.b * v.stride;
             // channel by channel when many vectors differ and, where that means
             // lookups (groups too wide for byte shuffles), many of their bits
+            // (a dense-transform block: its run of 8 through the 8-vector inverse
+            // whenever a vector is off the rest string)
             let dense = N == 8
-                && differ.count_ones() > SPARSE_VECTORS
-                && (blk.dense_from == 0
+                && if blk.dense.is_some() { differ != 0 } else { differ.count_ones() > SPARSE_VECTORS }
+                && (blk.dense.is_some()
+                    || blk.dense_from == 0
                     || if packed {
                         words[..count].iter().map(|&w| (w ^ p.rest_packed).count_ones()).sum::<u32>()
                     } else {
@@ -1515,6 +1573,11 @@ impl ChannelEngine {
                     }
                 }
                 let strings: &[(u64, u64); 8] = strings[..8].try_into().expect("8 strings");
+                if let Some(d) = &blk.dense {
+                    d.decode8::<NATIVE, U>(&fields_by_channel::<NATIVE>(p, strings, blk.b), data, at, v.stride);
+                    off += blk.block_bits as usize;
+                    continue;
+                }
                 #[cfg(target_arch = "x86_64")]
                 if NATIVE {
                     // SAFETY: NATIVE is set only when these features were detected at run time
@@ -1537,7 +1600,16 @@ impl ChannelEngine {
                 }
                 while differ != 0 {
                     let t = differ.trailing_zeros() as usize;
-                    Self::patch_vector::<NATIVE, U>(blk, p, if packed { split(words[t]) } else { strings[t] }, data, at + t, v.stride);
+                    let (lo, hi) = if packed { split(words[t]) } else { strings[t] };
+                    if let Some(d) = &blk.dense {
+                        // (a short run: the vector's fields as byte lanes, its golden inverse)
+                        let mut lanes = [0u8; MAX_BLOCK];
+                        lanes[..8].copy_from_slice(&pdep::<NATIVE>(lo, p.deposit_lo).to_le_bytes());
+                        lanes[8..].copy_from_slice(&pdep::<NATIVE>(hi, p.deposit_hi).to_le_bytes());
+                        d.decode_vector(&lanes, data, at + t, v.stride);
+                    } else {
+                        Self::patch_vector::<NATIVE, U>(blk, p, (lo, hi), data, at + t, v.stride);
+                    }
                     differ &= differ - 1;
                 }
             }

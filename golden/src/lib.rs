@@ -13,6 +13,7 @@ pub mod bitstream;
 pub mod calibrate;
 pub mod codec;
 mod codec_channel;
+mod codec_dense;
 mod codec_fast;
 pub mod container;
 pub mod error;
