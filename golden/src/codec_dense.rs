@@ -262,7 +262,7 @@ impl DenseBlock {
         if NATIVE {
             // SAFETY: NATIVE code runs only inside functions compiled for AVX2 on a
             // machine that has it; the rows read lie in `data` (asserted above)
-            unsafe { self.fields8_avx2(data, at, stride, lanes) };
+            unsafe { self.fields8_avx2(data, at, stride, touched, lanes) };
             return;
         }
         let mut m = touched;
@@ -315,7 +315,8 @@ impl DenseBlock {
         }
     }
 
-    /// [`DenseBlock::fields8`] on AVX2: all 8 vectors.
+    /// [`DenseBlock::fields8`] on AVX2: the transform of all 8 vectors, the
+    /// fields of those of `touched`.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn fields8_avx2<U: CodeUnit>(
@@ -323,6 +324,7 @@ impl DenseBlock {
         data: &[U],
         at: usize,
         stride: usize,
+        touched: u64,
         lanes: &mut [u8; 8 * DENSE_MAX_BLOCK],
     ) {
         use core::arch::x86_64::*;
@@ -371,8 +373,18 @@ impl DenseBlock {
                     _mm256_add_epi32(f, _mm256_set1_epi32(128)),
                 );
                 let table = &self.field_of[k];
-                for (t, &e) in entry.iter().enumerate() {
-                    lanes[16 * t + k] = table[e as usize & 255];
+                // (only the vectors off the rest vector need their fields)
+                if touched & 0xff == 0xff {
+                    for (t, &e) in entry.iter().enumerate() {
+                        lanes[16 * t + k] = table[e as usize & 255];
+                    }
+                } else {
+                    let mut m = touched;
+                    while m != 0 {
+                        let t = m.trailing_zeros() as usize;
+                        lanes[16 * t + k] = table[entry[t] as usize & 255];
+                        m &= m - 1;
+                    }
                 }
             }
         }
