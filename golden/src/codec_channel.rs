@@ -37,7 +37,7 @@ use crate::codec_fast::Layout;
 use crate::error::{GoldenError, Result};
 use crate::policy::{group_index_bits, Grouping, Policy};
 use crate::quantizer::GroupQuantizer;
-use crate::codec_dense::DenseBlock;
+use crate::codec_dense::{DenseBlock, RunOutputs};
 use crate::transform::BlockMatrices;
 use std::mem::MaybeUninit;
 
@@ -337,9 +337,11 @@ impl ChannelBlock {
         if let Some(d) = dense {
             // (the rest fields are the per-channel tables' rest entries: the
             // forward of the vector with every channel at the rest code; the
-            // reconstruction is the whole block's inverse)
+            // reconstruction is the whole block's inverse. Only the fixed
+            // plan's is right: the decoder fills runs of a dense block from it
+            // under static grouping only)
             let rest_fields: Vec<u8> = (0..b).map(|k| cb.rest_field_of[cb.fixed.map[k] as usize][k]).collect();
-            cb.fixed.rest_recon = d.rest_recon(&rest_fields);
+            cb.fixed.rest_recon = d.rest_recon(&cb.fixed.map, &rest_fields);
             cb.dense = Some(Box::new(d));
         }
         cb
@@ -800,16 +802,10 @@ impl ChannelEngine {
         if !suits {
             return None;
         }
-        // every block diagonal, or dense in the forms of `DenseBlock` under static grouping
+        // every block diagonal, or dense in the forms of `DenseBlock`
         let mut dense = Vec::with_capacity(policy.blocks.len());
         for (blk, m) in policy.blocks.iter().zip(matrices) {
-            dense.push(if diagonal(&blk.forward) && diagonal(&blk.inverse) {
-                None
-            } else if policy.grouping == Grouping::Static {
-                Some(DenseBlock::new(policy, blk, m, &crate::grouping::static_group_map(blk))?)
-            } else {
-                return None;
-            });
+            dense.push(if diagonal(&blk.forward) && diagonal(&blk.inverse) { None } else { Some(DenseBlock::new(policy, blk, m)?) });
         }
         let rest = policy.input.zero_point.clamp(lo, hi) as i16;
         Some(ChannelEngine {
@@ -934,6 +930,8 @@ impl ChannelEngine {
         let mut lanes = [0u8; MAX_TILE * MAX_BLOCK];
         let mut work: Vec<Plan> = vec![Plan::empty(); nb * PLAN_SLOTS];
         let mut nonrest = [0u64; MAX_BLOCK];
+        // a dense block's transform outputs of a tile, per run of 8 vectors
+        let mut outputs: Vec<RunOutputs> = vec![[[0; 8]; MAX_BLOCK]; MAX_TILE / 8];
         let mut first = first;
         while first < end {
             let count = tile.min(end - first);
@@ -984,14 +982,49 @@ impl ChannelEngine {
                         live |= ((*nr != 0) as u32) << k;
                     }
                 }
+                // a dense block: the transform of each run of 8 vectors with a
+                // code off the rest code (a dynamic map needs their energies
+                // before any field is made)
+                let mut touched = 0u64;
+                if let Some(d) = &blk.dense {
+                    let mut lm = live;
+                    while lm != 0 {
+                        touched |= nonrest[lm.trailing_zeros() as usize];
+                        lm &= lm - 1;
+                    }
+                    if self.grouping == Grouping::Dynamic {
+                        let at = v.base + bi * b * v.stride;
+                        for (ri, r) in (0..count).step_by(8).enumerate() {
+                            if (touched >> r) & 0xff != 0 {
+                                d.transform::<NATIVE, U>(data, at + r, v.stride, (count - r).min(8), blk.block_mask, &mut outputs[ri]);
+                            }
+                        }
+                    }
+                }
                 let plan = match self.grouping {
                     Grouping::Dynamic if live != 0 || count != tile => {
-                        let bv = TileView { base: v.base + bi * b * v.stride, stride: v.stride };
-                        #[cfg(target_arch = "x86_64")]
-                        // SAFETY: NATIVE is set only when these features were detected at run time
-                        let map = if NATIVE { unsafe { self.tile_map_native(blk, live, &nonrest, data, bv, count) } } else { self.tile_map::<false, U>(blk, live, &nonrest, data, bv, count) };
-                        #[cfg(not(target_arch = "x86_64"))]
-                        let map = self.tile_map::<false, U>(blk, live, &nonrest, data, bv, count);
+                        let map = if let Some(d) = &blk.dense {
+                            let mut energy = [0u32; MAX_BLOCK];
+                            for (ri, r) in (0..count).step_by(8).enumerate() {
+                                let n = (count - r).min(8);
+                                if (touched >> r) & 0xff != 0 {
+                                    d.add_energy(&outputs[ri], n, &mut energy);
+                                } else {
+                                    for (e, &ra) in energy.iter_mut().zip(&blk.rest_abs) {
+                                        *e += n as u32 * ra;
+                                    }
+                                }
+                            }
+                            blk.rank_map::<NATIVE>(&energy)
+                        } else {
+                            let bv = TileView { base: v.base + bi * b * v.stride, stride: v.stride };
+                            #[cfg(target_arch = "x86_64")]
+                            // SAFETY: NATIVE is set only when these features were detected at run time
+                            let map = if NATIVE { unsafe { self.tile_map_native(blk, live, &nonrest, data, bv, count) } } else { self.tile_map::<false, U>(blk, live, &nonrest, data, bv, count) };
+                            #[cfg(not(target_arch = "x86_64"))]
+                            let map = self.tile_map::<false, U>(blk, live, &nonrest, data, bv, count);
+                            map
+                        };
                         let bits = blk.map_bits::<NATIVE>(&map);
                         if bits == blk.fixed.map_bits {
                             &blk.fixed
@@ -1018,29 +1051,18 @@ impl ChannelEngine {
                         strings[t * nb + bi] = (plan.rest_lo, plan.rest_hi);
                     }
                 }
-                let mut touched = 0u64;
                 if let Some(d) = &blk.dense {
-                    // a dense block: each vector with a code off the rest code
-                    // takes the fields of its transform, 8 vectors at a time
-                    let mut lm = live;
-                    while lm != 0 {
-                        touched |= nonrest[lm.trailing_zeros() as usize];
-                        lm &= lm - 1;
-                    }
+                    // each vector with a code off the rest code takes the fields of
+                    // its transform (under a static map, straight from its codes)
                     let at = v.base + bi * b * v.stride;
-                    for r in (0..count).step_by(8) {
+                    for (ri, r) in (0..count).step_by(8).enumerate() {
                         let run = (touched >> r) & 0xff;
-                        if run == 0 {
-                            continue;
-                        }
-                        let dst: &mut [u8; 128] = (&mut lanes[16 * r..16 * r + 128]).try_into().expect("8 vectors' lanes");
-                        if count - r >= 8 {
-                            d.fields8::<NATIVE, U>(data, at + r, v.stride, run, dst);
-                        } else {
-                            let mut m = run;
-                            while m != 0 {
-                                d.fields_vector(data, at + r, v.stride, m.trailing_zeros() as usize, dst);
-                                m &= m - 1;
+                        if run != 0 {
+                            let dst: &mut [u8; 128] = (&mut lanes[16 * r..16 * r + 128]).try_into().expect("8 vectors' lanes");
+                            if self.grouping == Grouping::Dynamic {
+                                d.fields::<NATIVE>(&outputs[ri], &plan.map, run, dst);
+                            } else {
+                                d.fields_of_codes::<NATIVE, U>(data, at + r, v.stride, (count - r).min(8), &plan.map, run, dst);
                             }
                         }
                     }
@@ -1556,9 +1578,11 @@ impl ChannelEngine {
             // channel by channel when many vectors differ and, where that means
             // lookups (groups too wide for byte shuffles), many of their bits
             // (a dense-transform block: its run of 8 through the 8-vector inverse
-            // whenever a vector is off the rest string)
+            // whenever a vector is off the rest string, or always under a
+            // dynamic map, whose plan holds no rest reconstruction for it)
+            let dynamic = self.grouping == Grouping::Dynamic;
             let dense = N == 8
-                && if blk.dense.is_some() { differ != 0 } else { differ.count_ones() > SPARSE_VECTORS }
+                && if blk.dense.is_some() { differ != 0 || dynamic } else { differ.count_ones() > SPARSE_VECTORS }
                 && (blk.dense.is_some()
                     || blk.dense_from == 0
                     || if packed {
@@ -1574,7 +1598,7 @@ impl ChannelEngine {
                 }
                 let strings: &[(u64, u64); 8] = strings[..8].try_into().expect("8 strings");
                 if let Some(d) = &blk.dense {
-                    d.decode8::<NATIVE, U>(&fields_by_channel::<NATIVE>(p, strings, blk.b), data, at, v.stride);
+                    d.decode8::<NATIVE, U>(&fields_by_channel::<NATIVE>(p, strings, blk.b), &p.map, data, at, v.stride);
                     off += blk.block_bits as usize;
                     continue;
                 }
@@ -1588,7 +1612,10 @@ impl ChannelEngine {
                 #[cfg(not(target_arch = "x86_64"))]
                 Self::decode_block8::<false, U>(blk, p, strings, data, at, v.stride);
             } else {
-                if N == 8 && NATIVE && !U::WIDE {
+                if blk.dense.is_some() && dynamic {
+                    // (a short run under a dynamic map: every vector by its golden inverse)
+                    differ = u64::MAX >> (64 - count);
+                } else if N == 8 && NATIVE && !U::WIDE {
                     // runs of 8 bytes: two channels' runs per byte shuffle
                     assert!(at + (blk.b - 1) * v.stride + 8 <= data.len());
                     // SAFETY: as `fill_rest8`'s contract: the runs lie in `data` (above)
@@ -1606,7 +1633,7 @@ impl ChannelEngine {
                         let mut lanes = [0u8; MAX_BLOCK];
                         lanes[..8].copy_from_slice(&pdep::<NATIVE>(lo, p.deposit_lo).to_le_bytes());
                         lanes[8..].copy_from_slice(&pdep::<NATIVE>(hi, p.deposit_hi).to_le_bytes());
-                        d.decode_vector(&lanes, data, at + t, v.stride);
+                        d.decode_vector(&lanes, &p.map, data, at + t, v.stride);
                     } else {
                         Self::patch_vector::<NATIVE, U>(blk, p, (lo, hi), data, at + t, v.stride);
                     }
