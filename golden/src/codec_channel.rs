@@ -982,59 +982,37 @@ impl ChannelEngine {
                         live |= ((*nr != 0) as u32) << k;
                     }
                 }
-                // a dense block: the transform of each run of 8 vectors with a
-                // code off the rest code (a dynamic map needs their energies
-                // before any field is made)
-                let mut touched = 0u64;
                 if let Some(d) = &blk.dense {
+                    // a dense block (its own out-of-line path): the vectors with a
+                    // code off the rest code take the fields of their transforms
+                    let mut touched = 0u64;
                     let mut lm = live;
                     while lm != 0 {
                         touched |= nonrest[lm.trailing_zeros() as usize];
                         lm &= lm - 1;
                     }
+                    let rows = TileView { base: v.base + bi * b * v.stride, stride: v.stride };
+                    let out = DenseOut { work: &mut work, outputs: &mut outputs, lanes: &mut lanes, packed: &mut packed, strings: &mut strings, short, nb };
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: NATIVE is set only when these features were detected at run time
+                    let plan = if NATIVE { unsafe { self.dense_block_native(bi, d, touched, data, rows, count, out) } } else { self.dense_block::<false, U>(bi, d, touched, data, rows, count, out) };
+                    #[cfg(not(target_arch = "x86_64"))]
+                    let plan = self.dense_block::<false, U>(bi, d, touched, data, rows, count, out);
                     if self.grouping == Grouping::Dynamic {
-                        let at = v.base + bi * b * v.stride;
-                        for (ri, r) in (0..count).step_by(8).enumerate() {
-                            if (touched >> r) & 0xff != 0 {
-                                d.transform::<NATIVE, U>(data, at + r, v.stride, (count - r).min(8), blk.block_mask, &mut outputs[ri]);
-                            }
-                        }
+                        sink.push(plan.0, b as u32 * blk.index_bits);
                     }
+                    splits[bi] = plan.1;
+                    continue;
                 }
                 let plan = match self.grouping {
                     Grouping::Dynamic if live != 0 || count != tile => {
-                        let map = if let Some(d) = &blk.dense {
-                            let mut energy = [0u32; MAX_BLOCK];
-                            for (ri, r) in (0..count).step_by(8).enumerate() {
-                                let n = (count - r).min(8);
-                                if (touched >> r) & 0xff != 0 {
-                                    d.add_energy(&outputs[ri], n, &mut energy);
-                                } else {
-                                    for (e, &ra) in energy.iter_mut().zip(&blk.rest_abs) {
-                                        *e += n as u32 * ra;
-                                    }
-                                }
-                            }
-                            blk.rank_map::<NATIVE>(&energy)
-                        } else {
-                            let bv = TileView { base: v.base + bi * b * v.stride, stride: v.stride };
-                            #[cfg(target_arch = "x86_64")]
-                            // SAFETY: NATIVE is set only when these features were detected at run time
-                            let map = if NATIVE { unsafe { self.tile_map_native(blk, live, &nonrest, data, bv, count) } } else { self.tile_map::<false, U>(blk, live, &nonrest, data, bv, count) };
-                            #[cfg(not(target_arch = "x86_64"))]
-                            let map = self.tile_map::<false, U>(blk, live, &nonrest, data, bv, count);
-                            map
-                        };
-                        let bits = blk.map_bits::<NATIVE>(&map);
-                        if bits == blk.fixed.map_bits {
-                            &blk.fixed
-                        } else {
-                            let slot = bi * PLAN_SLOTS + plan_slot(bits);
-                            if work[slot].map_bits != bits {
-                                blk.plan_into::<NATIVE>(&map, bits, &mut work[slot], false);
-                            }
-                            &work[slot]
-                        }
+                        let bv = TileView { base: v.base + bi * b * v.stride, stride: v.stride };
+                        #[cfg(target_arch = "x86_64")]
+                        // SAFETY: NATIVE is set only when these features were detected at run time
+                        let map = if NATIVE { unsafe { self.tile_map_native(blk, live, &nonrest, data, bv, count) } } else { self.tile_map::<false, U>(blk, live, &nonrest, data, bv, count) };
+                        #[cfg(not(target_arch = "x86_64"))]
+                        let map = self.tile_map::<false, U>(blk, live, &nonrest, data, bv, count);
+                        self.plan_of::<NATIVE>(bi, &map, &mut work)
                     }
                     _ => &blk.fixed,
                 };
@@ -1051,86 +1029,59 @@ impl ChannelEngine {
                         strings[t * nb + bi] = (plan.rest_lo, plan.rest_hi);
                     }
                 }
-                if let Some(d) = &blk.dense {
-                    // each vector with a code off the rest code takes the fields of
-                    // its transform (under a static map, straight from its codes)
-                    let at = v.base + bi * b * v.stride;
-                    for (ri, r) in (0..count).step_by(8).enumerate() {
-                        let run = (touched >> r) & 0xff;
-                        if run != 0 {
-                            let dst: &mut [u8; 128] = (&mut lanes[16 * r..16 * r + 128]).try_into().expect("8 vectors' lanes");
-                            if self.grouping == Grouping::Dynamic {
-                                d.fields::<NATIVE>(&outputs[ri], &plan.map, run, dst);
-                            } else {
-                                d.fields_of_codes::<NATIVE, U>(data, at + r, v.stride, (count - r).min(8), &plan.map, run, dst);
-                            }
-                        }
-                    }
-                } else {
-                    // the vectors with an off-rest code in a coded channel: their
-                    // byte lanes start at the rest fields and take those codes' fields
-                    let coded_live = live & plan.coded;
-                    if coded_live == 0 {
-                        continue;
+                // the vectors with an off-rest code in a coded channel: their
+                // byte lanes start at the rest fields and take those codes' fields
+                let coded_live = live & plan.coded;
+                if coded_live == 0 {
+                    continue;
+                }
+                let mut touched = 0u64;
+                let mut lm = coded_live;
+                while lm != 0 {
+                    touched |= nonrest[lm.trailing_zeros() as usize];
+                    lm &= lm - 1;
+                }
+                if touched.count_ones() as usize * 4 <= count * 3 {
+                    // few vectors with off-rest fields: visit just those codes
+                    let mut m = touched;
+                    while m != 0 {
+                        let t = m.trailing_zeros() as usize;
+                        lanes[t * 16..t * 16 + 8].copy_from_slice(&plan.rest_bytes_lo.to_le_bytes());
+                        lanes[t * 16 + 8..t * 16 + 16].copy_from_slice(&plan.rest_bytes_hi.to_le_bytes());
+                        m &= m - 1;
                     }
                     let mut lm = coded_live;
                     while lm != 0 {
-                        touched |= nonrest[lm.trailing_zeros() as usize];
-                        lm &= lm - 1;
-                    }
-                    if touched.count_ones() as usize * 4 <= count * 3 {
-                        // few vectors with off-rest fields: visit just those codes
-                        let mut m = touched;
+                        let k = lm.trailing_zeros() as usize;
+                        let r0 = blk.field_row(plan.map[k] as usize, k);
+                        let row: &[u8; 256] = blk.fields[r0..r0 + 256].try_into().expect("256 entries");
+                        let at = v.base + (bi * b + k) * v.stride;
+                        let mut m = nonrest[k];
                         while m != 0 {
                             let t = m.trailing_zeros() as usize;
-                            lanes[t * 16..t * 16 + 8].copy_from_slice(&plan.rest_bytes_lo.to_le_bytes());
-                            lanes[t * 16 + 8..t * 16 + 16].copy_from_slice(&plan.rest_bytes_hi.to_le_bytes());
+                            lanes[t * 16 + k] = row[data[at + t].index(self.lo)];
                             m &= m - 1;
                         }
-                        let mut lm = coded_live;
-                        while lm != 0 {
-                            let k = lm.trailing_zeros() as usize;
-                            let r0 = blk.field_row(plan.map[k] as usize, k);
-                            let row: &[u8; 256] = blk.fields[r0..r0 + 256].try_into().expect("256 entries");
-                            let at = v.base + (bi * b + k) * v.stride;
-                            let mut m = nonrest[k];
-                            while m != 0 {
-                                let t = m.trailing_zeros() as usize;
-                                lanes[t * 16 + k] = row[data[at + t].index(self.lo)];
-                                m &= m - 1;
-                            }
-                            lm &= lm - 1;
-                        }
-                    } else {
-                        // many: every vector's byte lanes, the live coded channels'
-                        // fields of the whole run (rest codes give rest fields)
-                        for t in 0..count {
-                            lanes[t * 16..t * 16 + 8].copy_from_slice(&plan.rest_bytes_lo.to_le_bytes());
-                            lanes[t * 16 + 8..t * 16 + 16].copy_from_slice(&plan.rest_bytes_hi.to_le_bytes());
-                        }
-                        let mut lm = coded_live;
-                        while lm != 0 {
-                            let k = lm.trailing_zeros() as usize;
-                            let r0 = blk.field_row(plan.map[k] as usize, k);
-                            let row: &[u8; 256] = blk.fields[r0..r0 + 256].try_into().expect("256 entries");
-                            let at = v.base + (bi * b + k) * v.stride;
-                            for_each_code(&data[at..at + count], |t, x| lanes[t * 16 + k] = row[x.index(self.lo)]);
-                            lm &= lm - 1;
-                        }
+                        lm &= lm - 1;
+                    }
+                } else {
+                    // many: every vector's byte lanes, the live coded channels'
+                    // fields of the whole run (rest codes give rest fields)
+                    for t in 0..count {
+                        lanes[t * 16..t * 16 + 8].copy_from_slice(&plan.rest_bytes_lo.to_le_bytes());
+                        lanes[t * 16 + 8..t * 16 + 16].copy_from_slice(&plan.rest_bytes_hi.to_le_bytes());
+                    }
+                    let mut lm = coded_live;
+                    while lm != 0 {
+                        let k = lm.trailing_zeros() as usize;
+                        let r0 = blk.field_row(plan.map[k] as usize, k);
+                        let row: &[u8; 256] = blk.fields[r0..r0 + 256].try_into().expect("256 entries");
+                        let at = v.base + (bi * b + k) * v.stride;
+                        for_each_code(&data[at..at + count], |t, x| lanes[t * 16 + k] = row[x.index(self.lo)]);
+                        lm &= lm - 1;
                     }
                 }
-                while touched != 0 {
-                    let t = touched.trailing_zeros() as usize;
-                    let lo = u64::from_le_bytes(lanes[t * 16..t * 16 + 8].try_into().expect("8 bytes"));
-                    let hi = u64::from_le_bytes(lanes[t * 16 + 8..t * 16 + 16].try_into().expect("8 bytes"));
-                    let (lo, hi) = (pext::<NATIVE>(lo, plan.deposit_lo), pext::<NATIVE>(hi, plan.deposit_hi));
-                    if short {
-                        packed[t * nb + bi] = lo | (hi << plan.split);
-                    } else {
-                        strings[t * nb + bi] = (lo, hi);
-                    }
-                    touched &= touched - 1;
-                }
+                pack_touched::<NATIVE>(plan, &lanes, touched, short, &mut packed, &mut strings, nb, bi);
             }
             if short {
                 Self::push_packed(&mut sink, &packed[..count * nb], &block_bits);
@@ -1202,6 +1153,64 @@ impl ChannelEngine {
             }
             blk.rank_map::<NATIVE>(&energy)
         }
+    }
+
+    /// The plan of block bi for a dynamic tile's group map: the block's fixed
+    /// plan, or a slot of its plan cache in `work` (planned there unless it
+    /// holds this map).
+    #[inline(always)]
+    fn plan_of<'a, const NATIVE: bool>(&'a self, bi: usize, map: &[u8; MAX_BLOCK], work: &'a mut [Plan]) -> &'a Plan {
+        let blk = &self.blocks[bi];
+        let bits = blk.map_bits::<NATIVE>(map);
+        if bits == blk.fixed.map_bits {
+            return &blk.fixed;
+        }
+        let slot = bi * PLAN_SLOTS + plan_slot(bits);
+        if work[slot].map_bits != bits {
+            blk.plan_into::<NATIVE>(map, bits, &mut work[slot], false);
+        }
+        &work[slot]
+    }
+
+    /// A dense block bi of a tile of `count` vectors (channel k's run at
+    /// `rows.base + k·rows.stride` of `data`; `touched`: the vectors with a
+    /// code off the rest code): its plan (fixed, or the group map of its
+    /// transform outputs' energies), every vector's string into `out`.
+    /// Returns the plan's map bits and split.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn dense_block<const NATIVE: bool, U: CodeUnit>(&self, bi: usize, d: &DenseBlock, touched: u64, data: &[U], rows: TileView, count: usize, out: DenseOut<'_>) -> (u64, u32) {
+        let blk = &self.blocks[bi];
+        let dynamic = self.grouping == Grouping::Dynamic;
+        let plan = if dynamic && (touched != 0 || count != self.tile) {
+            let energy = d.tile_outputs::<NATIVE, U>(data, rows.base, rows.stride, count, touched, &blk.rest_abs, out.outputs);
+            self.plan_of::<NATIVE>(bi, &blk.rank_map::<NATIVE>(&energy), out.work)
+        } else {
+            &blk.fixed
+        };
+        let nb = out.nb;
+        for t in 0..count {
+            if out.short {
+                out.packed[t * nb + bi] = plan.rest_packed;
+            } else {
+                out.strings[t * nb + bi] = (plan.rest_lo, plan.rest_hi);
+            }
+        }
+        if touched != 0 {
+            d.tile_fields::<NATIVE, U>(data, rows.base, rows.stride, count, touched, &plan.map, dynamic.then_some(&*out.outputs), out.lanes);
+            pack_touched::<NATIVE>(plan, out.lanes, touched, out.short, out.packed, out.strings, nb, bi);
+        }
+        (plan.map_bits, plan.split)
+    }
+
+    /// [`ChannelEngine::dense_block`] compiled for AVX2 and BMI2, out of line
+    /// (the diagonal blocks' code around it stays as it is).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn dense_block_native<U: CodeUnit>(&self, bi: usize, d: &DenseBlock, touched: u64, data: &[U], rows: TileView, count: usize, out: DenseOut<'_>) -> (u64, u32) {
+        self.dense_block::<true, U>(bi, d, touched, data, rows, count, out)
     }
 
     /// Appends a tile's vector strings, each in one word (`packed[t·nb + bi]`
@@ -1385,6 +1394,22 @@ impl ChannelEngine {
                 d &= !(0xffu64 << (8 * byte));
             }
         }
+    }
+
+    /// A dense block's run of 8 vectors from their strings (as
+    /// [`ChannelEngine::decode_block8`] takes them): fields transposed, then
+    /// the block's 8-vector inverse.
+    #[inline(always)]
+    fn decode_dense8<const NATIVE: bool, U: CodeUnit>(d: &DenseBlock, p: &Plan, strings: &[(u64, u64); 8], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+        d.decode8::<NATIVE, U>(&fields_by_channel::<NATIVE>(p, strings, d.b()), &p.map, data, at, stride);
+    }
+
+    /// [`ChannelEngine::decode_dense8`] compiled for AVX2 and BMI2, out of line.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
+    #[inline(never)]
+    unsafe fn decode_dense8_native<U: CodeUnit>(d: &DenseBlock, p: &Plan, strings: &[(u64, u64); 8], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+        Self::decode_dense8::<true, U>(d, p, strings, data, at, stride)
     }
 
     /// [`ChannelEngine::decode_block8`] compiled for the features of `native`,
@@ -1598,7 +1623,15 @@ impl ChannelEngine {
                 }
                 let strings: &[(u64, u64); 8] = strings[..8].try_into().expect("8 strings");
                 if let Some(d) = &blk.dense {
-                    d.decode8::<NATIVE, U>(&fields_by_channel::<NATIVE>(p, strings, blk.b), &p.map, data, at, v.stride);
+                    #[cfg(target_arch = "x86_64")]
+                    if NATIVE {
+                        // SAFETY: NATIVE is set only when these features were detected at run time
+                        unsafe { Self::decode_dense8_native(d, p, strings, data, at, v.stride) };
+                    } else {
+                        Self::decode_dense8::<false, U>(d, p, strings, data, at, v.stride);
+                    }
+                    #[cfg(not(target_arch = "x86_64"))]
+                    Self::decode_dense8::<false, U>(d, p, strings, data, at, v.stride);
                     off += blk.block_bits as usize;
                     continue;
                 }
@@ -1701,6 +1734,38 @@ fn fields_by_channel<const NATIVE: bool>(p: &Plan, strings: &[(u64, u64); 8], b:
         }
     }
     cols
+}
+
+/// The compressor's buffers a dense block of a tile writes (see
+/// [`ChannelEngine::dense_block`]).
+struct DenseOut<'a> {
+    work: &'a mut [Plan],
+    outputs: &'a mut [RunOutputs],
+    lanes: &'a mut [u8],
+    packed: &'a mut [u64],
+    strings: &'a mut [(u64, u64)],
+    short: bool,
+    nb: usize,
+}
+
+/// The strings of a block's vectors of `touched` from their byte lanes
+/// (`lanes[16·t..]`) under `plan`: into `packed[t·nb + bi]` (each string in
+/// one word, when `short`) or `strings[t·nb + bi]`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pack_touched<const NATIVE: bool>(plan: &Plan, lanes: &[u8], mut touched: u64, short: bool, packed: &mut [u64], strings: &mut [(u64, u64)], nb: usize, bi: usize) {
+    while touched != 0 {
+        let t = touched.trailing_zeros() as usize;
+        let lo = u64::from_le_bytes(lanes[t * 16..t * 16 + 8].try_into().expect("8 bytes"));
+        let hi = u64::from_le_bytes(lanes[t * 16 + 8..t * 16 + 16].try_into().expect("8 bytes"));
+        let (lo, hi) = (pext::<NATIVE>(lo, plan.deposit_lo), pext::<NATIVE>(hi, plan.deposit_hi));
+        if short {
+            packed[t * nb + bi] = lo | (hi << plan.split);
+        } else {
+            strings[t * nb + bi] = (lo, hi);
+        }
+        touched &= touched - 1;
+    }
 }
 
 /// Which bytes of `m` are not zero: bit j for byte j.

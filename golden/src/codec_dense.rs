@@ -177,6 +177,11 @@ impl DenseBlock {
         })
     }
 
+    /// Components (and channels) of the block.
+    pub(crate) fn b(&self) -> usize {
+        self.b
+    }
+
     /// The reconstruction of the vector whose every field is its rest field
     /// (`rest_fields[k]`, component k in group `map[k]`).
     pub(crate) fn rest_recon(&self, map: &[u8], rest_fields: &[u8]) -> [i16; DENSE_MAX_BLOCK] {
@@ -212,6 +217,46 @@ impl DenseBlock {
             for k in 0..b {
                 // (saturated to 16 bits by the golden forward)
                 y[k][t] = out[k] as i16;
+            }
+        }
+    }
+
+    /// A dynamic tile's transform outputs, run by run (`outputs[r / 8]` for
+    /// the runs with a vector of `touched`), and its components' energies
+    /// (the runs at rest add the rest vector's `|y_k|`, `rest_abs`).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn tile_outputs<const NATIVE: bool, U: CodeUnit>(&self, data: &[U], at: usize, stride: usize, count: usize, touched: u64, rest_abs: &[u32; DENSE_MAX_BLOCK], outputs: &mut [RunOutputs]) -> [u32; DENSE_MAX_BLOCK] {
+        let mut energy = [0u32; DENSE_MAX_BLOCK];
+        for (ri, r) in (0..count).step_by(8).enumerate() {
+            let n = (count - r).min(8);
+            if (touched >> r) & 0xff != 0 {
+                self.transform::<NATIVE, U>(data, at + r, stride, n, u32::MAX, &mut outputs[ri]);
+                self.add_energy(&outputs[ri], n, &mut energy);
+            } else {
+                for (e, &ra) in energy.iter_mut().zip(rest_abs) {
+                    *e += n as u32 * ra;
+                }
+            }
+        }
+        energy
+    }
+
+    /// The fields of a tile's vectors of `touched` under `map`, as byte lanes
+    /// `lanes[16·t + k]`: from the tile's `outputs` (a dynamic tile, after
+    /// [`DenseBlock::tile_outputs`]) or straight from the codes (static).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn tile_fields<const NATIVE: bool, U: CodeUnit>(&self, data: &[U], at: usize, stride: usize, count: usize, touched: u64, map: &[u8; DENSE_MAX_BLOCK], outputs: Option<&[RunOutputs]>, lanes: &mut [u8]) {
+        for (ri, r) in (0..count).step_by(8).enumerate() {
+            let run = (touched >> r) & 0xff;
+            if run == 0 {
+                continue;
+            }
+            let dst: &mut [u8; 128] = (&mut lanes[16 * r..16 * r + 128]).try_into().expect("8 vectors' lanes");
+            match outputs {
+                Some(y) => self.fields::<NATIVE>(&y[ri], map, run, dst),
+                None => self.fields_of_codes::<NATIVE, U>(data, at + r, stride, (count - r).min(8), map, run, dst),
             }
         }
     }
@@ -412,8 +457,9 @@ impl DenseBlock {
     }
 
     /// Writes the outputs of one vector (channel i's at `data[at + i·stride]`)
-    /// from its fields as byte lanes (`lanes[k]`) under `map`.
-    #[inline(always)]
+    /// from its fields as byte lanes (`lanes[k]`) under `map` (short runs:
+    /// out of line).
+    #[inline(never)]
     pub(crate) fn decode_vector<U: CodeUnit>(&self, lanes: &[u8; DENSE_MAX_BLOCK], map: &[u8; DENSE_MAX_BLOCK], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
         let mut out = [0i16; DENSE_MAX_BLOCK];
         self.inverse_one(lanes, map, &mut out);
