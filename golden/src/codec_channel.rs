@@ -805,7 +805,8 @@ impl ChannelEngine {
         // every block diagonal, or dense in the forms of `DenseBlock`
         let mut dense = Vec::with_capacity(policy.blocks.len());
         for (blk, m) in policy.blocks.iter().zip(matrices) {
-            dense.push(if diagonal(&blk.forward) && diagonal(&blk.inverse) { None } else { Some(DenseBlock::new(policy, blk, m)?) });
+            let static_map = (policy.grouping == Grouping::Static).then(|| crate::grouping::static_group_map(blk));
+            dense.push(if diagonal(&blk.forward) && diagonal(&blk.inverse) { None } else { Some(DenseBlock::new(policy, blk, m, static_map.as_deref())?) });
         }
         let rest = policy.input.zero_point.clamp(lo, hi) as i16;
         Some(ChannelEngine {

@@ -53,8 +53,6 @@ pub(crate) struct DenseBlock {
     /// `bias_k + 2^(s_k - 1)`: the mean and the rounding term.
     fwd_init: [i32; DENSE_MAX_BLOCK],
     fwd_shift: [u32; DENSE_MAX_BLOCK],
-    /// `[i][p]`: (V[i][2p], V[i][2p+1]) as one word.
-    inv_pairs: [[i32; DENSE_MAX_BLOCK / 2]; DENSE_MAX_BLOCK],
     inv_shift: u32,
     inv_mean: [i32; DENSE_MAX_BLOCK],
     /// Per group: its multiplier (0: a dropped group) and field width.
@@ -67,6 +65,13 @@ pub(crate) struct DenseBlock {
     /// `[g]`: the low bytes of the levels of fields 0..16, then their high
     /// bytes (groups of at most 4 bits: byte-shuffle tables).
     shuffle: Vec<[u8; 32]>,
+    /// The inverse's component order (under a static map the coded ones
+    /// first: the dropped ones then cost no multiply), how many pairs of it
+    /// carry coded components, and `[i][p]`: (V[i][order[2p]],
+    /// V[i][order[2p+1]]) as one word.
+    order: [usize; DENSE_MAX_BLOCK],
+    live_pairs: usize,
+    inv_pairs_ordered: [[i32; DENSE_MAX_BLOCK / 2]; DENSE_MAX_BLOCK],
     /// The golden transforms (short runs, portable code).
     m: BlockMatrices,
     quantizers: Vec<GroupQuantizer>,
@@ -82,7 +87,7 @@ impl DenseBlock {
     /// wide, its matrices' entries fit 16 bits and no partial sum of either
     /// transform can leave the i32 range for any codes of the range and any
     /// levels.
-    pub(crate) fn new(policy: &Policy, blk: &BlockPolicy, m: &BlockMatrices) -> Option<Self> {
+    pub(crate) fn new(policy: &Policy, blk: &BlockPolicy, m: &BlockMatrices, static_map: Option<&[u8]>) -> Option<Self> {
         let b = blk.mean.len();
         if b > DENSE_MAX_BLOCK {
             return None;
@@ -118,7 +123,6 @@ impl DenseBlock {
         if !(1..=31).contains(&r) || level_max > i16::MAX as i64 {
             return None;
         }
-        let mut inv_pairs = [[0i32; DENSE_MAX_BLOCK / 2]; DENSE_MAX_BLOCK];
         let mut inv_mean = [0i32; DENSE_MAX_BLOCK];
         for i in 0..b {
             let row = &m.inverse[i * b..(i + 1) * b];
@@ -128,9 +132,6 @@ impl DenseBlock {
                 return None;
             }
             inv_mean[i] = m.inverse_mean[i];
-            for p in 0..b.div_ceil(2) {
-                inv_pairs[i][p] = pair(row[2 * p], if 2 * p + 1 < b { row[2 * p + 1] } else { 0 });
-            }
         }
         let ng = quantizers.len();
         let (mut qmul, mut bits) = (vec![0i32; ng], vec![0u32; ng]);
@@ -156,7 +157,27 @@ impl DenseBlock {
                 shuffle[g][16 + f] = (v >> 8) as u8;
             }
         }
+        // the inverse's pairs: under a static map the coded components first
+        let mut order: [usize; DENSE_MAX_BLOCK] = std::array::from_fn(|k| k);
+        let mut live_pairs = DENSE_MAX_BLOCK / 2;
+        if let Some(map) = static_map {
+            let coded = |k: usize| k < b && quantizers[map[k] as usize].bits > 0;
+            let mut o: Vec<usize> = (0..DENSE_MAX_BLOCK).filter(|&k| coded(k)).collect();
+            live_pairs = o.len().div_ceil(2);
+            o.extend((0..DENSE_MAX_BLOCK).filter(|&k| !coded(k)));
+            order.copy_from_slice(&o);
+        }
+        let mut inv_pairs_ordered = [[0i32; DENSE_MAX_BLOCK / 2]; DENSE_MAX_BLOCK];
+        for i in 0..b {
+            let v = |k: usize| if k < b { m.inverse[i * b + k] } else { 0 };
+            for p in 0..DENSE_MAX_BLOCK / 2 {
+                inv_pairs_ordered[i][p] = pair(v(order[2 * p]), v(order[2 * p + 1]));
+            }
+        }
         Some(DenseBlock {
+            order,
+            live_pairs,
+            inv_pairs_ordered,
             b,
             signed: lo < 0,
             lo,
@@ -164,7 +185,6 @@ impl DenseBlock {
             fwd_pairs,
             fwd_init,
             fwd_shift,
-            inv_pairs,
             inv_shift: r,
             inv_mean,
             qmul,
@@ -370,7 +390,8 @@ impl DenseBlock {
         // SAFETY: register arithmetic only (the caller runs with AVX2)
         unsafe {
             let mut acc = _mm256_set1_epi32(self.fwd_init[k]);
-            for (p, &xp) in x[..self.b.div_ceil(2)].iter().enumerate() {
+            // (all 8 pairs: those past the block are zero, and a fixed count unrolls)
+            for (p, &xp) in x.iter().enumerate() {
                 acc = _mm256_add_epi32(acc, _mm256_madd_epi16(xp, _mm256_set1_epi32(self.fwd_pairs[k][p])));
             }
             let v = _mm256_sra_epi32(acc, _mm_cvtsi32_si128(self.fwd_shift[k] as i32));
@@ -492,7 +513,6 @@ impl DenseBlock {
     unsafe fn decode8_avx2<U: CodeUnit>(&self, cols: &[u8; 8 * DENSE_MAX_BLOCK], map: &[u8; DENSE_MAX_BLOCK], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
         use core::arch::x86_64::*;
         let b = self.b;
-        let np = b.div_ceil(2);
         // SAFETY: see `decode8`; reads are of the arrays here
         unsafe {
             // each component's 8 reconstructions: fields of up to 4 bits index
@@ -515,19 +535,39 @@ impl DenseBlock {
                     yk[k] = _mm_loadu_si128(y.as_ptr() as *const __m128i);
                 }
             }
+            // component pairs in the inverse's order: a static map's coded
+            // components first (the pairs of dropped ones are skipped), else 0..B
             let mut pairs = [_mm256_setzero_si256(); DENSE_MAX_BLOCK / 2];
-            for (p, pp) in pairs[..np].iter_mut().enumerate() {
-                let (r0, r1) = (yk[2 * p], yk[(2 * p + 1).min(DENSE_MAX_BLOCK - 1)]);
+            for (p, pp) in pairs.iter_mut().enumerate() {
+                let (r0, r1) = (yk[self.order[2 * p]], yk[self.order[2 * p + 1]]);
                 *pp = _mm256_set_m128i(_mm_unpackhi_epi16(r0, r1), _mm_unpacklo_epi16(r0, r1));
             }
+            match self.live_pairs {
+                0..=4 => self.inverse_channels::<4, U>(&pairs, data, at, stride),
+                5 => self.inverse_channels::<5, U>(&pairs, data, at, stride),
+                6 => self.inverse_channels::<6, U>(&pairs, data, at, stride),
+                7 => self.inverse_channels::<7, U>(&pairs, data, at, stride),
+                _ => self.inverse_channels::<8, U>(&pairs, data, at, stride),
+            }
+        }
+    }
+
+    /// Each channel's 8 outputs of a run from its first `NP` component pairs
+    /// (the rest are zero): multiply-adds, rounding shift, mean, clamp, store.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn inverse_channels<const NP: usize, U: CodeUnit>(&self, pairs: &[core::arch::x86_64::__m256i; DENSE_MAX_BLOCK / 2], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+        use core::arch::x86_64::*;
+        // SAFETY: the caller (decode8) asserted the runs written lie in `data`
+        unsafe {
             let round = _mm256_set1_epi32(1 << (self.inv_shift - 1));
             let shift = _mm_cvtsi32_si128(self.inv_shift as i32);
             let (lo, hi) = (_mm256_set1_epi32(self.lo), _mm256_set1_epi32(self.hi));
             let out = data.as_mut_ptr().add(at);
-            for i in 0..b {
+            for i in 0..self.b {
                 let mut acc = round;
-                for (p, &pp) in pairs[..np].iter().enumerate() {
-                    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pp, _mm256_set1_epi32(self.inv_pairs[i][p])));
+                for (p, &pp) in pairs[..NP].iter().enumerate() {
+                    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pp, _mm256_set1_epi32(self.inv_pairs_ordered[i][p])));
                 }
                 let v = _mm256_add_epi32(_mm256_sra_epi32(acc, shift), _mm256_set1_epi32(self.inv_mean[i]));
                 let v = _mm256_max_epi32(_mm256_min_epi32(v, hi), lo);

@@ -83,6 +83,11 @@ pub struct Args {
     /// in image order) to this file, e.g. to compare them with another implementation.
     #[arg(long, value_name = "FILE.npy")]
     pub logits_out: Option<PathBuf>,
+    /// Write each --at tensor's uncompressed activations on the calibration images
+    /// (float32 .npy, N x C x H x W, as `calibrate --activations` takes them) to
+    /// DIR/TENSOR.npy, and stop: no calibration, no evaluation
+    #[arg(long, value_name = "DIR")]
+    pub save_activations: Option<PathBuf>,
     /// Images per inference batch (a model with a fixed batch size uses its own).
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
@@ -897,6 +902,32 @@ pub(crate) fn calibrate_each(
         .collect()
 }
 
+/// Writes each target's captured batches as one float32 tensor, DIR/NAME.npy
+/// (the batches joined along N).
+fn save_activations(dir: &std::path::Path, captured: &[Vec<GTensor>], targets: &[Candidate], quiet: bool) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the directory", dir.display()))?;
+    for (t, batches) in targets.iter().zip(captured) {
+        let first = batches.first().ok_or_else(|| anyhow!("no calibration images were captured for '{}'", t.name))?;
+        let mut shape = first.shape.clone();
+        let mut values: Vec<f32> = Vec::new();
+        for b in batches {
+            match &b.data {
+                TensorData::F32(v) => values.extend_from_slice(v),
+                _ => bail!("tensor '{}': captured activations are not float32", t.name),
+            }
+        }
+        shape[0] = batches.iter().map(|b| b.shape[0]).sum();
+        // a file name from the tensor name (ONNX names may hold '/' or ':')
+        let file: String = t.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' { c } else { '_' }).collect();
+        let path = dir.join(format!("{file}.npy"));
+        GTensor::new(shape.clone(), TensorData::F32(values))?.save_npy(&path).with_context(|| format!("{}: cannot write the activations", path.display()))?;
+        if !quiet {
+            println!("wrote {} ({:?}, float32)", path.display(), shape);
+        }
+    }
+    Ok(())
+}
+
 /// Entry point of `actcomp eval`.
 pub fn run(a: Args) -> Result<()> {
     if let Some(list) = &a.list_tensors {
@@ -958,6 +989,10 @@ pub fn run(a: Args) -> Result<()> {
         bail!("{} policies for {} tensors in --at; give one policy per tensor", a.policy.len(), targets.len());
     }
 
+    if let Some(dir) = &a.save_activations {
+        let calib = CalibSplit::new(&a, &net, &images, images_path)?;
+        return save_activations(dir, &calib.capture(&net, &images, a.batch, &targets, a.json)?, &targets, a.json);
+    }
     if a.sweep {
         let calib = CalibSplit::new(&a, &net, &images, images_path)?;
         return super::eval_sweep::run(&a, &net, &targets, &images, &labels, &calib, model_path, images_path, load_secs);
