@@ -296,3 +296,26 @@ fn residual_arguments_are_clear_errors() {
         &["--logits-out", "--sweep"],
     );
 }
+
+/// `eval --save-activations` writes each --at tensor's activations on the calibration images
+/// (here `--calib-images` of 24 training images) as float32 N x C x H x W: `pool1` equals the
+/// cut-out stem's output on those images, `block_add` has its shape, and nothing is evaluated.
+#[test]
+fn save_activations_writes_the_calibration_maps() {
+    const N: usize = 24;
+    let dir = tmpdir(SUITE, "save_activations");
+    let (img, lab) = (fixture_path("images/fashion_test_images.npy"), fixture_path("images/fashion_test_labels.npy"));
+    let train = fixture_path("images/fashion_train_images.npy");
+    let out = ok(&[
+        "eval", "--model", s(&model_path()), "--images", s(&img), "--labels", s(&lab), "--calib-images", s(&train), "--calib-count", "24", "--at",
+        "pool1,block_add", "--save-activations", s(&dir),
+    ]);
+    assert!(!out.contains("top-1"), "nothing should be evaluated:\n{out}");
+    let pool1 = GTensor::load_npy(&dir.join("pool1.npy")).unwrap();
+    assert_eq!(pool1.shape, [N, 16, 14, 14]);
+    let TensorData::F32(got) = pool1.data else { panic!("pool1.npy: not float32") };
+    let (_, x) = images("images/fashion_train_images.npy", 0, N);
+    let want = run_f32(&stem_model(), &[(&[N, 1, 28, 28], &x)]);
+    assert!(max_abs_diff(&got, &want) < 1e-5, "pool1.npy differs from the stem's output");
+    assert_eq!(GTensor::load_npy(&dir.join("block_add.npy")).unwrap().shape, [N, 16, 14, 14]);
+}
