@@ -198,7 +198,9 @@ impl Codec {
 
     /// For each block, the (forward, inverse) transform path of the fast
     /// engine: "dense avx2", "diagonal table" or "portable" (empty for
-    /// [`Engine::Plain`]). For tests that must reach every path, and reports.
+    /// [`Engine::Plain`]). A codec that runs channel-major
+    /// ([`Codec::channel_major`]) uses its own paths, not these. For tests
+    /// that must reach every fast-engine path, and reports.
     pub fn transform_paths(&self) -> Vec<(&'static str, &'static str)> {
         self.fast.as_ref().map_or_else(Vec::new, |f| f.transform_paths())
     }
