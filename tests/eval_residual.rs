@@ -295,6 +295,12 @@ fn residual_arguments_are_clear_errors() {
         ],
         &["--logits-out", "--sweep"],
     );
+    let saved = dir.join("saved");
+    fails(
+        &["eval", "--model", s(&model_path()), "--images", s(&img), "--labels", s(&lab), "--at", "pool1", "--sweep", "--save-activations", s(&saved)],
+        &["--save-activations", "--sweep"],
+    );
+    assert!(!saved.exists(), "nothing should be written when the arguments are refused");
 }
 
 /// `eval --save-activations` writes each --at tensor's activations on the calibration images

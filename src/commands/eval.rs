@@ -966,6 +966,9 @@ pub fn run(a: Args) -> Result<()> {
     if a.sweep && a.logits_out.is_some() {
         bail!("--logits-out writes the outputs of one compressed run; --sweep makes many");
     }
+    if a.save_activations.is_some() && (a.sweep || !a.policy.is_empty() || a.logits_out.is_some()) {
+        bail!("--save-activations only writes the calibration activations and stops; it takes no --sweep, --policy or --logits-out");
+    }
 
     let t_load = Instant::now();
     let net = Net::load(model_path)?;
