@@ -994,9 +994,13 @@ impl ChannelEngine {
                     }
                     let rows = TileView { base: v.base + bi * b * v.stride, stride: v.stride };
                     let out = DenseOut { work: &mut work, outputs: &mut outputs, lanes: &mut lanes, packed: &mut packed, strings: &mut strings, short, nb };
+                    // (through an opaque pointer, as the decoder's dense runs: kept out
+                    // of the identity loops)
+                    #[cfg(target_arch = "x86_64")]
+                    let kernel: DenseTileKernel<U> = std::hint::black_box(Self::dense_block_native::<U>);
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: NATIVE is set only when these features were detected at run time
-                    let plan = if NATIVE { unsafe { self.dense_block_native(bi, d, touched, data, rows, count, out) } } else { self.dense_block::<false, U>(bi, d, touched, data, rows, count, out) };
+                    let plan = if NATIVE { unsafe { kernel(self, bi, d, touched, data, rows, count, out) } } else { self.dense_block::<false, U>(bi, d, touched, data, rows, count, out) };
                     #[cfg(not(target_arch = "x86_64"))]
                     let plan = self.dense_block::<false, U>(bi, d, touched, data, rows, count, out);
                     if self.grouping == Grouping::Dynamic {
@@ -1402,7 +1406,11 @@ impl ChannelEngine {
     /// the block's 8-vector inverse.
     #[inline(always)]
     fn decode_dense8<const NATIVE: bool, U: CodeUnit>(d: &DenseBlock, p: &Plan, strings: &[(u64, u64); 8], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
-        d.decode8::<NATIVE, U>(&fields_by_channel::<NATIVE>(p, strings, d.b()), &p.map, data, at, stride);
+        let mut lanes = [(0u64, 0u64); 8];
+        for (l, &(lo, hi)) in lanes.iter_mut().zip(strings) {
+            *l = (pdep::<NATIVE>(lo, p.deposit_lo), pdep::<NATIVE>(hi, p.deposit_hi));
+        }
+        d.decode8::<NATIVE, U>(&lanes, &p.map, data, at, stride);
     }
 
     /// [`ChannelEngine::decode_dense8`] compiled for AVX2 and BMI2, out of line.
@@ -1626,8 +1634,12 @@ impl ChannelEngine {
                 if let Some(d) = &blk.dense {
                     #[cfg(target_arch = "x86_64")]
                     if NATIVE {
+                        // (through an opaque pointer: the compiler inlines even an
+                        // `inline(never)` function of the same features, and the dense
+                        // kernel's code then costs the identity loops' registers)
+                        let kernel: DenseRunKernel<U> = std::hint::black_box(Self::decode_dense8_native::<U>);
                         // SAFETY: NATIVE is set only when these features were detected at run time
-                        unsafe { Self::decode_dense8_native(d, p, strings, data, at, v.stride) };
+                        unsafe { kernel(d, p, strings, data, at, v.stride) };
                     } else {
                         Self::decode_dense8::<false, U>(d, p, strings, data, at, v.stride);
                     }
@@ -1679,6 +1691,15 @@ impl ChannelEngine {
         src.skip(count * self.vector_bits);
     }
 }
+
+/// [`ChannelEngine::dense_block_native`] as a pointer (called through an
+/// opaque one, so that the compiler does not inline it into the identity loops).
+#[cfg(target_arch = "x86_64")]
+type DenseTileKernel<U> = unsafe fn(&ChannelEngine, usize, &DenseBlock, u64, &[U], TileView, usize, DenseOut<'_>) -> (u64, u32);
+
+/// [`ChannelEngine::decode_dense8_native`] as a pointer (see [`DenseTileKernel`]).
+#[cfg(target_arch = "x86_64")]
+type DenseRunKernel<U> = unsafe fn(&DenseBlock, &Plan, &[(u64, u64); 8], &mut [MaybeUninit<U>], usize, usize);
 
 /// The fields of 8 vector strings of a block (`strings[t]` as (lo, hi); only
 /// lo's low `p.split` bits are read) under plan `p`, channel-major:

@@ -14,10 +14,14 @@
 //!   map needs every run's energies before any field is made;
 //! * **quantizer**: the fine index of 8 outputs at once (32-bit multiply,
 //!   round, clamp), then the group's code table entry per output;
-//! * **inverse**: the reconstructed components of 8 vectors (byte-shuffle
-//!   level tables for fields of up to 4 bits), paired the same way, give
-//!   each channel's 8 outputs in 8 multiply-adds, then the shift, mean and
-//!   clamp, stored as one run.
+//! * **inverse**: the 8 vectors' fields, transposed in 16-bit pieces, are
+//!   already in component pairs; byte shuffles of the groups' level tables
+//!   (fields of up to 5 bits; per quad of components one shuffle pair per
+//!   group in it, blended) turn them into the paired levels, which give
+//!   each channel's 8 outputs in one multiply-add per pair that carries a
+//!   coded component (the coefficients are read from memory, already
+//!   broadcast), then the shift and mean; four channels are clamped (by the
+//!   saturating packs) and stored together.
 //!
 //! Everything else — staging, rest runs, group maps and plans, packing the
 //! byte lanes with PEXT/PDEP, payload layout, errors — is the channel-major
@@ -62,16 +66,27 @@ pub(crate) struct DenseBlock {
     field_of: Vec<[u8; 256]>,
     /// `[g][field]`: the reconstruction ŷ of a field (0 in a dropped group).
     level_of: Vec<[i16; 256]>,
-    /// `[g]`: the low bytes of the levels of fields 0..16, then their high
-    /// bytes (groups of at most 4 bits: byte-shuffle tables).
-    shuffle: Vec<[u8; 32]>,
-    /// The inverse's component order (under a static map the coded ones
-    /// first: the dropped ones then cost no multiply), how many pairs of it
-    /// carry coded components, and `[i][p]`: (V[i][order[2p]],
-    /// V[i][order[2p+1]]) as one word.
-    order: [usize; DENSE_MAX_BLOCK],
+    /// `[g]`: the low bytes of the levels of fields 0..16, their high bytes,
+    /// then the same for fields 16..32 (groups of at most 5 bits: byte-shuffle
+    /// tables).
+    shuffle: Vec<[u8; 64]>,
+    /// The inverse's pairs of components (2j, 2j+1) that carry coded
+    /// components (under a static map; all of the block's otherwise), 
+    live: [usize; DENSE_MAX_BLOCK / 2],
     live_pairs: usize,
-    inv_pairs_ordered: [[i32; DENSE_MAX_BLOCK / 2]; DENSE_MAX_BLOCK],
+    /// The live pairs are the first `live_pairs` (nothing to gather).
+    live_prefix: bool,
+    /// Under a static map: its [`QuadPlan`], made once.
+    static_quads: Option<QuadPlan>,
+    /// `[g]`: 0x80 when group g is too wide for byte shuffles (more than 5
+    /// bits), else 0 (16 entries: a shuffle table).
+    wide_group: [u8; 16],
+    /// 0xff at the components past the block (0..16), else 0.
+    past_block: [u8; 16],
+    /// `[i][q]`: (V[i][2j], V[i][2j+1]) of the q-th live pair as one word,
+    /// in all 8 words of a register (the multiply-add reads it from memory:
+    /// no broadcast per use).
+    inv_pairs_wide: Vec<[[i32; 8]; DENSE_MAX_BLOCK / 2]>,
     /// The golden transforms (short runs, portable code).
     m: BlockMatrices,
     quantizers: Vec<GroupQuantizer>,
@@ -137,7 +152,7 @@ impl DenseBlock {
         let (mut qmul, mut bits) = (vec![0i32; ng], vec![0u32; ng]);
         let mut field_of = vec![[0u8; 256]; ng];
         let mut level_of = vec![[0i16; 256]; ng];
-        let mut shuffle = vec![[0u8; 32]; ng];
+        let mut shuffle = vec![[0u8; 64]; ng];
         for (g, q) in quantizers.iter().enumerate() {
             bits[g] = q.bits;
             if q.bits == 0 {
@@ -151,33 +166,37 @@ impl DenseBlock {
             for f in 0..1usize << q.bits {
                 level_of[g][f] = q.dequantize(sign_extend(f as u32, q.bits)) as i16;
             }
-            for f in 0..16 {
+            for f in 0..32 {
                 let v = level_of[g][f] as u16;
-                shuffle[g][f] = v as u8;
-                shuffle[g][16 + f] = (v >> 8) as u8;
+                shuffle[g][32 * (f / 16) + f % 16] = v as u8;
+                shuffle[g][32 * (f / 16) + 16 + f % 16] = (v >> 8) as u8;
             }
         }
-        // the inverse's pairs: under a static map the coded components first
-        let mut order: [usize; DENSE_MAX_BLOCK] = std::array::from_fn(|k| k);
-        let mut live_pairs = DENSE_MAX_BLOCK / 2;
-        if let Some(map) = static_map {
-            let coded = |k: usize| k < b && quantizers[map[k] as usize].bits > 0;
-            let mut o: Vec<usize> = (0..DENSE_MAX_BLOCK).filter(|&k| coded(k)).collect();
-            live_pairs = o.len().div_ceil(2);
-            o.extend((0..DENSE_MAX_BLOCK).filter(|&k| !coded(k)));
-            order.copy_from_slice(&o);
+        // the inverse's pairs: under a static map those with a coded component
+        let coded = |k: usize| k < b && static_map.is_none_or(|map| quantizers[map[k] as usize].bits > 0);
+        let mut live = [0usize; DENSE_MAX_BLOCK / 2];
+        let mut live_pairs = 0;
+        for j in 0..DENSE_MAX_BLOCK / 2 {
+            if coded(2 * j) || coded(2 * j + 1) {
+                live[live_pairs] = j;
+                live_pairs += 1;
+            }
         }
-        let mut inv_pairs_ordered = [[0i32; DENSE_MAX_BLOCK / 2]; DENSE_MAX_BLOCK];
+        let mut inv_pairs_live = [[0i32; DENSE_MAX_BLOCK / 2]; DENSE_MAX_BLOCK];
         for i in 0..b {
             let v = |k: usize| if k < b { m.inverse[i * b + k] } else { 0 };
-            for p in 0..DENSE_MAX_BLOCK / 2 {
-                inv_pairs_ordered[i][p] = pair(v(order[2 * p]), v(order[2 * p + 1]));
+            for (q, &j) in live[..live_pairs].iter().enumerate() {
+                inv_pairs_live[i][q] = pair(v(2 * j), v(2 * j + 1));
             }
         }
-        Some(DenseBlock {
-            order,
+        let mut block = DenseBlock {
+            static_quads: None,
+            wide_group: std::array::from_fn(|g| if g < bits.len() && bits[g] > 5 { 0x80 } else { 0 }),
+            past_block: std::array::from_fn(|k| if k < b { 0 } else { 0xff }),
+            live_prefix: live[..live_pairs].iter().enumerate().all(|(q, &j)| q == j),
+            inv_pairs_wide: inv_pairs_live[..b].iter().map(|row| row.map(|w| [w; 8])).collect(),
+            live,
             live_pairs,
-            inv_pairs_ordered,
             b,
             signed: lo < 0,
             lo,
@@ -194,13 +213,14 @@ impl DenseBlock {
             shuffle,
             m: m.clone(),
             quantizers,
-        })
+        };
+        if let Some(map) = static_map {
+            let map: [u8; DENSE_MAX_BLOCK] = std::array::from_fn(|k| map.get(k).copied().unwrap_or(0));
+            block.static_quads = Some(QuadPlan::new(b, &block.wide_group, &map));
+        }
+        Some(block)
     }
 
-    /// Components (and channels) of the block.
-    pub(crate) fn b(&self) -> usize {
-        self.b
-    }
 
     /// The reconstruction of the vector whose every field is its rest field
     /// (`rest_fields[k]`, component k in group `map[k]`).
@@ -490,70 +510,163 @@ impl DenseBlock {
     }
 
     /// Writes a run of 8 vectors' outputs (channel i's at `data[at + i·stride..+8]`)
-    /// from their fields, channel-major (`cols[8·k + t]`), under `map`.
+    /// from their fields as byte lanes (`lanes[t]`: components 0..8 of
+    /// vector t, one byte each, then components 8..16), under `map`.
     #[inline(always)]
-    pub(crate) fn decode8<const NATIVE: bool, U: CodeUnit>(&self, cols: &[u8; 8 * DENSE_MAX_BLOCK], map: &[u8; DENSE_MAX_BLOCK], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+    pub(crate) fn decode8<const NATIVE: bool, U: CodeUnit>(&self, lanes: &[(u64, u64); 8], map: &[u8; DENSE_MAX_BLOCK], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
         assert!(at + (self.b - 1) * stride + 8 <= data.len());
         #[cfg(target_arch = "x86_64")]
         if NATIVE {
             // SAFETY: NATIVE code runs only inside functions compiled for AVX2 on a
             // machine that has it; the runs written lie in `data` (asserted above)
-            unsafe { self.decode8_avx2(cols, map, data, at, stride) };
+            unsafe { self.decode8_avx2(lanes, map, data, at, stride) };
             return;
         }
-        for t in 0..8 {
-            let lanes: [u8; DENSE_MAX_BLOCK] = std::array::from_fn(|k| cols[8 * k + t]);
-            self.decode_vector(&lanes, map, data, at + t, stride);
+        for (t, &(lo, hi)) in lanes.iter().enumerate() {
+            let fields: [u8; DENSE_MAX_BLOCK] = std::array::from_fn(|k| (if k < 8 { lo >> (8 * k) } else { hi >> (8 * (k - 8)) }) as u8);
+            self.decode_vector(&fields, map, data, at + t, stride);
         }
     }
 
     /// [`DenseBlock::decode8`] on AVX2.
+    ///
+    /// The byte lanes of vectors t and t + 4 share a register (two 128-bit
+    /// halves); a 16-bit transpose inside the halves gives, per quad of
+    /// components 4m..4m+4, one register whose half holds its 4 vectors'
+    /// fields as (4m, 4m+1) pairs, then (4m+2, 4m+3) pairs. Byte shuffles of
+    /// the groups' level tables (blended where the quad's components are in
+    /// other groups) give the levels' low and high bytes; unpacking them
+    /// gives the inverse's component pairs directly.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn decode8_avx2<U: CodeUnit>(&self, cols: &[u8; 8 * DENSE_MAX_BLOCK], map: &[u8; DENSE_MAX_BLOCK], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+    unsafe fn decode8_avx2<U: CodeUnit>(&self, lanes: &[(u64, u64); 8], map: &[u8; DENSE_MAX_BLOCK], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
         use core::arch::x86_64::*;
         let b = self.b;
         // SAFETY: see `decode8`; reads are of the arrays here
         unsafe {
-            // each component's 8 reconstructions: fields of up to 4 bits index
-            // the group's 16 levels by byte shuffles (low, high bytes)
-            let mut yk = [_mm_setzero_si128(); DENSE_MAX_BLOCK];
-            for k in 0..b {
-                let g = map[k] as usize;
-                let fields = _mm_loadl_epi64(cols.as_ptr().add(8 * k) as *const __m128i);
-                if self.bits[g] <= 4 {
-                    let t = self.shuffle[g].as_ptr() as *const __m128i;
-                    let lo = _mm_shuffle_epi8(_mm_loadu_si128(t), fields);
-                    let hi = _mm_shuffle_epi8(_mm_loadu_si128(t.add(1)), fields);
-                    yk[k] = _mm_unpacklo_epi8(lo, hi);
-                } else {
-                    let table = &self.level_of[g];
-                    let mut y = [0i16; 8];
-                    for (t, yt) in y.iter_mut().enumerate() {
-                        *yt = table[cols[8 * k + t] as usize];
-                    }
-                    yk[k] = _mm_loadu_si128(y.as_ptr() as *const __m128i);
+            // (a loop, not `array::map`: its closure would not get the features)
+            let mut r = [_mm256_setzero_si256(); 4];
+            for (t, rt) in r.iter_mut().enumerate() {
+                *rt = _mm256_set_epi64x(lanes[t + 4].1 as i64, lanes[t + 4].0 as i64, lanes[t].1 as i64, lanes[t].0 as i64);
+            }
+            let (a0, a1) = (_mm256_unpacklo_epi16(r[0], r[1]), _mm256_unpackhi_epi16(r[0], r[1]));
+            let (a2, a3) = (_mm256_unpacklo_epi16(r[2], r[3]), _mm256_unpackhi_epi16(r[2], r[3]));
+            let quads = [_mm256_unpacklo_epi32(a0, a2), _mm256_unpackhi_epi32(a0, a2), _mm256_unpacklo_epi32(a1, a3), _mm256_unpackhi_epi32(a1, a3)];
+            let mut pairs = [_mm256_setzero_si256(); DENSE_MAX_BLOCK / 2];
+            let quads_made;
+            let plan = match &self.static_quads {
+                Some(plan) => plan,
+                None => {
+                    quads_made = QuadPlan::new_avx2(&self.wide_group, &self.past_block, map);
+                    &quads_made
+                }
+            };
+            for (m, &key) in plan.keys[..b.div_ceil(4)].iter().enumerate() {
+                let q = quads[m];
+                let groups: &[u8; 4] = plan.groups[4 * m..4 * m + 4].try_into().expect("4 groups");
+                if plan.wide >> m & 1 == 1 {
+                    self.levels_by_lookup(q, groups, &mut pairs[2 * m..2 * m + 2]);
+                    continue;
+                }
+                let (n, first, subset) = QUAD_PARTITIONS[key as usize];
+                let (mut lo, mut hi) = self.levels_by_shuffle(q, groups[0] as usize);
+                for e in 1..n as usize {
+                    let mask = _mm256_loadu_si256(QUAD_SUBSET[subset[e] as usize].as_ptr() as *const __m256i);
+                    let (l, h) = self.levels_by_shuffle(q, groups[first[e] as usize] as usize);
+                    lo = _mm256_blendv_epi8(lo, l, mask);
+                    hi = _mm256_blendv_epi8(hi, h, mask);
+                }
+                pairs[2 * m] = _mm256_unpacklo_epi8(lo, hi);
+                pairs[2 * m + 1] = _mm256_unpackhi_epi8(lo, hi);
+            }
+            let mut live = pairs;
+            if !self.live_prefix {
+                for (lq, &j) in live.iter_mut().zip(&self.live[..self.live_pairs]) {
+                    *lq = pairs[j];
                 }
             }
-            // component pairs in the inverse's order: a static map's coded
-            // components first (the pairs of dropped ones are skipped), else 0..B
-            let mut pairs = [_mm256_setzero_si256(); DENSE_MAX_BLOCK / 2];
-            for (p, pp) in pairs.iter_mut().enumerate() {
-                let (r0, r1) = (yk[self.order[2 * p]], yk[self.order[2 * p + 1]]);
-                *pp = _mm256_set_m128i(_mm_unpackhi_epi16(r0, r1), _mm_unpacklo_epi16(r0, r1));
-            }
+            let live = &live;
             match self.live_pairs {
-                0..=4 => self.inverse_channels::<4, U>(&pairs, data, at, stride),
-                5 => self.inverse_channels::<5, U>(&pairs, data, at, stride),
-                6 => self.inverse_channels::<6, U>(&pairs, data, at, stride),
-                7 => self.inverse_channels::<7, U>(&pairs, data, at, stride),
-                _ => self.inverse_channels::<8, U>(&pairs, data, at, stride),
+                0..=2 => self.inverse_channels::<2, U>(live, data, at, stride),
+                3..=4 => self.inverse_channels::<4, U>(live, data, at, stride),
+                5 => self.inverse_channels::<5, U>(live, data, at, stride),
+                6 => self.inverse_channels::<6, U>(live, data, at, stride),
+                7 => self.inverse_channels::<7, U>(live, data, at, stride),
+                _ => self.inverse_channels::<8, U>(live, data, at, stride),
             }
         }
     }
 
-    /// Each channel's 8 outputs of a run from its first `NP` component pairs
-    /// (the rest are zero): multiply-adds, rounding shift, mean, clamp, store.
+    /// The levels of group `g` (at most 5 bits) for every field of a quad
+    /// register (see `decode8_avx2`), as (low bytes, high bytes).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn levels_by_shuffle(&self, q: core::arch::x86_64::__m256i, g: usize) -> (core::arch::x86_64::__m256i, core::arch::x86_64::__m256i) {
+        use core::arch::x86_64::*;
+        // SAFETY: reads of the group's 64-byte table
+        unsafe {
+            let t = self.shuffle[g].as_ptr() as *const __m128i;
+            let lo = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(t)), q);
+            let hi = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(t.add(1))), q);
+            if self.bits[g] <= 4 {
+                return (lo, hi);
+            }
+            // fields 16..32 from the second table: bit 4 moved to each byte's top
+            // bit selects it (a field's byte has bits 5..7 clear)
+            let upper = _mm256_slli_epi16::<3>(q);
+            let lo2 = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(t.add(2))), q);
+            let hi2 = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(t.add(3))), q);
+            (_mm256_blendv_epi8(lo, lo2, upper), _mm256_blendv_epi8(hi, hi2, upper))
+        }
+    }
+
+    /// The component pairs 2m, 2m+1 of a quad register (see `decode8_avx2`)
+    /// whose groups `g` include one too wide for byte shuffles: a lookup per field.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(never)]
+    unsafe fn levels_by_lookup(&self, q: core::arch::x86_64::__m256i, g: &[u8; 4], pairs: &mut [core::arch::x86_64::__m256i]) {
+        use core::arch::x86_64::*;
+        // SAFETY: stores and loads of local arrays of 32 bytes
+        unsafe {
+            let mut fields = [0u8; 32];
+            _mm256_storeu_si256(fields.as_mut_ptr() as *mut __m256i, q);
+            // byte 16·half + 8·(c / 2) + 2·s + c % 2: component c of the quad,
+            // vector 4·half + s; its level goes to the same place of pair c / 2
+            let mut y = [[0i16; 16]; 2];
+            for half in 0..2 {
+                for c in 0..4 {
+                    for s in 0..4 {
+                        let at = 16 * half + 8 * (c / 2) + 2 * s + c % 2;
+                        y[c / 2][8 * half + 2 * s + c % 2] = self.level_of[g[c] as usize][fields[at] as usize];
+                    }
+                }
+            }
+            pairs[0] = _mm256_loadu_si256(y[0].as_ptr() as *const __m256i);
+            pairs[1] = _mm256_loadu_si256(y[1].as_ptr() as *const __m256i);
+        }
+    }
+
+    /// Channel i's 8 outputs of a run (before the clamp) from the first `NP`
+    /// live component pairs: multiply-adds, rounding shift, mean.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn inverse_channel<const NP: usize>(&self, pairs: &[core::arch::x86_64::__m256i; DENSE_MAX_BLOCK / 2], i: usize, round: core::arch::x86_64::__m256i, shift: core::arch::x86_64::__m128i) -> core::arch::x86_64::__m256i {
+        use core::arch::x86_64::*;
+        // SAFETY: register arithmetic only (the caller runs on AVX2)
+        unsafe {
+            let mut acc = round;
+            let coefficients = self.inv_pairs_wide[i].as_ptr() as *const __m256i;
+            for (p, &pp) in pairs[..NP].iter().enumerate() {
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pp, _mm256_loadu_si256(coefficients.add(p))));
+            }
+            _mm256_add_epi32(_mm256_sra_epi32(acc, shift), _mm256_set1_epi32(self.inv_mean[i]))
+        }
+    }
+
+    /// Each channel's 8 outputs of a run from its first `NP` live component
+    /// pairs (the rest are zero): multiply-adds, rounding shift, mean, clamp,
+    /// store. Bytes go out four channels at a time: the saturating packs are
+    /// the clamp to the code range, which is a byte's whole range.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn inverse_channels<const NP: usize, U: CodeUnit>(&self, pairs: &[core::arch::x86_64::__m256i; DENSE_MAX_BLOCK / 2], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
@@ -562,15 +675,27 @@ impl DenseBlock {
         unsafe {
             let round = _mm256_set1_epi32(1 << (self.inv_shift - 1));
             let shift = _mm_cvtsi32_si128(self.inv_shift as i32);
-            let (lo, hi) = (_mm256_set1_epi32(self.lo), _mm256_set1_epi32(self.hi));
             let out = data.as_mut_ptr().add(at);
-            for i in 0..self.b {
-                let mut acc = round;
-                for (p, &pp) in pairs[..NP].iter().enumerate() {
-                    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pp, _mm256_set1_epi32(self.inv_pairs_ordered[i][p])));
+            let mut i = 0;
+            if !U::WIDE {
+                let spread = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+                while i + 4 <= self.b {
+                    let v01 = _mm256_packs_epi32(self.inverse_channel::<NP>(pairs, i, round, shift), self.inverse_channel::<NP>(pairs, i + 1, round, shift));
+                    let v23 = _mm256_packs_epi32(self.inverse_channel::<NP>(pairs, i + 2, round, shift), self.inverse_channel::<NP>(pairs, i + 3, round, shift));
+                    let v = if self.signed { _mm256_packs_epi16(v01, v23) } else { _mm256_packus_epi16(v01, v23) };
+                    // (per half: 4 outputs of each channel; then channel by channel)
+                    let v = _mm256_permutevar8x32_epi32(v, spread);
+                    let (v01, v23) = (_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+                    _mm_storel_epi64(out.add(i * stride) as *mut __m128i, v01);
+                    _mm_storeh_pd(out.add((i + 1) * stride) as *mut f64, _mm_castsi128_pd(v01));
+                    _mm_storel_epi64(out.add((i + 2) * stride) as *mut __m128i, v23);
+                    _mm_storeh_pd(out.add((i + 3) * stride) as *mut f64, _mm_castsi128_pd(v23));
+                    i += 4;
                 }
-                let v = _mm256_add_epi32(_mm256_sra_epi32(acc, shift), _mm256_set1_epi32(self.inv_mean[i]));
-                let v = _mm256_max_epi32(_mm256_min_epi32(v, hi), lo);
+            }
+            let (lo, hi) = (_mm256_set1_epi32(self.lo), _mm256_set1_epi32(self.hi));
+            while i < self.b {
+                let v = _mm256_max_epi32(_mm256_min_epi32(self.inverse_channel::<NP>(pairs, i, round, shift), hi), lo);
                 // 8 codes of the range as i16, then as the unit
                 let w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
                 let dst = out.add(i * stride) as *mut __m128i;
@@ -581,7 +706,205 @@ impl DenseBlock {
                 } else {
                     _mm_storel_epi64(dst, _mm_packus_epi16(w, w));
                 }
+                i += 1;
             }
         }
+    }
+}
+
+/// How the levels of each quad of components (4m..4m+4) of a run are
+/// looked up under a map: `keys[m]`, which of the quad's positions share a
+/// group (a [`QUAD_PARTITIONS`] index); `wide` bit m, one of its groups is
+/// too wide for byte shuffles; `groups`, the map, where components past the
+/// block take their quad's first group (their fields are 0 and their inverse
+/// coefficients 0).
+#[derive(Debug, Clone, Copy, Default)]
+struct QuadPlan {
+    keys: [u8; DENSE_MAX_BLOCK / 4],
+    wide: u8,
+    groups: [u8; DENSE_MAX_BLOCK],
+}
+
+impl QuadPlan {
+    /// The plan of a block of `b` components under `map`; `wide_group[g]`
+    /// is non-zero for a group too wide for byte shuffles.
+    fn new(b: usize, wide_group: &[u8; 16], map: &[u8; DENSE_MAX_BLOCK]) -> QuadPlan {
+        let mut plan = QuadPlan { groups: *map, ..QuadPlan::default() };
+        for m in 0..b.div_ceil(4) {
+            let g = &mut plan.groups[4 * m..4 * m + 4];
+            for k in 1..4 {
+                if 4 * m + k >= b {
+                    g[k] = g[0];
+                }
+            }
+            let same = (g[1] == g[0]) as usize | ((g[2] == g[0]) as usize) << 1 | ((g[3] == g[0]) as usize) << 2 | ((g[2] == g[1]) as usize) << 3 | ((g[3] == g[1]) as usize) << 4 | ((g[3] == g[2]) as usize) << 5;
+            plan.keys[m] = same as u8;
+            if g.iter().any(|&g| wide_group[g as usize] != 0) {
+                plan.wide |= 1 << m;
+            }
+        }
+        plan
+    }
+
+    /// [`QuadPlan::new`] on AVX2 and BMI2 (a dynamic map's, run by run),
+    /// `past_block` 0xff at the components past the block: byte compares of
+    /// the map with each quad's first, second and third group give the
+    /// partition keys of all quads at once.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn new_avx2(wide_group: &[u8; 16], past_block: &[u8; 16], map: &[u8; DENSE_MAX_BLOCK]) -> QuadPlan {
+        use core::arch::x86_64::*;
+        // SAFETY: loads and stores of 16-byte arrays; BMI2 comes with the caller's features
+        unsafe {
+            // (each quad's position c in all its 4 bytes)
+            let spread = |c: usize| _mm_loadu_si128(QUAD_SPREAD[c].as_ptr() as *const __m128i);
+            let m = _mm_loadu_si128(map.as_ptr() as *const __m128i);
+            let first = _mm_shuffle_epi8(m, spread(0));
+            let m = _mm_blendv_epi8(m, first, _mm_loadu_si128(past_block.as_ptr() as *const __m128i));
+            let same0 = _mm_movemask_epi8(_mm_cmpeq_epi8(m, first)) as u64;
+            let same1 = _mm_movemask_epi8(_mm_cmpeq_epi8(m, _mm_shuffle_epi8(m, spread(1)))) as u64;
+            let same2 = _mm_movemask_epi8(_mm_cmpeq_epi8(m, _mm_shuffle_epi8(m, spread(2)))) as u64;
+            let wide = _mm_movemask_epi8(_mm_shuffle_epi8(_mm_loadu_si128(wide_group.as_ptr() as *const __m128i), m)) as u64;
+            // per quad: 3 bits (0-1, 0-2, 0-3), 2 bits (1-2, 1-3), 1 bit (2-3)
+            let (k0, k1, k2) = (_pext_u64(same0, 0xeeee), _pext_u64(same1, 0xcccc), _pext_u64(same2, 0x8888));
+            let mut plan = QuadPlan::default();
+            for (q, key) in plan.keys.iter_mut().enumerate() {
+                *key = ((k0 >> (3 * q) & 7) | (k1 >> (2 * q) & 3) << 3 | (k2 >> q & 1) << 5) as u8;
+            }
+            plan.wide = _pext_u64(wide | wide >> 1 | wide >> 2 | wide >> 3, 0x1111) as u8;
+            _mm_storeu_si128(plan.groups.as_mut_ptr() as *mut __m128i, m);
+            plan
+        }
+    }
+}
+
+/// `[same]`: the partition of a quad's 4 positions by group, from which of
+/// them share a group (bits of `same`: 0-1, 0-2, 0-3, 1-2, 1-3, 2-3), as
+/// (n, first, subset): part e (of n) is the positions of `subset[e]` (bit c:
+/// position c), whose first is `first[e]`; part 0 holds position 0.
+const QUAD_PARTITIONS: [(u8, [u8; 4], [u8; 4]); 64] = {
+    let pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)];
+    let mut table = [(0u8, [0u8; 4], [0u8; 4]); 64];
+    let mut same = 0;
+    while same < 64 {
+        // each position's part: that of the first earlier position it shares a group with
+        let mut part = [0usize; 4];
+        let (mut n, mut first, mut subset) = (0usize, [0u8; 4], [0u8; 4]);
+        let mut c = 0;
+        while c < 4 {
+            part[c] = usize::MAX;
+            let mut e = 0;
+            while e < 6 {
+                let (a, b) = pairs[e];
+                if b == c && same >> e & 1 == 1 && part[c] == usize::MAX {
+                    part[c] = part[a];
+                }
+                e += 1;
+            }
+            if part[c] == usize::MAX {
+                part[c] = n;
+                first[n] = c as u8;
+                n += 1;
+            }
+            subset[part[c]] |= 1 << c;
+            c += 1;
+        }
+        table[same] = (n as u8, first, subset);
+        same += 1;
+    }
+    table
+};
+
+/// `[c]`: a byte shuffle that puts each quad's position c in all 4 of its bytes.
+#[cfg(target_arch = "x86_64")]
+static QUAD_SPREAD: [[u8; 16]; 3] = {
+    let mut t = [[0u8; 16]; 3];
+    let mut c = 0;
+    while c < 3 {
+        let mut k = 0;
+        while k < 16 {
+            t[c][k] = (k - k % 4 + c) as u8;
+            k += 1;
+        }
+        c += 1;
+    }
+    t
+};
+
+/// `[subset]`: the bytes of a quad register (see `DenseBlock::decode8_avx2`)
+/// that hold the positions of `subset` (bit c: component 4m + c), as a blend
+/// mask. Position c of vector 4·half + s is byte 16·half + 8·(c / 2) + 2·s + c % 2.
+#[cfg(target_arch = "x86_64")]
+static QUAD_SUBSET: [[u8; 32]; 16] = {
+    let mut m = [[0u8; 32]; 16];
+    let mut subset = 0;
+    while subset < 16 {
+        let mut c = 0;
+        while c < 4 {
+            if subset >> c & 1 == 1 {
+                let mut at = 0;
+                while at < 8 {
+                    let (half, s) = (at / 4, at % 4);
+                    m[subset][16 * half + 8 * (c / 2) + 2 * s + c % 2] = 0xff;
+                    at += 1;
+                }
+            }
+            c += 1;
+        }
+        subset += 1;
+    }
+    m
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn quad_partitions_put_positions_together_exactly_when_their_groups_are_equal() {
+        for code in 0..256usize {
+            let g: [u8; 4] = std::array::from_fn(|c| (code >> (2 * c) & 3) as u8);
+            let plan = QuadPlan::new(4, &[0; 16], &std::array::from_fn(|k| if k < 4 { g[k] } else { 0 }));
+            let (n, first, subset) = QUAD_PARTITIONS[plan.keys[0] as usize];
+            let part = |c: usize| (0..n as usize).find(|&e| subset[e] >> c & 1 == 1).expect("every position in a part");
+            assert_eq!(part(0), 0, "groups {g:?}");
+            assert_eq!((0..n as usize).map(|e| subset[e]).fold(0, |a, s| a + s), 15, "groups {g:?}: parts are disjoint and cover 4 positions");
+            for e in 0..n as usize {
+                assert_eq!(first[e], subset[e].trailing_zeros() as u8, "groups {g:?}, part {e}");
+            }
+            for c1 in 0..4 {
+                for c2 in 0..4 {
+                    assert_eq!(part(c1) == part(c2), g[c1] == g[c2], "groups {g:?}, positions {c1} {c2}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn quad_plans_on_avx2_equal_the_portable_ones() {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("bmi2") {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+            for _ in 0..20_000 {
+                let b = rng.gen_range(1..=DENSE_MAX_BLOCK);
+                let groups = rng.gen_range(1..=8u8);
+                let wide_group: [u8; 16] = std::array::from_fn(|g| if g < groups as usize && rng.gen_bool(0.3) { 0x80 } else { 0 });
+                let past_block: [u8; 16] = std::array::from_fn(|k| if k < b { 0 } else { 0xff });
+                let map: [u8; 16] = std::array::from_fn(|_| rng.gen_range(0..groups));
+                let plan = QuadPlan::new(b, &wide_group, &map);
+                // SAFETY: the features were detected above
+                let fast = unsafe { avx2_plan(&wide_group, &past_block, &map) };
+                let quads = b.div_ceil(4);
+                assert_eq!((fast.keys[..quads].to_vec(), fast.wide & ((1 << quads) - 1), &fast.groups[..4 * quads]), (plan.keys[..quads].to_vec(), plan.wide, &plan.groups[..4 * quads]), "b {b}, map {map:?}, wide groups {wide_group:?}");
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2")]
+    unsafe fn avx2_plan(wide_group: &[u8; 16], past_block: &[u8; 16], map: &[u8; 16]) -> QuadPlan {
+        // SAFETY: the caller's
+        unsafe { QuadPlan::new_avx2(wide_group, past_block, map) }
     }
 }
