@@ -16,7 +16,7 @@
 //!   round, clamp), then the group's code table entry per output;
 //! * **inverse**: the 8 vectors' fields, transposed in 16-bit pieces, are
 //!   already in component pairs; byte shuffles of the groups' level tables
-//!   (fields of up to 5 bits; per quad of components one shuffle pair per
+//!   (fields of up to 6 bits; per quad of components one shuffle pair per
 //!   group in it, blended) turn them into the paired levels, which give
 //!   each channel's 8 outputs in one multiply-add per pair that carries a
 //!   coded component (the coefficients are read from memory, already
@@ -67,9 +67,9 @@ pub(crate) struct DenseBlock {
     /// `[g][field]`: the reconstruction ŷ of a field (0 in a dropped group).
     level_of: Vec<[i16; 256]>,
     /// `[g]`: the low bytes of the levels of fields 0..16, their high bytes,
-    /// then the same for fields 16..32 (groups of at most 5 bits: byte-shuffle
-    /// tables).
-    shuffle: Vec<[u8; 64]>,
+    /// then the same for fields 16..32, 32..48 and 48..64 (groups of at most
+    /// 6 bits: byte-shuffle tables).
+    shuffle: Vec<[u8; 128]>,
     /// The inverse's pairs of components (2j, 2j+1) that carry coded
     /// components (under a static map; all of the block's otherwise), 
     live: [usize; DENSE_MAX_BLOCK / 2],
@@ -78,7 +78,7 @@ pub(crate) struct DenseBlock {
     live_prefix: bool,
     /// Under a static map: its [`QuadPlan`], made once.
     static_quads: Option<QuadPlan>,
-    /// `[g]`: 0x80 when group g is too wide for byte shuffles (more than 5
+    /// `[g]`: 0x80 when group g is too wide for byte shuffles (more than 6
     /// bits), else 0 (16 entries: a shuffle table).
     wide_group: [u8; 16],
     /// 0xff at the components past the block (0..16), else 0.
@@ -152,7 +152,7 @@ impl DenseBlock {
         let (mut qmul, mut bits) = (vec![0i32; ng], vec![0u32; ng]);
         let mut field_of = vec![[0u8; 256]; ng];
         let mut level_of = vec![[0i16; 256]; ng];
-        let mut shuffle = vec![[0u8; 64]; ng];
+        let mut shuffle = vec![[0u8; 128]; ng];
         for (g, q) in quantizers.iter().enumerate() {
             bits[g] = q.bits;
             if q.bits == 0 {
@@ -166,7 +166,7 @@ impl DenseBlock {
             for f in 0..1usize << q.bits {
                 level_of[g][f] = q.dequantize(sign_extend(f as u32, q.bits)) as i16;
             }
-            for f in 0..32 {
+            for f in 0..64 {
                 let v = level_of[g][f] as u16;
                 shuffle[g][32 * (f / 16) + f % 16] = v as u8;
                 shuffle[g][32 * (f / 16) + 16 + f % 16] = (v >> 8) as u8;
@@ -191,7 +191,7 @@ impl DenseBlock {
         }
         let mut block = DenseBlock {
             static_quads: None,
-            wide_group: std::array::from_fn(|g| if g < bits.len() && bits[g] > 5 { 0x80 } else { 0 }),
+            wide_group: std::array::from_fn(|g| if g < bits.len() && bits[g] > 6 { 0x80 } else { 0 }),
             past_block: std::array::from_fn(|k| if k < b { 0 } else { 0xff }),
             live_prefix: live[..live_pairs].iter().enumerate().all(|(q, &j)| q == j),
             inv_pairs_wide: inv_pairs_live[..b].iter().map(|row| row.map(|w| [w; 8])).collect(),
@@ -597,32 +597,42 @@ impl DenseBlock {
         }
     }
 
-    /// The levels of group `g` (at most 5 bits) for every field of a quad
+    /// The levels of group `g` (at most 6 bits) for every field of a quad
     /// register (see `decode8_avx2`), as (low bytes, high bytes).
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn levels_by_shuffle(&self, q: core::arch::x86_64::__m256i, g: usize) -> (core::arch::x86_64::__m256i, core::arch::x86_64::__m256i) {
         use core::arch::x86_64::*;
-        // SAFETY: reads of the group's 64-byte table
+        // SAFETY: reads of the group's 128-byte table
         unsafe {
             let t = self.shuffle[g].as_ptr() as *const __m128i;
-            let lo = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(t)), q);
-            let hi = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(t.add(1))), q);
-            if self.bits[g] <= 4 {
+            let (lo, hi) = shuffle_chunk(t, 0, q);
+            let bits = self.bits[g];
+            if bits <= 4 {
                 return (lo, hi);
             }
-            // fields 16..32 from the second table: bit 4 moved to each byte's top
-            // bit selects it (a field's byte has bits 5..7 clear)
-            let upper = _mm256_slli_epi16::<3>(q);
-            let lo2 = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(t.add(2))), q);
-            let hi2 = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(t.add(3))), q);
-            (_mm256_blendv_epi8(lo, lo2, upper), _mm256_blendv_epi8(hi, hi2, upper))
+            // bit 4 moved to each byte's top bit picks the table of fields 16..32
+            // (or 48..64 from 32..48), then bit 5 the upper pair (a field's byte
+            // has its bits above the group's width clear; the shifts' carries
+            // into the next byte reach its low bits only)
+            let bit4 = _mm256_slli_epi16::<3>(q);
+            let (lo1, hi1) = shuffle_chunk(t, 1, q);
+            let (lo, hi) = (_mm256_blendv_epi8(lo, lo1, bit4), _mm256_blendv_epi8(hi, hi1, bit4));
+            if bits == 5 {
+                return (lo, hi);
+            }
+            let ((lo2, hi2), (lo3, hi3)) = (shuffle_chunk(t, 2, q), shuffle_chunk(t, 3, q));
+            let (lo2, hi2) = (_mm256_blendv_epi8(lo2, lo3, bit4), _mm256_blendv_epi8(hi2, hi3, bit4));
+            let bit5 = _mm256_slli_epi16::<2>(q);
+            (_mm256_blendv_epi8(lo, lo2, bit5), _mm256_blendv_epi8(hi, hi2, bit5))
         }
     }
 
     /// The component pairs 2m, 2m+1 of a quad register (see `decode8_avx2`)
-    /// whose groups `g` include one too wide for byte shuffles: a lookup per field.
+    /// whose groups `g` include one too wide for byte shuffles: a lookup per field
+    /// (out of line, compiled for AVX2 itself: the caller's features do not reach it).
     #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
     #[inline(never)]
     unsafe fn levels_by_lookup(&self, q: core::arch::x86_64::__m256i, g: &[u8; 4], pairs: &mut [core::arch::x86_64::__m256i]) {
         use core::arch::x86_64::*;
@@ -709,6 +719,21 @@ impl DenseBlock {
                 i += 1;
             }
         }
+    }
+}
+
+/// The low and high bytes of the levels of fields 16j..16j+16 (the j-th
+/// pair of 16-byte tables at `t`) for every field of `q` (as `pshufb` reads
+/// it: its low 4 bits). The caller runs on AVX2 and `t` holds 2j + 2 tables.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn shuffle_chunk(t: *const core::arch::x86_64::__m128i, j: usize, q: core::arch::x86_64::__m256i) -> (core::arch::x86_64::__m256i, core::arch::x86_64::__m256i) {
+    use core::arch::x86_64::*;
+    // SAFETY: the caller's (the tables lie at `t`)
+    unsafe {
+        let lo = _mm256_broadcastsi128_si256(_mm_loadu_si128(t.add(2 * j)));
+        let hi = _mm256_broadcastsi128_si256(_mm_loadu_si128(t.add(2 * j + 1)));
+        (_mm256_shuffle_epi8(lo, q), _mm256_shuffle_epi8(hi, q))
     }
 }
 
