@@ -1570,8 +1570,12 @@ impl ChannelEngine {
         for first in (0..whole).step_by(8) {
             self.decode_blocks::<NATIVE, U, 8>(src, &plan, data, TileView { base: v.base + first, stride: v.stride }, 8);
         }
-        if whole < count {
+        // (the rest: its strings in arrays of its own size, 4 or fewer vectors
+        // in a small one, so that a tile of 4 does not clear 64 vectors' worth)
+        if count - whole > 4 {
             self.decode_blocks::<NATIVE, U, MAX_TILE>(src, &plan, data, TileView { base: v.base + whole, stride: v.stride }, count - whole);
+        } else if whole < count {
+            self.decode_blocks::<NATIVE, U, 4>(src, &plan, data, TileView { base: v.base + whole, stride: v.stride }, count - whole);
         }
     }
 
@@ -1975,11 +1979,25 @@ unsafe fn fill_rest8(codes: &[i16; MAX_BLOCK], b: usize, out: *mut u8, stride: u
 /// Sets a run of outputs to one value.
 #[inline(always)]
 fn fill_run<U: CodeUnit>(run: &mut [MaybeUninit<U>], v: U) {
+    let n = run.len();
     if let Ok(r) = <&mut [MaybeUninit<U>; 8]>::try_from(&mut *run) {
         *r = [MaybeUninit::new(v); 8];
         return;
     }
-    run.fill(MaybeUninit::new(v));
+    // short runs (tiles of fewer than 8 vectors) as two overlapping pieces:
+    // `fill` would be a `memset` call for a few values
+    let x = MaybeUninit::new(v);
+    if (4..8).contains(&n) {
+        run[..4].copy_from_slice(&[x; 4]);
+        run[n - 4..].copy_from_slice(&[x; 4]);
+    } else if (2..4).contains(&n) {
+        run[..2].copy_from_slice(&[x; 2]);
+        run[n - 2..].copy_from_slice(&[x; 2]);
+    } else if n == 1 {
+        run[0] = x;
+    } else {
+        run.fill(x);
+    }
 }
 
 /// Bit k set where `map[k]` is `g`.
