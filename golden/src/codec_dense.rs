@@ -70,8 +70,9 @@ pub(crate) struct DenseBlock {
     /// then the same for fields 16..32, 32..48 and 48..64 (groups of at most
     /// 6 bits: byte-shuffle tables).
     shuffle: Vec<[u8; 128]>,
-    /// The inverse's pairs of components (2j, 2j+1) that carry coded
-    /// components (under a static map; all of the block's otherwise), 
+    /// The indices j of the inverse's component pairs (2j, 2j+1) that carry
+    /// a coded component — under a static map; otherwise every pair of the
+    /// block — and how many there are.
     live: [usize; DENSE_MAX_BLOCK / 2],
     live_pairs: usize,
     /// The live pairs are the first `live_pairs` (nothing to gather).
@@ -220,7 +221,6 @@ impl DenseBlock {
         }
         Some(block)
     }
-
 
     /// The reconstruction of the vector whose every field is its rest field
     /// (`rest_fields[k]`, component k in group `map[k]`).
