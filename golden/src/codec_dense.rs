@@ -894,7 +894,9 @@ mod tests {
             let (n, first, subset) = QUAD_PARTITIONS[plan.keys[0] as usize];
             let part = |c: usize| (0..n as usize).find(|&e| subset[e] >> c & 1 == 1).expect("every position in a part");
             assert_eq!(part(0), 0, "groups {g:?}");
-            assert_eq!((0..n as usize).map(|e| subset[e]).fold(0, |a, s| a + s), 15, "groups {g:?}: parts are disjoint and cover 4 positions");
+            let parts = &subset[..n as usize];
+            assert_eq!(parts.iter().fold(0, |a, &s| a | s), 15, "groups {g:?}: the parts cover the 4 positions");
+            assert_eq!(parts.iter().map(|s| s.count_ones()).sum::<u32>(), 4, "groups {g:?}: the parts are disjoint");
             for e in 0..n as usize {
                 assert_eq!(first[e], subset[e].trailing_zeros() as u8, "groups {g:?}, part {e}");
             }
