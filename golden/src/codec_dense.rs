@@ -640,13 +640,13 @@ impl DenseBlock {
         unsafe {
             let mut fields = [0u8; 32];
             _mm256_storeu_si256(fields.as_mut_ptr() as *mut __m256i, q);
-            // byte 16·half + 8·(c / 2) + 2·s + c % 2: component c of the quad,
-            // vector 4·half + s; its level goes to the same place of pair c / 2
+            // component c of the quad, vector 4·half + s: its level goes to the
+            // same place of pair c / 2 (16-bit lanes: vector 4·half + s, then c % 2)
             let mut y = [[0i16; 16]; 2];
             for half in 0..2 {
                 for c in 0..4 {
                     for s in 0..4 {
-                        let at = 16 * half + 8 * (c / 2) + 2 * s + c % 2;
+                        let at = quad_byte(c, half, s);
                         y[c / 2][8 * half + 2 * s + c % 2] = self.level_of[g[c] as usize][fields[at] as usize];
                     }
                 }
@@ -856,9 +856,17 @@ static QUAD_SPREAD: [[u8; 16]; 3] = {
     t
 };
 
+/// The byte of a quad register (see `DenseBlock::decode8_avx2`) that holds
+/// the field of the quad's component c (0..4) of vector 4·half + s: per
+/// 128-bit half, 4 vectors' (4m, 4m+1) pairs, then their (4m+2, 4m+3) pairs.
+#[cfg(target_arch = "x86_64")]
+const fn quad_byte(c: usize, half: usize, s: usize) -> usize {
+    16 * half + 8 * (c / 2) + 2 * s + c % 2
+}
+
 /// `[subset]`: the bytes of a quad register (see `DenseBlock::decode8_avx2`)
 /// that hold the positions of `subset` (bit c: component 4m + c), as a blend
-/// mask. Position c of vector 4·half + s is byte 16·half + 8·(c / 2) + 2·s + c % 2.
+/// mask (see [`quad_byte`]).
 #[cfg(target_arch = "x86_64")]
 static QUAD_SUBSET: [[u8; 32]; 16] = {
     let mut m = [[0u8; 32]; 16];
@@ -870,7 +878,7 @@ static QUAD_SUBSET: [[u8; 32]; 16] = {
                 let mut at = 0;
                 while at < 8 {
                     let (half, s) = (at / 4, at % 4);
-                    m[subset][16 * half + 8 * (c / 2) + 2 * s + c % 2] = 0xff;
+                    m[subset][quad_byte(c, half, s)] = 0xff;
                     at += 1;
                 }
             }
