@@ -795,7 +795,22 @@ impl ChannelEngine {
     /// in the forms [`DenseBlock::new`] accepts), blocks of at most 16
     /// components, tiles of at most 64 vectors and a code range of at most
     /// 256 codes.
+    ///
+    /// A static policy of small blocks runs as its equivalent of blocks of
+    /// up to 16 channels ([`crate::block_merge`]): most of the engine's cost
+    /// is per block and per run, not per value.
     pub fn new(policy: &Policy, matrices: &[BlockMatrices]) -> Option<Self> {
+        if let Some(merged) = crate::block_merge::merged_static(policy, MAX_BLOCK) {
+            let wide: Vec<BlockMatrices> = merged.blocks.iter().map(BlockMatrices::new).collect();
+            if let Some(engine) = Self::of_blocks(&merged, &wide) {
+                return Some(engine);
+            }
+        }
+        Self::of_blocks(policy, matrices)
+    }
+
+    /// [`ChannelEngine::new`] for the policy's blocks as they are.
+    fn of_blocks(policy: &Policy, matrices: &[BlockMatrices]) -> Option<Self> {
         let (lo, hi) = (policy.input.code_range.min(), policy.input.code_range.max());
         let diagonal = |m: &[Vec<i32>]| m.iter().enumerate().all(|(k, row)| row.iter().enumerate().all(|(i, &v)| i == k || v == 0));
         let suits = policy.block_size <= MAX_BLOCK && (1..=MAX_TILE).contains(&policy.tile) && hi - lo < 256;

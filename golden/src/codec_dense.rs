@@ -77,6 +77,12 @@ pub(crate) struct DenseBlock {
     live_pairs: usize,
     /// The live pairs are the first `live_pairs` (nothing to gather).
     live_prefix: bool,
+    /// In a block of more than 8 (two merged blocks of 8, say:
+    /// `crate::block_merge`), channels 0..8 of the inverse read only
+    /// components 0..8 and channels 8..16 only components 8..16. Then every channel's coefficients are those of its
+    /// half's four pairs (`inv_pairs_wide[i][0..4]`), every pair is live,
+    /// and channels 8..16 take pairs 4..8.
+    inv_halves: bool,
     /// Under a static map: its [`QuadPlan`], made once.
     static_quads: Option<QuadPlan>,
     /// `[g]`: 0x80 when group g is too wide for byte shuffles (more than 6
@@ -139,10 +145,15 @@ impl DenseBlock {
         if !(1..=31).contains(&r) || level_max > i16::MAX as i64 {
             return None;
         }
+        // a component's largest level: its group's under a static map (a merged
+        // block's groups may have levels scaled up, see `crate::block_merge`),
+        // any group's under a dynamic one
+        let group_level_max: Vec<i64> = blk.groups.iter().map(|g| g.levels.iter().map(|l| l.unsigned_abs() as i64).max().unwrap_or(0)).collect();
+        let component_level_max = |k: usize| static_map.map_or(level_max, |map| group_level_max[map[k] as usize]);
         let mut inv_mean = [0i32; DENSE_MAX_BLOCK];
         for i in 0..b {
             let row = &m.inverse[i * b..(i + 1) * b];
-            let bound = (1i64 << (r - 1)) + row.iter().map(|&v| v.unsigned_abs() as i64 * level_max).sum::<i64>();
+            let bound = (1i64 << (r - 1)) + row.iter().enumerate().map(|(k, &v)| v.unsigned_abs() as i64 * component_level_max(k)).sum::<i64>();
             // (then the shifted sum is below 2^30 in magnitude: adding the mean cannot overflow)
             if bound > i32::MAX as i64 || m.inverse_mean[i].unsigned_abs() > 1 << 20 {
                 return None;
@@ -183,15 +194,29 @@ impl DenseBlock {
                 live_pairs += 1;
             }
         }
+        // (entry e = i·B + k of the inverse: zero unless i and k are in the same half)
+        let inv_halves = b > 8 && (0..b * b).all(|e| (e / b < 8) == (e % b < 8) || m.inverse[e] == 0);
+        if inv_halves {
+            live = std::array::from_fn(|j| j);
+            live_pairs = b.div_ceil(2);
+        }
         let mut inv_pairs_live = [[0i32; DENSE_MAX_BLOCK / 2]; DENSE_MAX_BLOCK];
         for i in 0..b {
             let v = |k: usize| if k < b { m.inverse[i * b + k] } else { 0 };
+            if inv_halves {
+                let first = i / 8 * 4;
+                for q in 0..4 {
+                    inv_pairs_live[i][q] = pair(v(2 * (first + q)), v(2 * (first + q) + 1));
+                }
+                continue;
+            }
             for (q, &j) in live[..live_pairs].iter().enumerate() {
                 inv_pairs_live[i][q] = pair(v(2 * j), v(2 * j + 1));
             }
         }
         let mut block = DenseBlock {
             static_quads: None,
+            inv_halves,
             wide_group: std::array::from_fn(|g| if g < bits.len() && bits[g] > 6 { 0x80 } else { 0 }),
             past_block: std::array::from_fn(|k| if k < b { 0 } else { 0xff }),
             live_prefix: live[..live_pairs].iter().enumerate().all(|(q, &j)| q == j),
@@ -586,13 +611,22 @@ impl DenseBlock {
                 }
             }
             let live = &live;
+            if self.inv_halves {
+                self.inverse_channels::<4, U>(live, 0, self.b.min(8), data, at, stride);
+                if self.b > 8 {
+                    let z = _mm256_setzero_si256();
+                    let upper = [live[4], live[5], live[6], live[7], z, z, z, z];
+                    self.inverse_channels::<4, U>(&upper, 8, self.b, data, at, stride);
+                }
+                return;
+            }
             match self.live_pairs {
-                0..=2 => self.inverse_channels::<2, U>(live, data, at, stride),
-                3..=4 => self.inverse_channels::<4, U>(live, data, at, stride),
-                5 => self.inverse_channels::<5, U>(live, data, at, stride),
-                6 => self.inverse_channels::<6, U>(live, data, at, stride),
-                7 => self.inverse_channels::<7, U>(live, data, at, stride),
-                _ => self.inverse_channels::<8, U>(live, data, at, stride),
+                0..=2 => self.inverse_channels::<2, U>(live, 0, self.b, data, at, stride),
+                3..=4 => self.inverse_channels::<4, U>(live, 0, self.b, data, at, stride),
+                5 => self.inverse_channels::<5, U>(live, 0, self.b, data, at, stride),
+                6 => self.inverse_channels::<6, U>(live, 0, self.b, data, at, stride),
+                7 => self.inverse_channels::<7, U>(live, 0, self.b, data, at, stride),
+                _ => self.inverse_channels::<8, U>(live, 0, self.b, data, at, stride),
             }
         }
     }
@@ -673,23 +707,24 @@ impl DenseBlock {
         }
     }
 
-    /// Each channel's 8 outputs of a run from its first `NP` live component
-    /// pairs (the rest are zero): multiply-adds, rounding shift, mean, clamp,
+    /// Channels `first..end`: each one's 8 outputs of a run from the first
+    /// `NP` component pairs of `pairs` (the live ones, or its half's; the
+    /// rest are zero): multiply-adds, rounding shift, mean, clamp,
     /// store. Bytes go out four channels at a time: the saturating packs are
     /// the clamp to the code range, which is a byte's whole range.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn inverse_channels<const NP: usize, U: CodeUnit>(&self, pairs: &[core::arch::x86_64::__m256i; DENSE_MAX_BLOCK / 2], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+    unsafe fn inverse_channels<const NP: usize, U: CodeUnit>(&self, pairs: &[core::arch::x86_64::__m256i; DENSE_MAX_BLOCK / 2], first: usize, end: usize, data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
         use core::arch::x86_64::*;
         // SAFETY: the caller (decode8) asserted the runs written lie in `data`
         unsafe {
             let round = _mm256_set1_epi32(1 << (self.inv_shift - 1));
             let shift = _mm_cvtsi32_si128(self.inv_shift as i32);
             let out = data.as_mut_ptr().add(at);
-            let mut i = 0;
+            let mut i = first;
             if !U::WIDE {
                 let spread = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-                while i + 4 <= self.b {
+                while i + 4 <= end {
                     let v01 = _mm256_packs_epi32(self.inverse_channel::<NP>(pairs, i, round, shift), self.inverse_channel::<NP>(pairs, i + 1, round, shift));
                     let v23 = _mm256_packs_epi32(self.inverse_channel::<NP>(pairs, i + 2, round, shift), self.inverse_channel::<NP>(pairs, i + 3, round, shift));
                     let v = if self.signed { _mm256_packs_epi16(v01, v23) } else { _mm256_packus_epi16(v01, v23) };
@@ -704,7 +739,7 @@ impl DenseBlock {
                 }
             }
             let (lo, hi) = (_mm256_set1_epi32(self.lo), _mm256_set1_epi32(self.hi));
-            while i < self.b {
+            while i < end {
                 let v = _mm256_max_epi32(_mm256_min_epi32(self.inverse_channel::<NP>(pairs, i, round, shift), hi), lo);
                 // 8 codes of the range as i16, then as the unit
                 let w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));

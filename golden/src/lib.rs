@@ -10,6 +10,7 @@ pub mod baselines;
 pub mod basis;
 pub mod bitpack;
 pub mod bitstream;
+mod block_merge;
 pub mod calibrate;
 pub mod codec;
 mod codec_channel;

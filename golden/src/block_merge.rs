@@ -1,0 +1,141 @@
+//! A static-grouping policy of small blocks as the equivalent policy of
+//! fewer, wider blocks, for the channel engine.
+//!
+//! Under static grouping a vector's fields are, block after block, each
+//! block's components in natural order (docs/stream-format.md), and nothing
+//! else travels per tile. Blocks j..j+m of B channels are therefore one block
+//! of m·B channels whose matrices are block-diagonal, whose ranking and
+//! groups are theirs one after the other, and whose means and forward shifts
+//! are theirs side by side: the same fields, the same payload and the same
+//! reconstruction, bit for bit. The engine's cost is mostly per block and
+//! per run of vectors, not per value, so one block of 16 channels decodes
+//! much faster than two of 8.
+//!
+//! The blocks' inverse shifts may differ: a block with a shift `d` below the
+//! widest is given the widest and levels multiplied by `2^d`, which is exact
+//! (`(2^d·a + 2^(s+d−1)) >> (s+d) = (a + 2^(s−1)) >> s`) as long as the
+//! levels still fit 16 bits.
+
+use crate::policy::{BlockPolicy, Grouping, Policy, MAX_GROUPS};
+
+/// `policy` with every `m` consecutive blocks merged into one block of
+/// `m·B` channels, for the largest `m >= 2` with `m·B <= widest` that divides
+/// the block count and for which every merged block has at most
+/// [`MAX_GROUPS`] groups and levels that fit 16 bits; `None` when there is
+/// no such `m` or the policy is not static.
+pub(crate) fn merged_static(policy: &Policy, widest: usize) -> Option<Policy> {
+    if policy.grouping != Grouping::Static {
+        return None;
+    }
+    let b = policy.block_size;
+    let nb = policy.blocks.len();
+    (2..=widest / b.max(1)).rev().filter(|&m| nb % m == 0).find_map(|m| {
+        let blocks: Option<Vec<BlockPolicy>> = policy.blocks.chunks(m).map(merged_block).collect();
+        Some(Policy { block_size: m * b, blocks: blocks?, calibration: None, ..policy.clone() })
+    })
+}
+
+/// One block equivalent to `blocks` side by side (see the module), if its
+/// groups and levels stay within the policy's limits.
+fn merged_block(blocks: &[BlockPolicy]) -> Option<BlockPolicy> {
+    let b = blocks[0].mean.len();
+    let n = b * blocks.len();
+    if blocks.iter().map(|blk| blk.groups.len()).sum::<usize>() > MAX_GROUPS || blocks.iter().any(|blk| blk.mean.len() != b) {
+        return None;
+    }
+    let shift = blocks.iter().map(|blk| blk.inverse_shift).max()?;
+    let mut out = BlockPolicy {
+        mean: Vec::with_capacity(n),
+        forward: vec![vec![0; n]; n],
+        forward_shift: Vec::with_capacity(n),
+        inverse: vec![vec![0; n]; n],
+        inverse_mean: Vec::with_capacity(n),
+        inverse_shift: shift,
+        rank: Vec::with_capacity(n),
+        groups: Vec::new(),
+    };
+    for (j, blk) in blocks.iter().enumerate() {
+        let o = j * b;
+        for k in 0..b {
+            out.forward[o + k][o..o + b].copy_from_slice(&blk.forward[k]);
+            out.inverse[o + k][o..o + b].copy_from_slice(&blk.inverse[k]);
+        }
+        out.mean.extend_from_slice(&blk.mean);
+        out.forward_shift.extend_from_slice(&blk.forward_shift);
+        out.inverse_mean.extend_from_slice(&blk.inverse_mean);
+        out.rank.extend(blk.rank.iter().map(|&k| o + k));
+        let d = shift - blk.inverse_shift;
+        for g in &blk.groups {
+            let mut g = g.clone();
+            for l in &mut g.levels {
+                let scaled = (*l as i64) << d;
+                *l = i16::try_from(scaled).ok()? as i32;
+            }
+            out.groups.push(g);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Codec, Engine};
+    use crate::testkit::{random_codes, random_policy, PolicySpec};
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    /// The merged policy is the same codec: the plain (golden) engine gives
+    /// the same payload and the same reconstruction under both, and the
+    /// merged policy is valid.
+    #[test]
+    fn merged_policies_give_the_same_payload_and_reconstruction() {
+        let mut rng = StdRng::seed_from_u64(41);
+        let mut merged_some = 0;
+        for case in 0..300 {
+            let b = [1, 2, 4, 8][rng.gen_range(0..4)];
+            let nb = [2, 3, 4, 6, 8][rng.gen_range(0..5)];
+            let spec = PolicySpec { channels: Some(b * nb), block_size: Some(b), grouping: Some(Grouping::Static), max_groups: Some(rng.gen_range(1..=4)), ..Default::default() };
+            let mut policy = random_policy(&mut rng, &spec);
+            // inverse shifts a few apart, and levels small enough to scale, in most cases
+            for blk in policy.blocks.iter_mut() {
+                blk.inverse_shift = rng.gen_range(14..=17);
+            }
+            let Some(merged) = merged_static(&policy, 16) else { continue };
+            merged_some += 1;
+            merged.validate().unwrap_or_else(|e| panic!("case {case}: the merged policy is invalid: {e}"));
+            assert!(merged.block_size > b && merged.block_size <= 16 && merged.channels == policy.channels, "case {case}");
+            let (shape, codes) = random_codes(&mut rng, &policy);
+            let plain = Codec::with_engine(&policy, Engine::Plain).expect("codec");
+            let wide = Codec::with_engine(&merged, Engine::Plain).expect("codec");
+            let words = plain.compress(&codes, &shape).expect("compresses");
+            assert_eq!(wide.compress(&codes, &shape).expect("compresses"), words, "case {case}: payloads differ (B = {b}, {nb} blocks)");
+            let back = plain.decompress(&words, &shape).expect("decompresses");
+            assert_eq!(wide.decompress(&words, &shape).expect("decompresses"), back, "case {case}: reconstructions differ (B = {b}, {nb} blocks)");
+        }
+        assert!(merged_some > 100, "only {merged_some} of 300 random policies merged");
+    }
+
+    /// What cannot merge does not: dynamic grouping (its group maps travel
+    /// per block), too many groups, levels that would leave 16 bits.
+    #[test]
+    fn policies_that_cannot_merge_are_left_alone() {
+        let mut rng = StdRng::seed_from_u64(43);
+        let spec = |g| PolicySpec { channels: Some(16), block_size: Some(8), grouping: Some(g), max_groups: Some(4), ..Default::default() };
+        let mut p = random_policy(&mut rng, &spec(Grouping::Static));
+        p.blocks.iter_mut().for_each(|blk| blk.inverse_shift = 16);
+        assert!(merged_static(&p, 16).is_some(), "two blocks of 8, 8 groups at most");
+        assert!(merged_static(&p, 8).is_none(), "no room for two blocks");
+        let mut dynamic = p.clone();
+        dynamic.grouping = Grouping::Dynamic;
+        assert!(merged_static(&dynamic, 16).is_none(), "dynamic grouping");
+        let mut many = random_policy(&mut rng, &PolicySpec { max_groups: Some(8), ..spec(Grouping::Static) });
+        many.blocks.iter_mut().for_each(|blk| blk.inverse_shift = 16);
+        many.blocks[0].groups = (0..5).map(|_| many.blocks[1].groups[0].clone()).collect();
+        many.blocks[1].groups = (0..4).map(|_| many.blocks[0].groups[0].clone()).collect();
+        assert!(merged_static(&many, 16).is_none(), "9 groups");
+        let mut far = p.clone();
+        far.blocks[1].inverse_shift = 30;
+        let coded = far.blocks[0].groups.iter().any(|g| g.levels.iter().any(|&l| !(-2..=1).contains(&l)));
+        assert_eq!(merged_static(&far, 16).is_none(), coded, "levels times 2^14");
+    }
+}
