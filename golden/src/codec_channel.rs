@@ -147,6 +147,8 @@ const NO_MAP: u64 = u64::MAX;
 /// One block of the policy in the engine's form.
 #[derive(Debug, Clone)]
 struct ChannelBlock {
+    /// The block's first channel (blocks may differ in size: `crate::block_merge`).
+    first: usize,
     b: usize,
     index_bits: u32,
     /// Bits of one vector's fields (the same under every map).
@@ -268,6 +270,7 @@ impl ChannelBlock {
             r += grp.size;
         }
         let mut cb = ChannelBlock {
+            first: policy.blocks[..bi].iter().map(|blk| blk.mean.len()).sum(),
             b,
             index_bits: group_index_bits(ng),
             block_bits: blk.groups.iter().map(|g| g.size as u32 * g.bits).sum(),
@@ -976,24 +979,24 @@ impl ChannelEngine {
                     // bit j of each of the block's channels' bytes, then their masks
                     let j = v.base / 8;
                     let pick = 0x0101_0101_0101_0101u64 << j;
-                    let lo = u64::from_le_bytes(tiles_live[bi * b..bi * b + 8].try_into().expect("8 bytes"));
-                    let hi = u64::from_le_bytes(tiles_live[bi * b + 8..bi * b + 16].try_into().expect("8 bytes"));
+                    let lo = u64::from_le_bytes(tiles_live[blk.first..blk.first + 8].try_into().expect("8 bytes"));
+                    let hi = u64::from_le_bytes(tiles_live[blk.first + 8..blk.first + 16].try_into().expect("8 bytes"));
                     live = (pext::<NATIVE>(lo, pick) | (pext::<NATIVE>(hi, pick) << 8)) as u32 & blk.block_mask;
                     let mut lm = live;
                     while lm != 0 {
                         let k = lm.trailing_zeros() as usize;
-                        nonrest[k] = (batch_masks[bi * b + k] >> v.base) & 0xff;
+                        nonrest[k] = (batch_masks[blk.first + k] >> v.base) & 0xff;
                         lm &= lm - 1;
                     }
                 } else if batch == 64 {
                     let keep = u64::MAX >> (64 - count);
                     for (k, nr) in nonrest[..b].iter_mut().enumerate() {
-                        *nr = (batch_masks[bi * b + k] >> v.base) & keep;
+                        *nr = (batch_masks[blk.first + k] >> v.base) & keep;
                         live |= ((*nr != 0) as u32) << k;
                     }
                 } else {
                     for (k, nr) in nonrest[..b].iter_mut().enumerate() {
-                        let at = v.base + (bi * b + k) * v.stride;
+                        let at = v.base + (blk.first + k) * v.stride;
                         *nr = U::nonrest_mask(&data[at..at + count], rest);
                         live |= ((*nr != 0) as u32) << k;
                     }
@@ -1007,7 +1010,7 @@ impl ChannelEngine {
                         touched |= nonrest[lm.trailing_zeros() as usize];
                         lm &= lm - 1;
                     }
-                    let rows = TileView { base: v.base + bi * b * v.stride, stride: v.stride };
+                    let rows = TileView { base: v.base + blk.first * v.stride, stride: v.stride };
                     let out = DenseOut { work: &mut work, outputs: &mut outputs, lanes: &mut lanes, packed: &mut packed, strings: &mut strings, short, nb };
                     // (through an opaque pointer, as the decoder's dense runs: kept out
                     // of the identity loops)
@@ -1026,7 +1029,7 @@ impl ChannelEngine {
                 }
                 let plan = match self.grouping {
                     Grouping::Dynamic if live != 0 || count != tile => {
-                        let bv = TileView { base: v.base + bi * b * v.stride, stride: v.stride };
+                        let bv = TileView { base: v.base + blk.first * v.stride, stride: v.stride };
                         #[cfg(target_arch = "x86_64")]
                         // SAFETY: NATIVE is set only when these features were detected at run time
                         let map = if NATIVE { unsafe { self.tile_map_native(blk, live, &nonrest, data, bv, count) } } else { self.tile_map::<false, U>(blk, live, &nonrest, data, bv, count) };
@@ -1075,7 +1078,7 @@ impl ChannelEngine {
                         let k = lm.trailing_zeros() as usize;
                         let r0 = blk.field_row(plan.map[k] as usize, k);
                         let row: &[u8; 256] = blk.fields[r0..r0 + 256].try_into().expect("256 entries");
-                        let at = v.base + (bi * b + k) * v.stride;
+                        let at = v.base + (blk.first + k) * v.stride;
                         let mut m = nonrest[k];
                         while m != 0 {
                             let t = m.trailing_zeros() as usize;
@@ -1096,7 +1099,7 @@ impl ChannelEngine {
                         let k = lm.trailing_zeros() as usize;
                         let r0 = blk.field_row(plan.map[k] as usize, k);
                         let row: &[u8; 256] = blk.fields[r0..r0 + 256].try_into().expect("256 entries");
-                        let at = v.base + (bi * b + k) * v.stride;
+                        let at = v.base + (blk.first + k) * v.stride;
                         for_each_code(&data[at..at + count], |t, x| lanes[t * 16 + k] = row[x.index(self.lo)]);
                         lm &= lm - 1;
                     }
@@ -1627,7 +1630,7 @@ impl ChannelEngine {
             // (lo, hi) of a packed string; lo keeps hi's bits above its own:
             // they are read with PDEP under `deposit_lo`, which takes the low `split` bits only
             let split = |w: u64| (w, w >> p.split);
-            let at = v.base + bi * blk.b * v.stride;
+            let at = v.base + blk.first * v.stride;
             // channel by channel when many vectors differ and, where that means
             // lookups (groups too wide for byte shuffles), many of their bits
             // (a dense-transform block: its run of 8 through the 8-vector inverse

@@ -243,6 +243,48 @@ fn channel_engine_gives_the_plain_bits_on_dense_policies() {
     assert!(errors >= 20, "only {errors} corrupt payloads were errors");
 }
 
+/// Static policies of small blocks run as wider merged blocks (the engine's
+/// own form, `block_merge`); channel counts such as 24 = 16 + 8 give blocks
+/// of two sizes. Payload and reconstruction are the plain engine's.
+#[test]
+fn channel_engine_gives_the_plain_bits_on_merged_static_blocks() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(79);
+    for case in 0..120 {
+        let (channels, block) = [(24, 8), (40, 8), (12, 4), (20, 4), (16, 8), (48, 8), (6, 2)][case % 7];
+        let spec = PolicySpec {
+            channels: Some(channels),
+            block_size: Some(block),
+            grouping: Some(Grouping::Static),
+            max_groups: Some([2, 4][(case / 7) % 2]),
+            tile: Some([1, 3, 8, 16, 13, 64][rng.gen_range(0..6)]),
+            dtype: Some([Dtype::I8, Dtype::U8, Dtype::F32][case % 3]),
+            ..Default::default()
+        };
+        let mut p = if case % 2 == 0 { random_policy(&mut rng, &spec) } else { diagonal_policy(&mut rng, &spec) };
+        // close inverse shifts (merging evens them out by scaling levels)
+        for blk in p.blocks.iter_mut() {
+            blk.inverse_shift = rng.gen_range(16..=18);
+        }
+        let shape = vec![rng.gen_range(1..=3), channels, rng.gen_range(1..=7), rng.gen_range(1..=9)];
+        let codes = codes_for(&mut rng, &p, &shape, case % 4);
+        let plain = Codec::with_engine(&p, Engine::Plain).unwrap();
+        let channel = Codec::with_engine(&p, Engine::Channel).unwrap();
+        let what = format!("case {case} ({:?} C={channels} B={block} T={})", p.transform, p.tile);
+        let words = plain.compress(&codes, &shape).unwrap();
+        let got = channel.compress(&codes, &shape).unwrap();
+        if let Some(i) = first_difference(&words, &got) {
+            panic!("{what}: first differing payload word {i}: {:?} vs plain {:?}", got.get(i), words.get(i));
+        }
+        let back = plain.decompress(&words, &shape).unwrap();
+        let got = channel.decompress(&words, &shape).unwrap();
+        if let Some(i) = first_difference(&back, &got) {
+            panic!("{what}: decompressed code at flat index {i}: {:?} vs plain {:?}", got.get(i), back.get(i));
+        }
+        let codecs = [("channel-major", &channel), ("plain", &plain)];
+        check_byte_api(&format!("{what}, bytes"), codecs, &codes, &words, &back, |c, b| c.compress_bytes(b, &shape), |c, w| c.decompress_bytes(w, &shape));
+    }
+}
+
 #[test]
 fn policies_the_channel_engine_does_not_take_run_on_the_other_engines() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(71);
