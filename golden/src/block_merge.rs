@@ -1,50 +1,61 @@
-//! A static-grouping policy of small blocks as the equivalent policy of
-//! fewer, wider blocks, for the channel engine.
+//! A policy of small blocks as fewer, wider blocks, for the channel engine.
 //!
-//! Under static grouping a vector's fields are, block after block, each
-//! block's components in natural order (docs/stream-format.md), and nothing
-//! else travels per tile. Blocks j..j+m of B channels are therefore one block
-//! of m·B channels whose matrices are block-diagonal, whose ranking and
-//! groups are theirs one after the other, and whose means and forward shifts
-//! are theirs side by side: the same fields, the same payload and the same
-//! reconstruction, bit for bit. The engine's cost is mostly per block and
-//! per run of vectors, not per value, so one block of 16 channels decodes
-//! much faster than two of 8.
+//! A vector's fields are, block after block, each block's components in
+//! natural order (docs/stream-format.md). Under static grouping nothing
+//! else travels per tile, so blocks j..j+m of B channels are exactly one
+//! block of m·B channels whose matrices are block-diagonal, whose ranking
+//! and groups are theirs one after the other, and whose means and forward
+//! shifts are theirs side by side: the same fields, the same payload and
+//! the same reconstruction, bit for bit. Under dynamic grouping a tile
+//! starts with the blocks' group maps, also one after the other; the
+//! merged block's map is theirs side by side, each part ranked on its own
+//! and sent with its own index width (the engine's `MapPart`s). The
+//! engine's cost is mostly per block and per run of vectors, not per
+//! value, so one block of 16 channels runs much faster than two of 8.
 //!
 //! The blocks' inverse shifts may differ: a block with a shift `d` below the
 //! widest is given the widest and levels multiplied by `2^d`, which is exact
 //! (`(2^d·a + 2^(s+d−1)) >> (s+d) = (a + 2^(s−1)) >> s`) as long as the
 //! levels still fit 16 bits.
 
-use crate::policy::{BlockPolicy, Grouping, Policy, MAX_GROUPS};
+use crate::policy::{BlockPolicy, Policy, MAX_GROUPS};
+use std::ops::Range;
+
+/// A policy's blocks merged into wider ones (see [`merged`]).
+pub(crate) struct Merged {
+    /// The policy with the merged blocks (blocks may differ in size; its
+    /// `block_size` is the widest).
+    pub policy: Policy,
+    /// For each of its blocks, the original blocks it holds.
+    pub parts: Vec<Range<usize>>,
+}
 
 /// `policy` with its blocks merged, from the first on: each merged block
 /// is as many of the next blocks as fit `widest` channels, at most
 /// [`MAX_GROUPS`] groups and levels of 16 bits (a block that merges with
-/// none stays as it is). `None` when nothing merges or the policy is not
-/// static.
+/// none stays as it is). `None` when nothing merges.
 ///
 /// The blocks of the result may differ in size (24 channels in blocks of 8
-/// become 16 + 8): it is for the channel engine, which takes such blocks,
-/// and its `block_size` is the widest. When they do not differ it is a
-/// valid policy of its own.
-pub(crate) fn merged_static(policy: &Policy, widest: usize) -> Option<Policy> {
-    if policy.grouping != Grouping::Static {
-        return None;
-    }
+/// become 16 + 8): it is for the channel engine, which takes such blocks.
+/// A static result whose blocks do not differ is a valid policy of its own,
+/// the same codec as `policy`; a dynamic one is not (its maps would travel
+/// as one block's).
+pub(crate) fn merged(policy: &Policy, widest: usize) -> Option<Merged> {
     let b = policy.block_size.max(1);
     let nb = policy.blocks.len();
-    let mut blocks = Vec::new();
+    let (mut blocks, mut parts) = (Vec::new(), Vec::new());
     let mut j = 0;
     while j < nb {
-        let merged = (2..=(widest / b).min(nb - j)).rev().find_map(|m| Some((m, merged_block(&policy.blocks[j..j + m])?)));
-        match merged {
+        let m = (2..=(widest / b).min(nb - j)).rev().find_map(|m| Some((m, merged_block(&policy.blocks[j..j + m])?)));
+        match m {
             Some((m, blk)) => {
                 blocks.push(blk);
+                parts.push(j..j + m);
                 j += m;
             }
             None => {
                 blocks.push(policy.blocks[j].clone());
+                parts.push(j..j + 1);
                 j += 1;
             }
         }
@@ -53,7 +64,7 @@ pub(crate) fn merged_static(policy: &Policy, widest: usize) -> Option<Policy> {
         return None;
     }
     let block_size = blocks.iter().map(|blk| blk.mean.len()).max()?;
-    Some(Policy { block_size, blocks, calibration: None, ..policy.clone() })
+    Some(Merged { policy: Policy { block_size, blocks, calibration: None, ..policy.clone() }, parts })
 }
 
 /// One block equivalent to `blocks` side by side (see the module), if its
@@ -102,6 +113,7 @@ fn merged_block(blocks: &[BlockPolicy]) -> Option<BlockPolicy> {
 mod tests {
     use super::*;
     use crate::codec::{Codec, Engine};
+    use crate::policy::Grouping;
     use crate::testkit::{random_codes, random_policy, PolicySpec};
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -121,7 +133,9 @@ mod tests {
             for blk in policy.blocks.iter_mut() {
                 blk.inverse_shift = rng.gen_range(14..=17);
             }
-            let Some(merged) = merged_static(&policy, 16) else { continue };
+            let Some(Merged { policy: merged, parts }) = merged(&policy, 16) else { continue };
+            assert_eq!(parts.iter().map(|r| r.len()).sum::<usize>(), policy.blocks.len(), "case {case}: parts {parts:?}");
+            assert!(parts.windows(2).all(|w| w[0].end == w[1].start) && parts[0].start == 0, "case {case}: parts {parts:?}");
             let sizes: Vec<usize> = merged.blocks.iter().map(|blk| blk.mean.len()).collect();
             assert!(sizes.iter().all(|&n| n % b == 0 && n <= 16) && sizes.iter().sum::<usize>() == policy.channels, "case {case}: sizes {sizes:?}");
             assert!(merged.block_size > b && merged.block_size == *sizes.iter().max().unwrap(), "case {case}: sizes {sizes:?}");
@@ -142,27 +156,27 @@ mod tests {
         assert!(merged_some > 100, "only {merged_some} of 300 random policies merged into equal blocks");
     }
 
-    /// What cannot merge does not: dynamic grouping (its group maps travel
-    /// per block), too many groups, levels that would leave 16 bits.
+    /// What cannot merge does not: too many groups, levels that would leave
+    /// 16 bits, blocks that do not fit.
     #[test]
     fn policies_that_cannot_merge_are_left_alone() {
         let mut rng = StdRng::seed_from_u64(43);
         let spec = |g| PolicySpec { channels: Some(16), block_size: Some(8), grouping: Some(g), max_groups: Some(4), ..Default::default() };
         let mut p = random_policy(&mut rng, &spec(Grouping::Static));
         p.blocks.iter_mut().for_each(|blk| blk.inverse_shift = 16);
-        assert_eq!(merged_static(&p, 16).map(|m| m.blocks.len()), Some(1), "two blocks of 8, 8 groups at most");
-        assert!(merged_static(&p, 8).is_none(), "no room for two blocks");
+        assert_eq!(merged(&p, 16).map(|m| m.parts), Some(vec![0..2]), "two blocks of 8, 8 groups at most");
+        assert!(merged(&p, 8).is_none(), "no room for two blocks");
         let mut dynamic = p.clone();
         dynamic.grouping = Grouping::Dynamic;
-        assert!(merged_static(&dynamic, 16).is_none(), "dynamic grouping");
+        assert_eq!(merged(&dynamic, 16).map(|m| m.parts), Some(vec![0..2]), "dynamic grouping");
         let mut many = random_policy(&mut rng, &PolicySpec { max_groups: Some(8), ..spec(Grouping::Static) });
         many.blocks.iter_mut().for_each(|blk| blk.inverse_shift = 16);
         many.blocks[0].groups = (0..5).map(|_| many.blocks[1].groups[0].clone()).collect();
         many.blocks[1].groups = (0..4).map(|_| many.blocks[0].groups[0].clone()).collect();
-        assert!(merged_static(&many, 16).is_none(), "9 groups");
+        assert!(merged(&many, 16).is_none(), "9 groups");
         let mut far = p.clone();
         far.blocks[1].inverse_shift = 30;
         let coded = far.blocks[0].groups.iter().any(|g| g.levels.iter().any(|&l| !(-2..=1).contains(&l)));
-        assert_eq!(merged_static(&far, 16).is_none(), coded, "levels times 2^14");
+        assert_eq!(merged(&far, 16).is_none(), coded, "levels times 2^14");
     }
 }

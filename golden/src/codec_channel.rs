@@ -35,7 +35,7 @@
 use crate::bitpack::{BitSink, BitSource};
 use crate::codec_fast::Layout;
 use crate::error::{GoldenError, Result};
-use crate::policy::{group_index_bits, Grouping, Policy};
+use crate::policy::{group_index_bits, BlockPolicy, Grouping, Policy};
 use crate::quantizer::GroupQuantizer;
 use crate::codec_dense::{DenseBlock, RunOutputs};
 use crate::transform::BlockMatrices;
@@ -60,6 +60,10 @@ const DENSE_BITS_PER_LOOKUP: u32 = 40;
 pub(crate) const MAX_TILE: usize = 64;
 /// Bound on a tile energy `Σ |y_k|` over at most 64 vectors of `|y| <= 2^15`.
 const ENERGY_LIMIT: u32 = 1 << 21;
+/// Where a component's part goes in its ranking key: above the energy and
+/// position bits (`(ENERGY_LIMIT << 4) | 15 < 2^26`), below the sign bit
+/// for up to 16 parts.
+const PART_KEY_SHIFT: u32 = 26;
 
 /// Everything that follows from one group map of a block.
 ///
@@ -150,7 +154,23 @@ struct ChannelBlock {
     /// The block's first channel (blocks may differ in size: `crate::block_merge`).
     first: usize,
     b: usize,
-    index_bits: u32,
+    /// Bits of the block's group map in a dynamic tile: its parts' maps one
+    /// after the other (see [`MapPart`]).
+    map_width: u32,
+    /// Per component (bytes 0..8, 8..16): the mask of its part's group
+    /// index bits (0 past the block), and how many bits components 0..8 take.
+    index_mask_lo: u64,
+    index_mask_hi: u64,
+    index_bits_lo: u32,
+    /// Per component: the first of its part's groups (the part's group 0;
+    /// 0 past the block).
+    group_base: [u8; MAX_BLOCK],
+    /// Per component: its part's index above every ranking key bit, so a
+    /// dynamic tile ranks each part's components among themselves.
+    part_key: [i32; MAX_BLOCK],
+    /// The policy's blocks this block holds (one, or several merged:
+    /// [`crate::block_merge`]), in order.
+    parts: Vec<MapPart>,
     /// Bits of one vector's fields (the same under every map).
     block_bits: u32,
     sizes: Vec<usize>,
@@ -204,9 +224,22 @@ struct ChannelBlock {
     rest_ranks: [i32; MAX_BLOCK],
 }
 
+/// One of the policy's blocks inside an engine block: its components, the
+/// width of its group indices, its group sizes, and its index in the policy
+/// (for error messages).
+#[derive(Debug, Clone)]
+struct MapPart {
+    b: usize,
+    index_bits: u32,
+    sizes: Vec<usize>,
+    block: usize,
+}
+
 impl ChannelBlock {
-    /// The engine's tables for a diagonal block.
-    fn new(policy: &Policy, bi: usize, m: &BlockMatrices, rest: i16, dense: Option<DenseBlock>) -> Self {
+    /// The engine's tables for block `bi` of `policy`, which holds the
+    /// blocks `parts` of the policy the engine was made for, the first of
+    /// them its block `first_part`.
+    fn new(policy: &Policy, bi: usize, m: &BlockMatrices, rest: i16, dense: Option<DenseBlock>, parts: &[BlockPolicy], first_part: usize) -> Self {
         let blk = &policy.blocks[bi];
         let b = blk.mean.len();
         let (lo, hi) = (policy.input.code_range.min(), policy.input.code_range.max());
@@ -269,10 +302,35 @@ impl ChannelBlock {
             group_of_rank[r..r + grp.size].fill(g as u8);
             r += grp.size;
         }
+        // each part's components, group indices and groups, one after the other
+        let (mut index_mask, mut group_base, mut part_key) = ([0u8; MAX_BLOCK], [0u8; MAX_BLOCK], [0i32; MAX_BLOCK]);
+        let (mut k0, mut g0, mut map_width) = (0, 0, 0);
+        for (j, part) in parts.iter().enumerate() {
+            let (pb, png) = (part.mean.len(), part.groups.len());
+            let ib = group_index_bits(png);
+            for k in k0..k0 + pb {
+                index_mask[k] = ((1u32 << ib) - 1) as u8;
+                group_base[k] = g0 as u8;
+                part_key[k] = (j as i32) << PART_KEY_SHIFT;
+            }
+            (k0, g0, map_width) = (k0 + pb, g0 + png, map_width + pb as u32 * ib);
+        }
+        assert!(k0 == b && g0 == ng, "the parts make up the block");
+        let (index_mask_lo, index_mask_hi) = (u64::from_le_bytes(index_mask[..8].try_into().expect("8")), u64::from_le_bytes(index_mask[8..].try_into().expect("8")));
         let mut cb = ChannelBlock {
             first: policy.blocks[..bi].iter().map(|blk| blk.mean.len()).sum(),
             b,
-            index_bits: group_index_bits(ng),
+            map_width,
+            index_mask_lo,
+            index_mask_hi,
+            index_bits_lo: index_mask_lo.count_ones(),
+            group_base,
+            part_key,
+            parts: parts
+                .iter()
+                .enumerate()
+                .map(|(j, part)| MapPart { b: part.mean.len(), index_bits: group_index_bits(part.groups.len()), sizes: part.groups.iter().map(|g| g.size).collect(), block: first_part + j })
+                .collect(),
             block_bits: blk.groups.iter().map(|g| g.size as u32 * g.bits).sum(),
             sizes: blk.groups.iter().map(|g| g.size).collect(),
             bits: blk.groups.iter().map(|g| g.bits).collect(),
@@ -355,7 +413,7 @@ impl ChannelBlock {
     /// block and ascending in the ranking's order; padding keys rank last.
     #[inline(always)]
     fn key(&self, k: usize, energy: u32) -> i32 {
-        ((((ENERGY_LIMIT - energy) << 4) | self.positions[k]) as i32) | self.padding[k]
+        ((((ENERGY_LIMIT - energy) << 4) | self.positions[k]) as i32) | self.part_key[k] | self.padding[k]
     }
 
     /// The group map of a dynamic tile from its component energies (each
@@ -543,12 +601,13 @@ impl ChannelBlock {
     /// bits); entries past the block size must be 0.
     #[inline(always)]
     fn map_bits<const NATIVE: bool>(&self, map: &[u8; MAX_BLOCK]) -> u64 {
-        let ib = self.index_bits;
-        let each = 0x0101_0101_0101_0101u64 * ((1u64 << ib) - 1);
-        let lo = pext::<NATIVE>(u64::from_le_bytes(map[..8].try_into().expect("8 bytes")), each);
-        let hi = pext::<NATIVE>(u64::from_le_bytes(map[8..].try_into().expect("8 bytes")), each);
-        // 8·ib <= 24 bits each
-        lo | (hi << (8 * ib))
+        // each component's index within its part (no byte borrows: an entry is
+        // at least its part's first group, and 0 past the block)
+        let local = |h: usize| u64::from_le_bytes(map[8 * h..8 * h + 8].try_into().expect("8 bytes")) - u64::from_le_bytes(self.group_base[8 * h..8 * h + 8].try_into().expect("8 bytes"));
+        let lo = pext::<NATIVE>(local(0), self.index_mask_lo);
+        let hi = pext::<NATIVE>(local(1), self.index_mask_hi);
+        // at most 24 bits each
+        lo | (hi << self.index_bits_lo)
     }
 
     /// The components of a (valid) group map group by group, ascending
@@ -572,27 +631,33 @@ impl ChannelBlock {
     /// of this block: every index a group, every group its size.
     #[inline(always)]
     fn valid_map<const NATIVE: bool>(&self, bits: u64) -> Option<[u8; MAX_BLOCK]> {
-        let ib = self.index_bits;
-        let each = 0x0101_0101_0101_0101u64 * ((1u64 << ib) - 1);
         let mut map = [0u8; MAX_BLOCK];
-        map[..8].copy_from_slice(&pdep::<NATIVE>(bits, each).to_le_bytes());
-        map[8..].copy_from_slice(&pdep::<NATIVE>(bits >> (8 * ib), each).to_le_bytes());
-        // the entries past the block are 0 and counted by no group; the sizes add
-        // up to B, so every size matching leaves no index outside the groups
+        map[..8].copy_from_slice(&pdep::<NATIVE>(bits, self.index_mask_lo).to_le_bytes());
+        map[8..].copy_from_slice(&pdep::<NATIVE>(bits >> self.index_bits_lo, self.index_mask_hi).to_le_bytes());
+        // each index moved to its part's groups: the entries past the block are 0
+        // and counted by no group. A component can land in its part's groups or
+        // a later part's only, and the first part's sizes add up to its
+        // components, so with every size matching none leaves its part (then the
+        // next part's, ...) and no index is outside the groups
         let mut ok = true;
         #[cfg(target_arch = "x86_64")]
         if NATIVE {
             use core::arch::x86_64::*;
             // SAFETY: NATIVE code runs only inside functions compiled for AVX2 and
-            // POPCNT on a machine that has them; the load reads the 16-entry map
+            // POPCNT on a machine that has them; loads and stores are of 16-entry arrays
             unsafe {
-                let mv = _mm_loadu_si128(map.as_ptr() as *const __m128i);
+                let local = _mm_loadu_si128(map.as_ptr() as *const __m128i);
+                let mv = _mm_add_epi8(local, _mm_loadu_si128(self.group_base.as_ptr() as *const __m128i));
+                _mm_storeu_si128(map.as_mut_ptr() as *mut __m128i, mv);
                 for (g, &size) in self.sizes.iter().enumerate() {
                     let members = _mm_movemask_epi8(_mm_cmpeq_epi8(mv, _mm_set1_epi8(g as i8))) as u32 & self.block_mask;
                     ok &= members.count_ones() as usize == size;
                 }
             }
             return ok.then_some(map);
+        }
+        for k in 0..self.b {
+            map[k] += self.group_base[k];
         }
         for (g, &size) in self.sizes.iter().enumerate() {
             ok &= map[..self.b].iter().filter(|&&m| m as usize == g).count() == size;
@@ -603,17 +668,26 @@ impl ChannelBlock {
     /// What is wrong with a group map that [`ChannelBlock::valid_map`] refused
     /// (the plain engine's words for it).
     #[cold]
-    fn map_error(&self, bits: u64, tile_no: usize, bi: usize) -> GoldenError {
-        let (ib, ng) = (self.index_bits, self.sizes.len());
-        let mut counts = vec![0usize; ng];
-        for k in 0..self.b {
-            let g = ((bits >> (k as u32 * ib)) & ((1 << ib) - 1)) as usize;
-            if g >= ng {
-                return GoldenError::Corrupt(format!("tile {tile_no}, block {bi}: group index {g} but the block has {ng} groups"));
+    fn map_error(&self, bits: u64, tile_no: usize) -> GoldenError {
+        // the first of the parts (the policy's blocks) whose map is wrong
+        let mut at = 0;
+        for part in &self.parts {
+            let (ib, ng) = (part.index_bits, part.sizes.len());
+            let mut counts = vec![0usize; ng];
+            for k in 0..part.b {
+                let g = ((bits >> (at + k as u32 * ib)) & ((1 << ib) - 1)) as usize;
+                if g >= ng {
+                    return GoldenError::Corrupt(format!("tile {tile_no}, block {}: group index {g} but the block has {ng} groups", part.block));
+                }
+                counts[g] += 1;
             }
-            counts[g] += 1;
+            if counts != part.sizes {
+                return GoldenError::Corrupt(format!("tile {tile_no}, block {}: group map has sizes {counts:?}, the policy says {:?}", part.block, part.sizes));
+            }
+            at += part.b as u32 * ib;
         }
-        GoldenError::Corrupt(format!("tile {tile_no}, block {bi}: group map has sizes {counts:?}, the policy says {:?}", self.sizes))
+        // (valid_map and this agree: not reached)
+        GoldenError::Corrupt(format!("tile {tile_no}, block {}: invalid group map", self.parts[0].block))
     }
 
     /// The plan of a group map.
@@ -794,26 +868,27 @@ struct TileView {
 
 impl ChannelEngine {
     /// The engine for a validated policy, when the policy suits it: every
-    /// block diagonal in both directions (or, under static grouping, dense
-    /// in the forms [`DenseBlock::new`] accepts), blocks of at most 16
-    /// components, tiles of at most 64 vectors and a code range of at most
-    /// 256 codes.
+    /// block diagonal in both directions (or dense in the forms
+    /// [`DenseBlock::new`] accepts), blocks of at most 16 components, tiles
+    /// of at most 64 vectors and a code range of at most 256 codes.
     ///
-    /// A static policy of small blocks runs as its equivalent of blocks of
-    /// up to 16 channels ([`crate::block_merge`]): most of the engine's cost
-    /// is per block and per run, not per value.
+    /// A policy of small blocks runs as blocks of up to 16 channels that
+    /// each hold several of its blocks ([`crate::block_merge`]): most of the
+    /// engine's cost is per block and per run, not per value.
     pub fn new(policy: &Policy, matrices: &[BlockMatrices]) -> Option<Self> {
-        if let Some(merged) = crate::block_merge::merged_static(policy, MAX_BLOCK) {
-            let wide: Vec<BlockMatrices> = merged.blocks.iter().map(BlockMatrices::new).collect();
-            if let Some(engine) = Self::of_blocks(&merged, &wide) {
+        if let Some(merged) = crate::block_merge::merged(policy, MAX_BLOCK) {
+            let wide: Vec<BlockMatrices> = merged.policy.blocks.iter().map(BlockMatrices::new).collect();
+            if let Some(engine) = Self::of_blocks(&merged.policy, &wide, policy, &merged.parts) {
                 return Some(engine);
             }
         }
-        Self::of_blocks(policy, matrices)
+        let parts: Vec<std::ops::Range<usize>> = (0..policy.blocks.len()).map(|bi| bi..bi + 1).collect();
+        Self::of_blocks(policy, matrices, policy, &parts)
     }
 
-    /// [`ChannelEngine::new`] for the policy's blocks as they are.
-    fn of_blocks(policy: &Policy, matrices: &[BlockMatrices]) -> Option<Self> {
+    /// [`ChannelEngine::new`] for the blocks of `policy`, which is `original`
+    /// with its blocks `parts[bi]` as block bi.
+    fn of_blocks(policy: &Policy, matrices: &[BlockMatrices], original: &Policy, parts: &[std::ops::Range<usize>]) -> Option<Self> {
         let (lo, hi) = (policy.input.code_range.min(), policy.input.code_range.max());
         let diagonal = |m: &[Vec<i32>]| m.iter().enumerate().all(|(k, row)| row.iter().enumerate().all(|(i, &v)| i == k || v == 0));
         let suits = policy.block_size <= MAX_BLOCK && (1..=MAX_TILE).contains(&policy.tile) && hi - lo < 256;
@@ -828,7 +903,7 @@ impl ChannelEngine {
         }
         let rest = policy.input.zero_point.clamp(lo, hi) as i16;
         Some(ChannelEngine {
-            blocks: matrices.iter().zip(dense).enumerate().map(|(bi, (m, d))| ChannelBlock::new(policy, bi, m, rest, d)).collect(),
+            blocks: matrices.iter().zip(dense).enumerate().map(|(bi, (m, d))| ChannelBlock::new(policy, bi, m, rest, d, &original.blocks[parts[bi].clone()], parts[bi].start)).collect(),
             channels: policy.channels,
             tile: policy.tile,
             word_bits: policy.word_bits,
@@ -1022,7 +1097,7 @@ impl ChannelEngine {
                     #[cfg(not(target_arch = "x86_64"))]
                     let plan = self.dense_block::<false, U>(bi, d, touched, data, rows, count, out);
                     if self.grouping == Grouping::Dynamic {
-                        sink.push(plan.0, b as u32 * blk.index_bits);
+                        sink.push(plan.0, blk.map_width);
                     }
                     splits[bi] = plan.1;
                     continue;
@@ -1040,7 +1115,7 @@ impl ChannelEngine {
                     _ => &blk.fixed,
                 };
                 if self.grouping == Grouping::Dynamic {
-                    sink.push(plan.map_bits, b as u32 * blk.index_bits);
+                    sink.push(plan.map_bits, blk.map_width);
                 }
                 splits[bi] = plan.split;
                 if short {
@@ -1329,11 +1404,9 @@ impl ChannelEngine {
             }
             if self.grouping == Grouping::Dynamic {
                 for (bi, blk) in self.blocks.iter().enumerate() {
-                    let b = blk.b;
-                    let ib = blk.index_bits;
                     // (at most 16 x 3 bits)
-                    let bits = bzhi::<NATIVE>(src.peek57_at(0), b as u32 * ib);
-                    src.skip((b as u32 * ib) as usize);
+                    let bits = bzhi::<NATIVE>(src.peek57_at(0), blk.map_width);
+                    src.skip(blk.map_width as usize);
                     if bits == blk.fixed.map_bits {
                         which[bi] = Which::Fixed;
                         continue;
@@ -1345,7 +1418,7 @@ impl ChannelEngine {
                     }
                     // a new map: every index a group, every group its size
                     let Some(map) = blk.valid_map::<NATIVE>(bits) else {
-                        return Err(blk.map_error(bits, tile_no, bi));
+                        return Err(blk.map_error(bits, tile_no));
                     };
                     blk.plan_into::<NATIVE>(&map, bits, &mut work[slot], true);
                 }

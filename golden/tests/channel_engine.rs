@@ -243,18 +243,21 @@ fn channel_engine_gives_the_plain_bits_on_dense_policies() {
     assert!(errors >= 20, "only {errors} corrupt payloads were errors");
 }
 
-/// Static policies of small blocks run as wider merged blocks (the engine's
-/// own form, `block_merge`); channel counts such as 24 = 16 + 8 give blocks
-/// of two sizes. Payload and reconstruction are the plain engine's.
+/// Policies of small blocks run as wider merged blocks (the engine's own
+/// form, `block_merge`); channel counts such as 24 = 16 + 8 give blocks of
+/// two sizes, and under dynamic grouping each merged block carries its
+/// parts' group maps. Payload, reconstruction and the errors of corrupt
+/// payloads (which name the policy's block) are the plain engine's.
 #[test]
-fn channel_engine_gives_the_plain_bits_on_merged_static_blocks() {
+fn channel_engine_gives_the_plain_bits_on_merged_blocks() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(79);
-    for case in 0..120 {
+    let mut map_errors = 0;
+    for case in 0..240 {
         let (channels, block) = [(24, 8), (40, 8), (12, 4), (20, 4), (16, 8), (48, 8), (6, 2)][case % 7];
         let spec = PolicySpec {
             channels: Some(channels),
             block_size: Some(block),
-            grouping: Some(Grouping::Static),
+            grouping: Some([Grouping::Static, Grouping::Dynamic][(case / 14) % 2]),
             max_groups: Some([2, 4][(case / 7) % 2]),
             tile: Some([1, 3, 8, 16, 13, 64][rng.gen_range(0..6)]),
             dtype: Some([Dtype::I8, Dtype::U8, Dtype::F32][case % 3]),
@@ -269,7 +272,9 @@ fn channel_engine_gives_the_plain_bits_on_merged_static_blocks() {
         let codes = codes_for(&mut rng, &p, &shape, case % 4);
         let plain = Codec::with_engine(&p, Engine::Plain).unwrap();
         let channel = Codec::with_engine(&p, Engine::Channel).unwrap();
-        let what = format!("case {case} ({:?} C={channels} B={block} T={})", p.transform, p.tile);
+        // every other pair of cases: the portable tile loops
+        let channel = if case % 4 >= 2 { channel.with_portable_channel_loops() } else { channel };
+        let what = format!("case {case} ({:?} {:?} C={channels} B={block} T={})", p.transform, p.grouping, p.tile);
         let words = plain.compress(&codes, &shape).unwrap();
         let got = channel.compress(&codes, &shape).unwrap();
         if let Some(i) = first_difference(&words, &got) {
@@ -282,7 +287,22 @@ fn channel_engine_gives_the_plain_bits_on_merged_static_blocks() {
         }
         let codecs = [("channel-major", &channel), ("plain", &plain)];
         check_byte_api(&format!("{what}, bytes"), codecs, &codes, &words, &back, |c, b| c.compress_bytes(b, &shape), |c, w| c.decompress_bytes(w, &shape));
+        // corrupted payloads: the plain engine's result or its error
+        for _ in 0..4 {
+            let mut bad = words.clone();
+            let i = rng.gen_range(0..bad.len());
+            bad[i] ^= 1 << rng.gen_range(0..p.word_bits);
+            match (plain.decompress(&bad, &shape), channel.decompress(&bad, &shape)) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{what}: corrupted word {i}"),
+                (Err(a), Err(b)) => {
+                    assert_eq!(b.to_string(), a.to_string(), "{what}: corrupted word {i}");
+                    map_errors += a.to_string().contains("group") as usize;
+                }
+                (a, b) => panic!("{what}: corrupted word {i}: plain {:?}, channel-major {:?}", a.map(|_| "decoded"), b.map(|_| "decoded")),
+            }
+        }
     }
+    assert!(map_errors >= 20, "only {map_errors} corrupt group maps");
 }
 
 #[test]
