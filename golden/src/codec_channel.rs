@@ -100,7 +100,8 @@ struct Plan {
     /// Reconstruction of each component's rest field.
     rest_recon: [i16; MAX_BLOCK],
     /// Start of each component's reconstructions in [`ChannelBlock::recon`]
-    /// (decoder; below 2^15: at most 8 groups x 256 fields x 16 components).
+    /// (decoder; below 2^16: at most 16 groups x 256 fields x 16 components,
+    /// the last group's start below that).
     recon_row: [u16; MAX_BLOCK],
     /// The components group by group (ascending within a group), one per
     /// nibble from the low end; group g's from [`ChannelBlock::group_start`]
@@ -212,7 +213,8 @@ struct ChannelBlock {
     dense_from: u32,
     /// Where each group's components start in [`Plan::by_group`] (the group
     /// sizes' prefix sums: the same under every map).
-    group_start: [usize; crate::policy::MAX_GROUPS + 1],
+    /// (A merged block may have up to one group per component.)
+    group_start: [usize; MAX_BLOCK + 1],
     /// The plan of static grouping, or of a dynamic tile of T vectors all at rest.
     fixed: Plan,
     /// A dense block's transforms (static grouping): its vectors' fields and
@@ -536,7 +538,7 @@ impl ChannelBlock {
             unsafe {
                 // each group's masks, rest fields and rest reconstructions, blended by the map
                 let mv = _mm_loadu_si128(map.as_ptr() as *const __m128i);
-                // (map entries are group indices below 8: one byte shuffle gives the masks)
+                // (map entries are group indices below 16: one byte shuffle gives the masks)
                 let mut dep = _mm_shuffle_epi8(_mm_loadu_si128(self.group_masks.as_ptr() as *const __m128i), mv);
                 let mut bytes = _mm_setzero_si128();
                 let (mut recon, mut rows) = (_mm256_setzero_si256(), _mm256_setzero_si256());
