@@ -33,7 +33,8 @@ pub(crate) struct Merged {
 /// `policy` with its blocks merged, from the first on: each merged block
 /// is as many of the next blocks as fit `widest` channels and levels of 16
 /// bits (a block that merges with none stays as it is). `None` when
-/// nothing merges. A merged block may have more than [`MAX_GROUPS`] groups
+/// nothing merges. A merged block may have more than
+/// [`MAX_GROUPS`](crate::policy::MAX_GROUPS) groups
 /// (up to one per component): the engine takes that many.
 ///
 /// The blocks of the result may differ in size (24 channels in blocks of 8

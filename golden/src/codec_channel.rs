@@ -411,8 +411,10 @@ impl ChannelBlock {
     }
 
     /// Component k's ranking key in a tile where its energy is `energy`
-    /// (below [`ENERGY_LIMIT`]): keys are distinct, below 2^26 within the
-    /// block and ascending in the ranking's order; padding keys rank last.
+    /// (below [`ENERGY_LIMIT`]): keys are distinct, below 2^26 within a
+    /// part (one of the policy's blocks) and ascending in the part's
+    /// ranking order; a later part's keys are all larger (its index above
+    /// bit 26), so each part ranks among itself; padding keys rank last.
     #[inline(always)]
     fn key(&self, k: usize, energy: u32) -> i32 {
         ((((ENERGY_LIMIT - energy) << 4) | self.positions[k]) as i32) | self.part_key[k] | self.padding[k]

@@ -79,9 +79,10 @@ pub(crate) struct DenseBlock {
     live_prefix: bool,
     /// In a block of more than 8 (two merged blocks of 8, say:
     /// `crate::block_merge`), channels 0..8 of the inverse read only
-    /// components 0..8 and channels 8..16 only components 8..16. Then every channel's coefficients are those of its
-    /// half's four pairs (`inv_pairs_wide[i][0..4]`), every pair is live,
-    /// and channels 8..16 take pairs 4..8.
+    /// components 0..8 and channels 8..16 only components 8..16. Then every
+    /// channel's coefficients are those of its half's four pairs
+    /// (`inv_pairs_wide[i][0..4]`), every pair is live, and channels 8..16
+    /// take pairs 4..8.
     inv_halves: bool,
     /// Under a static map: its [`QuadPlan`], made once.
     static_quads: Option<QuadPlan>,
@@ -108,7 +109,7 @@ impl DenseBlock {
     /// The dense form of a block, when it is at most [`DENSE_MAX_BLOCK`]
     /// wide, its matrices' entries fit 16 bits and no partial sum of either
     /// transform can leave the i32 range for any codes of the range and any
-    /// levels.
+    /// levels (under a static map, any levels of each component's own group).
     pub(crate) fn new(policy: &Policy, blk: &BlockPolicy, m: &BlockMatrices, static_map: Option<&[u8]>) -> Option<Self> {
         let b = blk.mean.len();
         if b > DENSE_MAX_BLOCK {
@@ -296,6 +297,14 @@ impl DenseBlock {
         for (ri, r) in (0..count).step_by(8).enumerate() {
             let n = (count - r).min(8);
             if (touched >> r) & 0xff != 0 {
+                #[cfg(target_arch = "x86_64")]
+                if NATIVE && n == 8 {
+                    assert!(at + r + (self.b - 1) * stride + 8 <= data.len());
+                    // SAFETY: NATIVE code runs only inside functions compiled for AVX2
+                    // on a machine that has it; the rows read lie in `data` (above)
+                    unsafe { self.transform8_energy_avx2(data, at + r, stride, &mut outputs[ri], &mut energy) };
+                    continue;
+                }
                 self.transform::<NATIVE, U>(data, at + r, stride, n, u32::MAX, &mut outputs[ri]);
                 self.add_energy(&outputs[ri], n, &mut energy);
             } else {
@@ -494,6 +503,36 @@ impl DenseBlock {
         }
     }
 
+    /// [`DenseBlock::transform`] of 8 vectors (every component) on AVX2,
+    /// adding each component's `Σ |y|` to `energy` as
+    /// [`DenseBlock::add_energy`] does: the 8 outputs' absolute values summed
+    /// across the register by a tree of horizontal adds, 8 components at once.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn transform8_energy_avx2<U: CodeUnit>(&self, data: &[U], at: usize, stride: usize, y: &mut RunOutputs, energy: &mut [u32; DENSE_MAX_BLOCK]) {
+        use core::arch::x86_64::*;
+        // SAFETY: see `transform`; loads and stores are of `y` and `energy`
+        unsafe {
+            let x = self.pairs8(data, at, stride);
+            let mut abs = [_mm256_setzero_si256(); DENSE_MAX_BLOCK];
+            for (k, a) in abs[..self.b].iter_mut().enumerate() {
+                // (saturated to 16 bits: |y| <= 2^15 and 8 of them fit 32 bits)
+                let v = self.component8(&x, k);
+                _mm_storeu_si128(y[k].as_mut_ptr() as *mut __m128i, _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v)));
+                *a = _mm256_abs_epi32(v);
+            }
+            for (h, e) in energy.chunks_exact_mut(8).enumerate().take(self.b.div_ceil(8)) {
+                let a = &abs[8 * h..8 * h + 8];
+                // per 128-bit half: components 4q..4q+4's sums over that half's 4 vectors
+                let q0 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+                let q1 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
+                let sum = _mm256_add_epi32(_mm256_permute2x128_si256::<0x20>(q0, q1), _mm256_permute2x128_si256::<0x31>(q0, q1));
+                let ep = e.as_mut_ptr() as *mut __m256i;
+                _mm256_storeu_si256(ep, _mm256_add_epi32(_mm256_loadu_si256(ep), sum));
+            }
+        }
+    }
+
     /// [`DenseBlock::fields`] on AVX2.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
@@ -612,12 +651,11 @@ impl DenseBlock {
             }
             let live = &live;
             if self.inv_halves {
-                self.inverse_channels::<4, U>(live, 0, self.b.min(8), data, at, stride);
-                if self.b > 8 {
-                    let z = _mm256_setzero_si256();
-                    let upper = [live[4], live[5], live[6], live[7], z, z, z, z];
-                    self.inverse_channels::<4, U>(&upper, 8, self.b, data, at, stride);
-                }
+                // (only in blocks of more than 8)
+                self.inverse_channels::<4, U>(live, 0, 8, data, at, stride);
+                let z = _mm256_setzero_si256();
+                let upper = [live[4], live[5], live[6], live[7], z, z, z, z];
+                self.inverse_channels::<4, U>(&upper, 8, self.b, data, at, stride);
                 return;
             }
             match self.live_pairs {
