@@ -76,6 +76,42 @@ fn check_byte_api(
     }
 }
 
+/// `channel` against `plain` on `codes`: the same payload words, the same
+/// reconstruction, and the same with the byte API; a mismatch names the
+/// case (`what`) and the first differing word or flat index. Returns the
+/// plain engine's payload and reconstruction.
+fn matches_plain(what: &str, plain: &Codec, channel: &Codec, codes: &[i16], shape: &[usize]) -> (Vec<u64>, Vec<i16>) {
+    let words = plain.compress(codes, shape).unwrap();
+    let got = channel.compress(codes, shape).unwrap();
+    if let Some(i) = first_difference(&words, &got) {
+        panic!("{what}: first differing payload word {i}: {:?} vs plain {:?}", got.get(i), words.get(i));
+    }
+    let back = plain.decompress(&words, shape).unwrap();
+    let got = channel.decompress(&words, shape).unwrap();
+    if let Some(i) = first_difference(&back, &got) {
+        panic!("{what}: decompressed code at flat index {i}: {:?} vs plain {:?}", got.get(i), back.get(i));
+    }
+    let codecs = [("channel-major", channel), ("plain", plain)];
+    check_byte_api(&format!("{what}, bytes"), codecs, codes, &words, &back, |c, b| c.compress_bytes(b, shape), |c, w| c.decompress_bytes(w, shape));
+    (words, back)
+}
+
+/// A corrupted payload `bad`: `channel` gives `plain`'s output or its error,
+/// word for word; returns the error text when it is one.
+fn corrupt_like_plain(what: &str, plain: &Codec, channel: &Codec, bad: &[u64], shape: &[usize]) -> Option<String> {
+    match (plain.decompress(bad, shape), channel.decompress(bad, shape)) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(a, b, "{what}: corrupted payload");
+            None
+        }
+        (Err(a), Err(b)) => {
+            assert_eq!(b.to_string(), a.to_string(), "{what}: corrupted payload");
+            Some(a.to_string())
+        }
+        (a, b) => panic!("{what}: plain {:?}, channel-major {:?}", a.map(|_| "decoded"), b.map(|_| "decoded")),
+    }
+}
+
 #[test]
 fn channel_engine_gives_the_plain_bits_on_diagonal_policies() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(61);
@@ -102,28 +138,10 @@ fn channel_engine_gives_the_plain_bits_on_diagonal_policies() {
         let channel = Codec::with_engine(&p, Engine::Channel).unwrap();
         let channel = if case % 2 == 1 { channel.with_portable_channel_loops() } else { channel };
         assert!(channel.channel_major(), "case {case}: B = {} T = {} should run channel-major", p.block_size, p.tile);
-        let words = plain.compress(&codes, &shape).unwrap();
-        let got = channel.compress(&codes, &shape).unwrap();
-        if let Some(i) = first_difference(&words, &got) {
-            panic!(
-                "case {case} ({:?} B={} T={} W={} shape {shape:?}): first differing payload word {i}: {:?} vs plain {:?}",
-                p.grouping,
-                p.block_size,
-                p.tile,
-                p.word_bits,
-                got.get(i),
-                words.get(i)
-            );
-        }
-        let back = plain.decompress(&words, &shape).unwrap();
-        let got = channel.decompress(&words, &shape).unwrap();
-        if let Some(i) = first_difference(&back, &got) {
-            panic!("case {case}: decompressed code at flat index {i}: {:?} vs plain {:?}", got.get(i), back.get(i));
-        }
+        // (and the same tensor as its int8/uint8 bytes, on both engines)
+        let what = format!("case {case} ({:?} B={} T={} W={} shape {shape:?})", p.grouping, p.block_size, p.tile, p.word_bits);
+        let (words, _) = matches_plain(&what, &plain, &channel, &codes, &shape);
         assert_eq!(channel.compress_parallel(&codes, &shape).unwrap(), words, "case {case}: parallel compress");
-        // the same tensor as its int8/uint8 bytes, on the channel-major and the plain engine
-        let codecs = [("channel-major", &channel), ("plain", &plain)];
-        check_byte_api(&format!("case {case}, bytes"), codecs, &codes, &words, &back, |c, b| c.compress_bytes(b, &shape), |c, w| c.decompress_bytes(w, &shape));
     }
     assert!(straddling >= 100, "only {straddling} cases had tiles straddling two images");
 }
@@ -207,19 +225,9 @@ fn channel_engine_gives_the_plain_bits_on_dense_policies() {
         let channel = Codec::with_engine(&p, Engine::Channel).unwrap();
         let channel = if case % 2 == 1 { channel.with_portable_channel_loops() } else { channel };
         taken += (channel.channel_major() && has_dense_block(&p)) as usize;
-        let words = plain.compress(&codes, &shape).unwrap();
-        let got = channel.compress(&codes, &shape).unwrap();
-        if let Some(i) = first_difference(&words, &got) {
-            panic!("case {case} ({:?} B={} T={} W={} shape {shape:?}): first differing payload word {i}: {:?} vs plain {:?}", p.transform, p.block_size, p.tile, p.word_bits, got.get(i), words.get(i));
-        }
-        let back = plain.decompress(&words, &shape).unwrap();
-        let got = channel.decompress(&words, &shape).unwrap();
-        if let Some(i) = first_difference(&back, &got) {
-            panic!("case {case} ({:?} B={} T={}): decompressed code at flat index {i}: {:?} vs plain {:?}", p.transform, p.block_size, p.tile, got.get(i), back.get(i));
-        }
+        let what = format!("case {case} ({:?} B={} T={} W={} shape {shape:?})", p.transform, p.block_size, p.tile, p.word_bits);
+        let (words, _) = matches_plain(&what, &plain, &channel, &codes, &shape);
         assert_eq!(channel.compress_parallel(&codes, &shape).unwrap(), words, "case {case}: parallel compress");
-        let codecs = [("channel-major", &channel), ("plain", &plain)];
-        check_byte_api(&format!("case {case}, bytes"), codecs, &codes, &words, &back, |c, b| c.compress_bytes(b, &shape), |c, w| c.decompress_bytes(w, &shape));
         // a corrupted payload: the plain engine's result or its error
         let mut bad = words.clone();
         if !bad.is_empty() {
@@ -227,14 +235,7 @@ fn channel_engine_gives_the_plain_bits_on_dense_policies() {
                 let i = rng.gen_range(0..bad.len());
                 bad[i] ^= 1 << rng.gen_range(0..p.word_bits);
             }
-            match (plain.decompress(&bad, &shape), channel.decompress(&bad, &shape)) {
-                (Ok(a), Ok(b)) => assert_eq!(a, b, "case {case}: corrupted payload"),
-                (Err(a), Err(b)) => {
-                    assert_eq!(a.to_string(), b.to_string(), "case {case}");
-                    errors += 1;
-                }
-                (a, b) => panic!("case {case}: plain {:?}, channel-major {:?}", a.map(|_| "decoded"), b.map(|_| "decoded")),
-            }
+            errors += corrupt_like_plain(&what, &plain, &channel, &bad, &shape).is_some() as usize;
         }
     }
     // most random dense policies pass the engine's 32-bit bounds, and corrupt
@@ -275,32 +276,15 @@ fn channel_engine_gives_the_plain_bits_on_merged_blocks() {
         // every other pair of cases: the portable tile loops
         let channel = if case % 4 >= 2 { channel.with_portable_channel_loops() } else { channel };
         let what = format!("case {case} ({:?} {:?} C={channels} B={block} T={})", p.transform, p.grouping, p.tile);
-        let words = plain.compress(&codes, &shape).unwrap();
-        let got = channel.compress(&codes, &shape).unwrap();
-        if let Some(i) = first_difference(&words, &got) {
-            panic!("{what}: first differing payload word {i}: {:?} vs plain {:?}", got.get(i), words.get(i));
-        }
-        let back = plain.decompress(&words, &shape).unwrap();
-        let got = channel.decompress(&words, &shape).unwrap();
-        if let Some(i) = first_difference(&back, &got) {
-            panic!("{what}: decompressed code at flat index {i}: {:?} vs plain {:?}", got.get(i), back.get(i));
-        }
-        let codecs = [("channel-major", &channel), ("plain", &plain)];
-        check_byte_api(&format!("{what}, bytes"), codecs, &codes, &words, &back, |c, b| c.compress_bytes(b, &shape), |c, w| c.decompress_bytes(w, &shape));
+        let (words, _) = matches_plain(&what, &plain, &channel, &codes, &shape);
         // corrupted payloads: the plain engine's result or its error
         for attempt in 0..4 {
             let mut bad = words.clone();
             // (every other attempt in the first tile's group maps, at the start of word 0)
             let (i, bit) = if attempt % 2 == 0 { (0, rng.gen_range(0..16)) } else { (rng.gen_range(0..bad.len()), rng.gen_range(0..p.word_bits)) };
             bad[i] ^= 1 << bit;
-            match (plain.decompress(&bad, &shape), channel.decompress(&bad, &shape)) {
-                (Ok(a), Ok(b)) => assert_eq!(a, b, "{what}: corrupted word {i}"),
-                (Err(a), Err(b)) => {
-                    assert_eq!(b.to_string(), a.to_string(), "{what}: corrupted word {i}");
-                    map_errors += a.to_string().contains("group") as usize;
-                }
-                (a, b) => panic!("{what}: corrupted word {i}: plain {:?}, channel-major {:?}", a.map(|_| "decoded"), b.map(|_| "decoded")),
-            }
+            let error = corrupt_like_plain(&format!("{what}, word {i}"), &plain, &channel, &bad, &shape);
+            map_errors += error.is_some_and(|e| e.contains("group")) as usize;
         }
     }
     assert!(map_errors >= 20, "only {map_errors} corrupt group maps");
