@@ -190,6 +190,21 @@ impl Codec {
         self
     }
 
+    /// This codec with the channel-major engine's AVX-512 code left out
+    /// (its AVX2 and BMI2 tile loops, where the CPU has them), so tests on
+    /// machines with AVX-512 still check that code against the others.
+    #[doc(hidden)]
+    pub fn with_avx2_channel_loops(mut self) -> Codec {
+        self.channel = self.channel.map(ChannelEngine::without_avx512);
+        self
+    }
+
+    /// Whether the channel-major engine runs AVX-512 code (for tests and reports).
+    #[doc(hidden)]
+    pub fn channel_uses_avx512(&self) -> bool {
+        self.channel.as_ref().is_some_and(ChannelEngine::uses_avx512)
+    }
+
     /// Whether compress and decompress run on the channel-major engine
     /// ([`Engine::Channel`] and a policy it suits).
     pub fn channel_major(&self) -> bool {

@@ -37,7 +37,7 @@ use crate::codec_fast::Layout;
 use crate::error::{GoldenError, Result};
 use crate::policy::{group_index_bits, BlockPolicy, Grouping, Policy};
 use crate::quantizer::GroupQuantizer;
-use crate::codec_dense::{DenseBlock, RunOutputs};
+use crate::codec_dense::{DenseBlock, QuadPlan, RunOutputs};
 use crate::transform::BlockMatrices;
 use std::mem::MaybeUninit;
 
@@ -107,6 +107,8 @@ struct Plan {
     /// nibble from the low end; group g's from [`ChannelBlock::group_start`]
     /// (decoder): made when a block first needs it ([`Plan::by_group`]).
     by_group: LazyOrder,
+    /// A dense block's level lookups under the map (decoder: [`DenseBlock::quad_plan`]).
+    quads: QuadPlan,
 }
 
 /// [`Plan`]'s component order, made on first use: [`LazyOrder::UNSET`] until
@@ -405,6 +407,7 @@ impl ChannelBlock {
             // under static grouping only)
             let rest_fields: Vec<u8> = (0..b).map(|k| cb.rest_field_of[cb.fixed.map[k] as usize][k]).collect();
             cb.fixed.rest_recon = d.rest_recon(&cb.fixed.map, &rest_fields);
+            cb.fixed.quads = d.quad_plan::<false>(&cb.fixed.map);
             cb.dense = Some(Box::new(d));
         }
         cb
@@ -532,6 +535,11 @@ impl ChannelBlock {
         p.map_bits = map_bits;
         // (made when a dense block first needs it: most plans serve sparse blocks only)
         p.by_group = LazyOrder::new(LazyOrder::UNSET);
+        if with_recon {
+            if let Some(d) = &self.dense {
+                p.quads = d.quad_plan::<NATIVE>(map);
+            }
+        }
         #[cfg(target_arch = "x86_64")]
         if NATIVE {
             use core::arch::x86_64::*;
@@ -726,6 +734,7 @@ impl Plan {
             rest_recon: [0; MAX_BLOCK],
             recon_row: [0; MAX_BLOCK],
             by_group: LazyOrder::new(LazyOrder::UNSET),
+            quads: QuadPlan::default(),
         }
     }
 }
@@ -858,6 +867,9 @@ pub(crate) struct ChannelEngine {
     rest: i16,
     /// Compile the tile loops for AVX2, BMI1/2, POPCNT and LZCNT (detected at run time).
     native: bool,
+    /// With `native`: compile the dense blocks' tiles for AVX-512 VBMI too
+    /// (detected at run time).
+    vbmi: bool,
     /// Bits of one vector's strings of every block.
     vector_bits: usize,
 }
@@ -915,6 +927,7 @@ impl ChannelEngine {
             lo,
             rest,
             native: crate::kernels::avx2_bmi2_available(),
+            vbmi: crate::kernels::avx512_vbmi_available(),
             vector_bits: policy.blocks.iter().flat_map(|b| &b.groups).map(|g| g.size * g.bits as usize).sum(),
         })
     }
@@ -978,7 +991,20 @@ impl ChannelEngine {
     /// instructions), for tests on machines that have them.
     pub fn portable(mut self) -> Self {
         self.native = false;
+        self.vbmi = false;
         self
+    }
+
+    /// The same engine without its AVX-512 code (AVX2 and BMI2 at most),
+    /// for tests and benchmarks on machines that have AVX-512.
+    pub fn without_avx512(mut self) -> Self {
+        self.vbmi = false;
+        self
+    }
+
+    /// Whether this engine runs AVX-512 VBMI code (see [`ChannelEngine::without_avx512`]).
+    pub fn uses_avx512(&self) -> bool {
+        self.vbmi
     }
 
     /// Payload words of the tiles covering vectors `first..end` (`first` on a
@@ -1094,12 +1120,12 @@ impl ChannelEngine {
                     // (through an opaque pointer, as the decoder's dense runs: kept out
                     // of the identity loops)
                     #[cfg(target_arch = "x86_64")]
-                    let kernel: DenseTileKernel<U> = std::hint::black_box(Self::dense_block_native::<U>);
+                    let kernel: DenseTileKernel<U> = std::hint::black_box(if self.vbmi { Self::dense_block_vbmi::<U> } else { Self::dense_block_native::<U> });
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: NATIVE is set only when these features were detected at run time
-                    let plan = if NATIVE { unsafe { kernel(self, bi, d, touched, data, rows, count, out) } } else { self.dense_block::<false, U>(bi, d, touched, data, rows, count, out) };
+                    let plan = if NATIVE { unsafe { kernel(self, bi, d, touched, data, rows, count, out) } } else { self.dense_block::<false, false, U>(bi, d, touched, data, rows, count, out) };
                     #[cfg(not(target_arch = "x86_64"))]
-                    let plan = self.dense_block::<false, U>(bi, d, touched, data, rows, count, out);
+                    let plan = self.dense_block::<false, false, U>(bi, d, touched, data, rows, count, out);
                     if self.grouping == Grouping::Dynamic {
                         sink.push(plan.0, blk.map_width);
                     }
@@ -1281,11 +1307,11 @@ impl ChannelEngine {
     /// Returns the plan's map bits and split.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn dense_block<const NATIVE: bool, U: CodeUnit>(&self, bi: usize, d: &DenseBlock, touched: u64, data: &[U], rows: TileView, count: usize, out: DenseOut<'_>) -> (u64, u32) {
+    fn dense_block<const NATIVE: bool, const VBMI: bool, U: CodeUnit>(&self, bi: usize, d: &DenseBlock, touched: u64, data: &[U], rows: TileView, count: usize, out: DenseOut<'_>) -> (u64, u32) {
         let blk = &self.blocks[bi];
         let dynamic = self.grouping == Grouping::Dynamic;
         let plan = if dynamic && (touched != 0 || count != self.tile) {
-            let energy = d.tile_outputs::<NATIVE, U>(data, rows.base, rows.stride, count, touched, &blk.rest_abs, out.outputs);
+            let energy = d.tile_outputs::<NATIVE, VBMI, U>(data, rows.base, rows.stride, count, touched, &blk.rest_abs, out.outputs);
             self.plan_of::<NATIVE>(bi, &blk.rank_map::<NATIVE>(&energy), out.work)
         } else {
             &blk.fixed
@@ -1299,7 +1325,7 @@ impl ChannelEngine {
             }
         }
         if touched != 0 {
-            d.tile_fields::<NATIVE, U>(data, rows.base, rows.stride, count, touched, &plan.map, dynamic.then_some(&*out.outputs), out.lanes);
+            d.tile_fields::<NATIVE, VBMI, U>(data, rows.base, rows.stride, count, touched, &plan.map, dynamic.then_some(&*out.outputs), out.lanes);
             pack_touched::<NATIVE>(plan, out.lanes, touched, out.short, out.packed, out.strings, nb, bi);
         }
         (plan.map_bits, plan.split)
@@ -1312,7 +1338,17 @@ impl ChannelEngine {
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
     unsafe fn dense_block_native<U: CodeUnit>(&self, bi: usize, d: &DenseBlock, touched: u64, data: &[U], rows: TileView, count: usize, out: DenseOut<'_>) -> (u64, u32) {
-        self.dense_block::<true, U>(bi, d, touched, data, rows, count, out)
+        self.dense_block::<true, false, U>(bi, d, touched, data, rows, count, out)
+    }
+
+    /// [`ChannelEngine::dense_block`] compiled for AVX-512 VBMI as well
+    /// (the code tables looked up 64 bytes at a time), out of line.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt,avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn dense_block_vbmi<U: CodeUnit>(&self, bi: usize, d: &DenseBlock, touched: u64, data: &[U], rows: TileView, count: usize, out: DenseOut<'_>) -> (u64, u32) {
+        self.dense_block::<true, true, U>(bi, d, touched, data, rows, count, out)
     }
 
     /// Appends a tile's vector strings, each in one word (`packed[t·nb + bi]`
@@ -1505,7 +1541,7 @@ impl ChannelEngine {
         for (l, &(lo, hi)) in lanes.iter_mut().zip(strings) {
             *l = (pdep::<NATIVE>(lo, p.deposit_lo), pdep::<NATIVE>(hi, p.deposit_hi));
         }
-        d.decode8::<NATIVE, U>(&lanes, &p.map, data, at, stride);
+        d.decode8::<NATIVE, U>(&lanes, &p.map, &p.quads, data, at, stride);
     }
 
     /// [`ChannelEngine::decode_dense8`] compiled for AVX2 and BMI2, out of line.

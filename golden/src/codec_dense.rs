@@ -57,6 +57,12 @@ pub(crate) struct DenseBlock {
     /// `bias_k + 2^(s_k - 1)`: the mean and the rounding term.
     fwd_init: [i32; DENSE_MAX_BLOCK],
     fwd_shift: [u32; DENSE_MAX_BLOCK],
+    /// The same for components 2j and 2j + 1 side by side, 8 words each (a
+    /// 512-bit register: [`DenseBlock::component_pair16`]): `[j][p]` the
+    /// pairs, then `[j]` the initial sums and the shifts (0 past the block).
+    fwd_pairs_wide: Vec<[[i32; 16]; DENSE_MAX_BLOCK / 2]>,
+    fwd_init_wide: Vec<[i32; 16]>,
+    fwd_shift_wide: Vec<[u32; 16]>,
     inv_shift: u32,
     inv_mean: [i32; DENSE_MAX_BLOCK],
     /// Per group: its multiplier (0: a dropped group) and field width.
@@ -84,8 +90,6 @@ pub(crate) struct DenseBlock {
     /// (`inv_pairs_wide[i][0..4]`), every pair is live, and channels 8..16
     /// take pairs 4..8.
     inv_halves: bool,
-    /// Under a static map: its [`QuadPlan`], made once.
-    static_quads: Option<QuadPlan>,
     /// `[g]`: 0x80 when group g is too wide for byte shuffles (more than 6
     /// bits), else 0 (16 entries: a shuffle table).
     wide_group: [u8; 16],
@@ -98,6 +102,18 @@ pub(crate) struct DenseBlock {
     /// The golden transforms (short runs, portable code).
     m: BlockMatrices,
     quantizers: Vec<GroupQuantizer>,
+}
+
+/// Where a run's transform outputs are, for the quantizer
+/// ([`DenseBlock::fields8_vbmi`]).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+enum RunSource<'a> {
+    /// Already made, saturated to 16 bits (a dynamic tile's).
+    Outputs(&'a RunOutputs),
+    /// To be made from the run's channel pairs, in both halves of a 512-bit
+    /// register ([`DenseBlock::pairs16`]).
+    Pairs(&'a [core::arch::x86_64::__m512i; DENSE_MAX_BLOCK / 2]),
 }
 
 /// Two 16-bit values as the low and high halves of one word (`pmaddwd`'s pair).
@@ -215,8 +231,7 @@ impl DenseBlock {
                 inv_pairs_live[i][q] = pair(v(2 * j), v(2 * j + 1));
             }
         }
-        let mut block = DenseBlock {
-            static_quads: None,
+        let block = DenseBlock {
             inv_halves,
             wide_group: std::array::from_fn(|g| if g < bits.len() && bits[g] > 6 { 0x80 } else { 0 }),
             past_block: std::array::from_fn(|k| if k < b { 0 } else { 0xff }),
@@ -228,6 +243,9 @@ impl DenseBlock {
             signed: lo < 0,
             lo,
             hi,
+            fwd_pairs_wide: (0..DENSE_MAX_BLOCK / 2).map(|j| std::array::from_fn(|p| std::array::from_fn(|l| fwd_pairs[2 * j + l / 8][p]))).collect(),
+            fwd_init_wide: (0..DENSE_MAX_BLOCK / 2).map(|j| std::array::from_fn(|l| fwd_init[2 * j + l / 8])).collect(),
+            fwd_shift_wide: (0..DENSE_MAX_BLOCK / 2).map(|j| std::array::from_fn(|l| fwd_shift[2 * j + l / 8])).collect(),
             fwd_pairs,
             fwd_init,
             fwd_shift,
@@ -241,10 +259,6 @@ impl DenseBlock {
             m: m.clone(),
             quantizers,
         };
-        if let Some(map) = static_map {
-            let map: [u8; DENSE_MAX_BLOCK] = std::array::from_fn(|k| map.get(k).copied().unwrap_or(0));
-            block.static_quads = Some(QuadPlan::new(b, &block.wide_group, &map));
-        }
         Some(block)
     }
 
@@ -292,7 +306,7 @@ impl DenseBlock {
     /// (the runs at rest add the rest vector's `|y_k|`, `rest_abs`).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn tile_outputs<const NATIVE: bool, U: CodeUnit>(&self, data: &[U], at: usize, stride: usize, count: usize, touched: u64, rest_abs: &[u32; DENSE_MAX_BLOCK], outputs: &mut [RunOutputs]) -> [u32; DENSE_MAX_BLOCK] {
+    pub(crate) fn tile_outputs<const NATIVE: bool, const VBMI: bool, U: CodeUnit>(&self, data: &[U], at: usize, stride: usize, count: usize, touched: u64, rest_abs: &[u32; DENSE_MAX_BLOCK], outputs: &mut [RunOutputs]) -> [u32; DENSE_MAX_BLOCK] {
         let mut energy = [0u32; DENSE_MAX_BLOCK];
         for (ri, r) in (0..count).step_by(8).enumerate() {
             let n = (count - r).min(8);
@@ -301,8 +315,15 @@ impl DenseBlock {
                 if NATIVE && n == 8 {
                     assert!(at + r + (self.b - 1) * stride + 8 <= data.len());
                     // SAFETY: NATIVE code runs only inside functions compiled for AVX2
-                    // on a machine that has it; the rows read lie in `data` (above)
-                    unsafe { self.transform8_energy_avx2(data, at + r, stride, &mut outputs[ri], &mut energy) };
+                    // on a machine that has it, VBMI code only inside those compiled
+                    // for AVX-512 too; the rows read lie in `data` (above)
+                    unsafe {
+                        if VBMI {
+                            self.transform8_energy_avx512(data, at + r, stride, &mut outputs[ri], &mut energy);
+                        } else {
+                            self.transform8_energy_avx2(data, at + r, stride, &mut outputs[ri], &mut energy);
+                        }
+                    }
                     continue;
                 }
                 self.transform::<NATIVE, U>(data, at + r, stride, n, u32::MAX, &mut outputs[ri]);
@@ -321,7 +342,7 @@ impl DenseBlock {
     /// [`DenseBlock::tile_outputs`]) or straight from the codes (static).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn tile_fields<const NATIVE: bool, U: CodeUnit>(&self, data: &[U], at: usize, stride: usize, count: usize, touched: u64, map: &[u8; DENSE_MAX_BLOCK], outputs: Option<&[RunOutputs]>, lanes: &mut [u8]) {
+    pub(crate) fn tile_fields<const NATIVE: bool, const VBMI: bool, U: CodeUnit>(&self, data: &[U], at: usize, stride: usize, count: usize, touched: u64, map: &[u8; DENSE_MAX_BLOCK], outputs: Option<&[RunOutputs]>, lanes: &mut [u8]) {
         for (ri, r) in (0..count).step_by(8).enumerate() {
             let run = (touched >> r) & 0xff;
             if run == 0 {
@@ -329,8 +350,8 @@ impl DenseBlock {
             }
             let dst: &mut [u8; 128] = (&mut lanes[16 * r..16 * r + 128]).try_into().expect("8 vectors' lanes");
             match outputs {
-                Some(y) => self.fields::<NATIVE>(&y[ri], map, run, dst),
-                None => self.fields_of_codes::<NATIVE, U>(data, at + r, stride, (count - r).min(8), map, run, dst),
+                Some(y) => self.fields::<NATIVE, VBMI>(&y[ri], map, run, dst),
+                None => self.fields_of_codes::<NATIVE, VBMI, U>(data, at + r, stride, (count - r).min(8), map, run, dst),
             }
         }
     }
@@ -345,9 +366,17 @@ impl DenseBlock {
 
     /// The fields of the run's vectors of `touched` (bits below 8) from their
     /// transform outputs `y`, under group map `map`, as byte lanes
-    /// `lanes[16·t + k]` (the other vectors' lanes are left as they are).
+    /// `lanes[16·t + k]` (the other vectors' lanes are left as they are, or
+    /// made too). `VBMI`: compiled for AVX-512 VBMI (with `NATIVE`).
     #[inline(always)]
-    pub(crate) fn fields<const NATIVE: bool>(&self, y: &RunOutputs, map: &[u8; DENSE_MAX_BLOCK], touched: u64, lanes: &mut [u8; 8 * DENSE_MAX_BLOCK]) {
+    pub(crate) fn fields<const NATIVE: bool, const VBMI: bool>(&self, y: &RunOutputs, map: &[u8; DENSE_MAX_BLOCK], touched: u64, lanes: &mut [u8; 8 * DENSE_MAX_BLOCK]) {
+        #[cfg(target_arch = "x86_64")]
+        if NATIVE && VBMI {
+            // SAFETY: VBMI code runs only inside functions compiled for AVX-512
+            // VBMI on a machine that has it; loads and stores are of the arrays here
+            unsafe { self.fields8_vbmi(RunSource::Outputs(y), map, lanes) };
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if NATIVE {
             // SAFETY: NATIVE code runs only inside functions compiled for AVX2 on a
@@ -397,7 +426,18 @@ impl DenseBlock {
     /// components' outputs go from the transform to the quantizer in registers.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn fields_of_codes<const NATIVE: bool, U: CodeUnit>(&self, data: &[U], at: usize, stride: usize, n: usize, map: &[u8; DENSE_MAX_BLOCK], touched: u64, lanes: &mut [u8; 8 * DENSE_MAX_BLOCK]) {
+    pub(crate) fn fields_of_codes<const NATIVE: bool, const VBMI: bool, U: CodeUnit>(&self, data: &[U], at: usize, stride: usize, n: usize, map: &[u8; DENSE_MAX_BLOCK], touched: u64, lanes: &mut [u8; 8 * DENSE_MAX_BLOCK]) {
+        #[cfg(target_arch = "x86_64")]
+        if NATIVE && VBMI && n == 8 {
+            assert!(at + (self.b - 1) * stride + 8 <= data.len());
+            // SAFETY: as below, and VBMI code runs only inside functions compiled
+            // for AVX-512 VBMI on a machine that has it
+            unsafe {
+                let x = self.pairs16(data, at, stride);
+                self.fields8_vbmi(RunSource::Pairs(&x), map, lanes);
+            }
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if NATIVE && n == 8 {
             assert!(at + (self.b - 1) * stride + 8 <= data.len());
@@ -416,7 +456,7 @@ impl DenseBlock {
         }
         let mut y = [[0i16; 8]; DENSE_MAX_BLOCK];
         self.transform::<NATIVE, U>(data, at, stride, n, u32::MAX, &mut y);
-        self.fields::<NATIVE>(&y, map, touched, lanes);
+        self.fields::<NATIVE, VBMI>(&y, map, touched, lanes);
     }
 
     /// A run's codes as i16 pairs of channels (2p, 2p+1), one register of 8 pairs per p.
@@ -481,6 +521,140 @@ impl DenseBlock {
                 lanes[16 * t + k] = table[entry[t] as usize & 255];
                 m &= m - 1;
             }
+        }
+    }
+
+    /// [`DenseBlock::fields`] of a whole run on AVX-512 VBMI, from its
+    /// components' outputs (`y`): every vector's byte lanes are made.
+    ///
+    /// Two components' fine indices (32-bit multiply, round, clamp, +128)
+    /// are narrowed to 16 bytes, so the 8 vectors of components 0..8 fill
+    /// one register component-major (byte 8c + t), and those of 8..16
+    /// another. Each coded group looks its 256-entry code table up for its
+    /// components' bytes in two 128-byte permutes (index bit 7 picks the
+    /// permute), written under a mask; one more two-register permute per
+    /// half makes them vector-major (`lanes[16·t + k]`). Dropped components
+    /// and those past the block leave bytes that no field is taken from.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn fields8_vbmi(&self, y: RunSource<'_>, map: &[u8; DENSE_MAX_BLOCK], lanes: &mut [u8; 8 * DENSE_MAX_BLOCK]) {
+        use core::arch::x86_64::*;
+        let b = self.b;
+        let coded = |k: usize| k < b && self.qmul[map[k] as usize] != 0;
+        // SAFETY: register arithmetic; loads of the outputs and of the groups'
+        // code tables (256 bytes each), stores into `lanes` (the caller runs
+        // with AVX-512 VBMI)
+        unsafe {
+            let (round, top, bottom, offset) = (_mm512_set1_epi32(1 << (QUANT_SHIFT - 1)), _mm512_set1_epi32(127), _mm512_set1_epi32(-128), _mm512_set1_epi32(128));
+            let mut pairs = [_mm_setzero_si128(); DENSE_MAX_BLOCK / 2];
+            for (j, pair) in pairs.iter_mut().enumerate().take(b.div_ceil(2)) {
+                let (k0, k1) = (2 * j, 2 * j + 1);
+                if !coded(k0) && !coded(k1) {
+                    continue;
+                }
+                let v = match y {
+                    // (components k0 and k1 are adjacent: 16 outputs)
+                    RunSource::Outputs(y) => _mm512_cvtepi16_epi32(_mm256_loadu_si256(y[k0].as_ptr() as *const __m256i)),
+                    RunSource::Pairs(x) => self.component_pair16(x, j),
+                };
+                let qmul = |k: usize| if coded(k) { self.qmul[map[k] as usize] } else { 0 };
+                let q = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(_mm256_set1_epi32(qmul(k0))), _mm256_set1_epi32(qmul(k1)));
+                // |y·qmul| < 2^30: the fine index in 32 bits
+                let e = _mm512_srai_epi32::<{ QUANT_SHIFT }>(_mm512_add_epi32(_mm512_mullo_epi32(v, q), round));
+                *pair = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_max_epi32(_mm512_min_epi32(e, top), bottom), offset));
+            }
+            let (mut lo, mut hi) = (concat4(&pairs[..4]), concat4(&pairs[4..]));
+            let (lo_top, hi_top) = (_mm512_movepi8_mask(lo), _mm512_movepi8_mask(hi));
+            let map_v = _mm_loadu_si128(map.as_ptr() as *const __m128i);
+            let coded_mask = (0..b).filter(|&k| coded(k)).fold(0u64, |m, k| m | 1 << k);
+            for g in 0..self.qmul.len() {
+                // the coded components of group g, then their bytes
+                let members = _mm_cmpeq_epi8_mask(map_v, _mm_set1_epi8(g as i8)) as u64 & coded_mask;
+                if members == 0 {
+                    continue;
+                }
+                let t = self.field_of[g].as_ptr() as *const __m512i;
+                let (t0, t1, t2, t3) = (_mm512_loadu_si512(t), _mm512_loadu_si512(t.add(1)), _mm512_loadu_si512(t.add(2)), _mm512_loadu_si512(t.add(3)));
+                // (bit c of a half: its 8 bytes 8c..8c+8)
+                let (ml, mh) = (_pdep_u64(members & 0xff, 0x0101_0101_0101_0101) * 0xff, _pdep_u64(members >> 8, 0x0101_0101_0101_0101) * 0xff);
+                if ml != 0 {
+                    lo = _mm512_mask2_permutex2var_epi8(t0, lo, ml & !lo_top, t1);
+                    lo = _mm512_mask2_permutex2var_epi8(t2, lo, ml & lo_top, t3);
+                }
+                if mh != 0 {
+                    hi = _mm512_mask2_permutex2var_epi8(t0, hi, mh & !hi_top, t1);
+                    hi = _mm512_mask2_permutex2var_epi8(t2, hi, mh & hi_top, t3);
+                }
+            }
+            let out = lanes.as_mut_ptr() as *mut __m512i;
+            let to_vectors = VBMI_TO_VECTORS.as_ptr() as *const __m512i;
+            _mm512_storeu_si512(out, _mm512_permutex2var_epi8(lo, _mm512_loadu_si512(to_vectors), hi));
+            _mm512_storeu_si512(out.add(1), _mm512_permutex2var_epi8(lo, _mm512_loadu_si512(to_vectors.add(1)), hi));
+        }
+    }
+
+    /// [`DenseBlock::pairs8`] with each register's 8 pairs in both halves
+    /// of a 512-bit one (two components at a time: [`DenseBlock::component_pair16`]).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn pairs16<U: CodeUnit>(&self, data: &[U], at: usize, stride: usize) -> [core::arch::x86_64::__m512i; DENSE_MAX_BLOCK / 2] {
+        use core::arch::x86_64::*;
+        // SAFETY: the caller's (see `pairs8`), and it runs with AVX-512
+        unsafe {
+            let x = self.pairs8(data, at, stride);
+            let mut wide = [_mm512_setzero_si512(); DENSE_MAX_BLOCK / 2];
+            for (w, &xp) in wide.iter_mut().zip(&x) {
+                *w = _mm512_broadcast_i64x4(xp);
+            }
+            wide
+        }
+    }
+
+    /// Components 2j and 2j + 1 of a run's 8 vectors (words 0..8 and 8..16)
+    /// from their channel pairs ([`DenseBlock::pairs16`]): the golden forward
+    /// as [`DenseBlock::component8`], with VNNI's multiply-accumulate.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn component_pair16(&self, x: &[core::arch::x86_64::__m512i; DENSE_MAX_BLOCK / 2], j: usize) -> core::arch::x86_64::__m512i {
+        use core::arch::x86_64::*;
+        // SAFETY: loads of the block's 64-byte rows (the caller runs with AVX-512)
+        unsafe {
+            let mut acc = _mm512_loadu_si512(self.fwd_init_wide[j].as_ptr() as *const __m512i);
+            let pairs = self.fwd_pairs_wide[j].as_ptr() as *const __m512i;
+            // (the partial sums are those of `component8`, exact in 32 bits; all 8
+            // pairs: those past the block are zero, and a fixed count unrolls)
+            for (p, &xp) in x.iter().enumerate() {
+                acc = _mm512_dpwssd_epi32(acc, xp, _mm512_loadu_si512(pairs.add(p)));
+            }
+            let v = _mm512_srav_epi32(acc, _mm512_loadu_si512(self.fwd_shift_wide[j].as_ptr() as *const __m512i));
+            _mm512_max_epi32(_mm512_min_epi32(v, _mm512_set1_epi32(32767)), _mm512_set1_epi32(-32768))
+        }
+    }
+
+    /// [`DenseBlock::transform8_energy_avx2`] on AVX-512: two components per
+    /// register, their 16 absolute values summed per component by a tree of
+    /// unpacks and adds inside 128-bit lanes, then across them.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn transform8_energy_avx512<U: CodeUnit>(&self, data: &[U], at: usize, stride: usize, y: &mut RunOutputs, energy: &mut [u32; DENSE_MAX_BLOCK]) {
+        use core::arch::x86_64::*;
+        // SAFETY: see `transform`; stores of `y` (components 2j and 2j + 1 are
+        // adjacent: 32 bytes), loads and stores of `energy`
+        unsafe {
+            let x = self.pairs16(data, at, stride);
+            let mut abs = [_mm512_setzero_si512(); DENSE_MAX_BLOCK / 2];
+            for (j, a) in abs.iter_mut().enumerate().take(self.b.div_ceil(2)) {
+                let v = self.component_pair16(&x, j);
+                _mm256_storeu_si256(y[2 * j].as_mut_ptr() as *mut __m256i, _mm512_cvtepi32_epi16(v));
+                *a = _mm512_abs_epi32(v);
+            }
+            // per 128-bit lane L of abs[j] (component 2j + L / 2, vectors 4(L % 2)..+4)
+            let (c0, c1) = (lane_sums4(&abs[..4]), lane_sums4(&abs[4..]));
+            // lanes: components 0, 2, 4, 6 | 1, 3, 5, 7 | 8, 10, .. | 9, 11, ..
+            let d = _mm512_add_epi32(_mm512_shuffle_i32x4::<0x88>(c0, c1), _mm512_shuffle_i32x4::<0xdd>(c0, c1));
+            let sum = _mm512_permutexvar_epi32(_mm512_loadu_si512(ENERGY_ORDER.as_ptr() as *const __m512i), d);
+            let ep = energy.as_mut_ptr() as *mut __m512i;
+            _mm512_storeu_si512(ep, _mm512_add_epi32(_mm512_loadu_si512(ep), sum));
         }
     }
 
@@ -573,17 +747,32 @@ impl DenseBlock {
         }
     }
 
+    /// How [`DenseBlock::decode8`] looks up the levels of a group map's
+    /// quads of components (made once per plan: the group maps' plans are cached).
+    #[inline(always)]
+    pub(crate) fn quad_plan<const NATIVE: bool>(&self, map: &[u8; DENSE_MAX_BLOCK]) -> QuadPlan {
+        #[cfg(target_arch = "x86_64")]
+        if NATIVE {
+            // SAFETY: NATIVE code runs only inside functions compiled for AVX2 and
+            // BMI2 on a machine that has them
+            return unsafe { QuadPlan::new_avx2(&self.wide_group, &self.past_block, map) };
+        }
+        QuadPlan::new(self.b, &self.wide_group, map)
+    }
+
     /// Writes a run of 8 vectors' outputs (channel i's at `data[at + i·stride..+8]`)
     /// from their fields as byte lanes (`lanes[t]`: components 0..8 of
-    /// vector t, one byte each, then components 8..16), under `map`.
+    /// vector t, one byte each, then components 8..16), under `map`, whose
+    /// [`DenseBlock::quad_plan`] is `quads`.
     #[inline(always)]
-    pub(crate) fn decode8<const NATIVE: bool, U: CodeUnit>(&self, lanes: &[(u64, u64); 8], map: &[u8; DENSE_MAX_BLOCK], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn decode8<const NATIVE: bool, U: CodeUnit>(&self, lanes: &[(u64, u64); 8], map: &[u8; DENSE_MAX_BLOCK], quads: &QuadPlan, data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
         assert!(at + (self.b - 1) * stride + 8 <= data.len());
         #[cfg(target_arch = "x86_64")]
         if NATIVE {
             // SAFETY: NATIVE code runs only inside functions compiled for AVX2 on a
             // machine that has it; the runs written lie in `data` (asserted above)
-            unsafe { self.decode8_avx2(lanes, map, data, at, stride) };
+            unsafe { self.decode8_avx2(lanes, quads, data, at, stride) };
             return;
         }
         for (t, &(lo, hi)) in lanes.iter().enumerate() {
@@ -603,7 +792,7 @@ impl DenseBlock {
     /// gives the inverse's component pairs directly.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn decode8_avx2<U: CodeUnit>(&self, lanes: &[(u64, u64); 8], map: &[u8; DENSE_MAX_BLOCK], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+    unsafe fn decode8_avx2<U: CodeUnit>(&self, lanes: &[(u64, u64); 8], plan: &QuadPlan, data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
         use core::arch::x86_64::*;
         let b = self.b;
         // SAFETY: see `decode8`; reads are of the arrays here
@@ -617,14 +806,6 @@ impl DenseBlock {
             let (a2, a3) = (_mm256_unpacklo_epi16(r[2], r[3]), _mm256_unpackhi_epi16(r[2], r[3]));
             let quads = [_mm256_unpacklo_epi32(a0, a2), _mm256_unpackhi_epi32(a0, a2), _mm256_unpacklo_epi32(a1, a3), _mm256_unpackhi_epi32(a1, a3)];
             let mut pairs = [_mm256_setzero_si256(); DENSE_MAX_BLOCK / 2];
-            let quads_made;
-            let plan = match &self.static_quads {
-                Some(plan) => plan,
-                None => {
-                    quads_made = QuadPlan::new_avx2(&self.wide_group, &self.past_block, map);
-                    &quads_made
-                }
-            };
             for (m, &key) in plan.keys[..b.div_ceil(4)].iter().enumerate() {
                 let q = quads[m];
                 let groups: &[u8; 4] = plan.groups[4 * m..4 * m + 4].try_into().expect("4 groups");
@@ -816,8 +997,8 @@ unsafe fn shuffle_chunk(t: *const core::arch::x86_64::__m128i, j: usize, q: core
 /// too wide for byte shuffles; `groups`, the map, where components past the
 /// block take their quad's first group (their fields are 0 and their inverse
 /// coefficients 0).
-#[derive(Debug, Clone, Copy, Default)]
-struct QuadPlan {
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct QuadPlan {
     keys: [u8; DENSE_MAX_BLOCK / 4],
     wide: u8,
     groups: [u8; DENSE_MAX_BLOCK],
@@ -962,6 +1143,60 @@ static QUAD_SUBSET: [[u8; 32]; 16] = {
     m
 };
 
+/// Per 128-bit lane of four registers `a`: the sums of each register's 4
+/// words in that lane (register r's in word r). The caller runs with AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn lane_sums4(a: &[core::arch::x86_64::__m512i]) -> core::arch::x86_64::__m512i {
+    use core::arch::x86_64::*;
+    // SAFETY: register arithmetic only
+    unsafe {
+        let b0 = _mm512_add_epi32(_mm512_unpacklo_epi32(a[0], a[1]), _mm512_unpackhi_epi32(a[0], a[1]));
+        let b1 = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2], a[3]), _mm512_unpackhi_epi32(a[2], a[3]));
+        _mm512_add_epi32(_mm512_unpacklo_epi64(b0, b1), _mm512_unpackhi_epi64(b0, b1))
+    }
+}
+
+/// Four 128-bit registers as one 512-bit register (`p[0]` lowest). The
+/// caller runs with AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn concat4(p: &[core::arch::x86_64::__m128i]) -> core::arch::x86_64::__m512i {
+    use core::arch::x86_64::*;
+    // SAFETY: register moves only
+    unsafe { _mm512_inserti32x4::<3>(_mm512_inserti32x4::<2>(_mm512_inserti32x4::<1>(_mm512_castsi128_si512(p[0]), p[1]), p[2]), p[3]) }
+}
+
+/// `[c]`: where [`DenseBlock::transform8_energy_avx512`]'s sums hold
+/// component c's (lanes of components 0, 2, 4, 6, then 1, 3, 5, 7, then
+/// 8, 10, 12, 14, then 9, 11, 13, 15).
+#[cfg(target_arch = "x86_64")]
+static ENERGY_ORDER: [u32; 16] = {
+    let mut t = [0u32; 16];
+    let mut c = 0;
+    while c < 16 {
+        t[c] = (4 * (2 * (c / 8) + c % 2) + (c % 8) / 2) as u32;
+        c += 1;
+    }
+    t
+};
+
+/// `[o]`: for byte o = 16·t + k of a run's byte lanes, where
+/// [`DenseBlock::fields8_vbmi`] has component k of vector t in its two
+/// component-major registers (byte 8k + t of the first, or of the second
+/// from 64 on).
+#[cfg(target_arch = "x86_64")]
+static VBMI_TO_VECTORS: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut o = 0;
+    while o < 128 {
+        let (v, k) = (o / 16, o % 16);
+        t[o] = (64 * (k / 8) + 8 * (k % 8) + v) as u8;
+        o += 1;
+    }
+    t
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1007,6 +1242,62 @@ mod tests {
                 assert_eq!((fast.keys[..quads].to_vec(), fast.wide & ((1 << quads) - 1), &fast.groups[..4 * quads]), (plan.keys[..quads].to_vec(), plan.wide, &plan.groups[..4 * quads]), "b {b}, map {map:?}, wide groups {wide_group:?}");
             }
         }
+    }
+
+    /// The AVX-512 run kernels (transform with energies; byte lanes from
+    /// outputs and from codes) equal the portable ones on random dense
+    /// blocks, codes and group maps (the byte lanes of coded components: the
+    /// others carry no field).
+    #[test]
+    fn avx512_runs_equal_the_portable_ones() {
+        #[cfg(target_arch = "x86_64")]
+        if crate::kernels::avx512_vbmi_available() {
+            use crate::policy::Dtype;
+            use crate::testkit::{random_policy, PolicySpec};
+            let mut rng = rand::rngs::StdRng::seed_from_u64(23);
+            let mut checked = 0;
+            for case in 0..600 {
+                let b = [1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16][case % 11];
+                let spec = PolicySpec { channels: Some(b), block_size: Some(b), dtype: Some([Dtype::I8, Dtype::U8, Dtype::F32][case % 3]), ..Default::default() };
+                let p = random_policy(&mut rng, &spec);
+                let blk = &p.blocks[0];
+                let Some(d) = DenseBlock::new(&p, blk, &BlockMatrices::new(blk), None) else { continue };
+                let (lo, hi) = (p.input.code_range.min(), p.input.code_range.max());
+                // a run of 8 vectors, channel i's codes at 8i.. (mostly at the range's ends
+                // in some cases: saturated outputs)
+                let data: Vec<i16> = (0..8 * b).map(|_| if case % 4 == 0 { [lo, hi][rng.gen_range(0..2)] } else { rng.gen_range(lo..=hi) } as i16).collect();
+                let map: [u8; DENSE_MAX_BLOCK] = std::array::from_fn(|k| if k < b { rng.gen_range(0..blk.groups.len()) as u8 } else { 0 });
+                let mut y = [[0i16; 8]; DENSE_MAX_BLOCK];
+                d.transform::<false, i16>(&data, 0, 8, 8, u32::MAX, &mut y);
+                let mut energy = [0u32; DENSE_MAX_BLOCK];
+                d.add_energy(&y, 8, &mut energy);
+                let mut lanes = [0u8; 8 * DENSE_MAX_BLOCK];
+                d.fields::<false, false>(&y, &map, 0xff, &mut lanes);
+                // SAFETY: the features were detected above
+                let (fast_y, fast_energy, of_outputs, of_codes) = unsafe { avx512_run(&d, &data, &map) };
+                assert_eq!((fast_y, fast_energy), (y, energy), "case {case}: outputs and energies (B = {b})");
+                for k in (0..b).filter(|&k| blk.groups[map[k] as usize].bits > 0) {
+                    for t in 0..8 {
+                        let want = lanes[16 * t + k];
+                        assert_eq!((of_outputs[16 * t + k], of_codes[16 * t + k]), (want, want), "case {case}: field of component {k}, vector {t} (B = {b}, map {map:?})");
+                    }
+                }
+                checked += 1;
+            }
+            assert!(checked >= 300, "only {checked} random blocks had a dense form");
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt,avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
+    unsafe fn avx512_run(d: &DenseBlock, data: &[i16], map: &[u8; DENSE_MAX_BLOCK]) -> (RunOutputs, [u32; DENSE_MAX_BLOCK], [u8; 128], [u8; 128]) {
+        let (mut y, mut energy) = ([[0i16; 8]; DENSE_MAX_BLOCK], [0u32; DENSE_MAX_BLOCK]);
+        // SAFETY: the caller's (the features); the run lies in `data`
+        unsafe { d.transform8_energy_avx512(data, 0, 8, &mut y, &mut energy) };
+        let (mut of_outputs, mut of_codes) = ([0u8; 128], [0u8; 128]);
+        d.fields::<true, true>(&y, map, 0xff, &mut of_outputs);
+        d.fields_of_codes::<true, true, i16>(data, 0, 8, 8, map, 0xff, &mut of_codes);
+        (y, energy, of_outputs, of_codes)
     }
 
     #[cfg(target_arch = "x86_64")]

@@ -113,6 +113,26 @@ pub fn avx2_available() -> bool {
     }
 }
 
+/// Whether AVX-512 with byte permutes and 16-bit dot products (F, BW, VL,
+/// VBMI and VNNI) is available on top of [`avx2_bmi2_available`]: the
+/// channel engine's dense blocks then transform two components per
+/// register and look their code tables up 64 bytes at a time.
+pub fn avx512_vbmi_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx2_bmi2_available()
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512vbmi")
+            && std::is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Whether AVX2 and BMI2 are both available (the fast engine's tile loops
 /// are compiled for the pair).
 pub fn avx2_bmi2_available() -> bool {

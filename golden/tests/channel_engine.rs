@@ -196,6 +196,17 @@ fn channel_engine_rejects_corrupt_payloads_like_plain() {
     assert!(errors >= 40, "only {errors} corrupt payloads were errors");
 }
 
+/// The channel-major codec with the tile loops of a test case: odd cases
+/// the portable ones (what runs without AVX2/BMI2), every other even case
+/// AVX2 and BMI2 only (what runs without AVX-512), the rest the machine's best.
+fn loops_of_case(channel: Codec, case: usize) -> Codec {
+    match case % 4 {
+        1 | 3 => channel.with_portable_channel_loops(),
+        2 => channel.with_avx2_channel_loops(),
+        _ => channel,
+    }
+}
+
 /// Whether a policy has a block whose forward matrix is not diagonal.
 fn has_dense_block(p: &Policy) -> bool {
     p.blocks.iter().any(|b| b.forward.iter().enumerate().any(|(k, r)| r.iter().enumerate().any(|(i, &v)| i != k && v != 0)))
@@ -204,7 +215,7 @@ fn has_dense_block(p: &Policy) -> bool {
 #[test]
 fn channel_engine_gives_the_plain_bits_on_dense_policies() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(73);
-    let (mut taken, mut errors) = (0, 0);
+    let (mut taken, mut errors, mut on_avx512) = (0, 0, 0);
     for case in 0..400 {
         let channels = [2, 3, 4, 8, 16, 32, 48][case % 7];
         let divisors: Vec<usize> = (1..=channels.min(16)).filter(|b| channels % b == 0).collect();
@@ -221,10 +232,10 @@ fn channel_engine_gives_the_plain_bits_on_dense_policies() {
         let shape = vec![rng.gen_range(1..=3), channels, rng.gen_range(1..=7), rng.gen_range(1..=9)];
         let codes = codes_for(&mut rng, &p, &shape, case % 4);
         let plain = Codec::with_engine(&p, Engine::Plain).unwrap();
-        // odd cases: the portable tile loops (what runs without AVX2/BMI2)
-        let channel = Codec::with_engine(&p, Engine::Channel).unwrap();
-        let channel = if case % 2 == 1 { channel.with_portable_channel_loops() } else { channel };
+        // (the loops by case / 4: every style of codes on each)
+        let channel = loops_of_case(Codec::with_engine(&p, Engine::Channel).unwrap(), case / 4);
         taken += (channel.channel_major() && has_dense_block(&p)) as usize;
+        on_avx512 += (channel.channel_uses_avx512() && has_dense_block(&p) && case % 4 != 0) as usize;
         let what = format!("case {case} ({:?} B={} T={} W={} shape {shape:?})", p.transform, p.block_size, p.tile, p.word_bits);
         let (words, _) = matches_plain(&what, &plain, &channel, &codes, &shape);
         assert_eq!(channel.compress_parallel(&codes, &shape).unwrap(), words, "case {case}: parallel compress");
@@ -242,6 +253,9 @@ fn channel_engine_gives_the_plain_bits_on_dense_policies() {
     // padding was reached
     assert!(taken >= 200, "only {taken} of 400 dense policies ran channel-major");
     assert!(errors >= 20, "only {errors} corrupt payloads were errors");
+    if actcomp_golden::kernels::avx512_vbmi_available() {
+        assert!(on_avx512 >= 40, "only {on_avx512} dense policies with codes off the rest code ran the AVX-512 code");
+    }
 }
 
 /// Policies of small blocks run as wider merged blocks (the engine's own
@@ -272,9 +286,7 @@ fn channel_engine_gives_the_plain_bits_on_merged_blocks() {
         let shape = vec![rng.gen_range(1..=3), channels, rng.gen_range(1..=7), rng.gen_range(1..=9)];
         let codes = codes_for(&mut rng, &p, &shape, case % 4);
         let plain = Codec::with_engine(&p, Engine::Plain).unwrap();
-        let channel = Codec::with_engine(&p, Engine::Channel).unwrap();
-        // every other pair of cases: the portable tile loops
-        let channel = if case % 4 >= 2 { channel.with_portable_channel_loops() } else { channel };
+        let channel = loops_of_case(Codec::with_engine(&p, Engine::Channel).unwrap(), case / 4);
         let what = format!("case {case} ({:?} {:?} C={channels} B={block} T={})", p.transform, p.grouping, p.tile);
         let (words, _) = matches_plain(&what, &plain, &channel, &codes, &shape);
         // corrupted payloads: the plain engine's result or its error
