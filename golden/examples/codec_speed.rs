@@ -10,7 +10,9 @@
 //! `--save-policy OUT.json` after REPS writes the policy used; the
 //! environment variable `CODEC_SPEED_ENGINE=plain|portable|simd|channel` times one engine only, and
 //! `CODEC_SPEED_ONLY=compress|decompress|compress-bytes|decompress-bytes` one direction of it
-//! (i16 codes or the 8-bit bytes), one core, nothing else (for profiling).
+//! (i16 codes or the 8-bit bytes), one core, nothing else (for profiling);
+//! `CODEC_SPEED_NO_AVX512=1` leaves the channel-major engine's AVX-512 code
+//! out (what a CPU with AVX2 only runs; valgrind's tools see no AVX-512 either).
 //! Pin to one core for the one-core figures: `taskset -c 0 ...`.
 use actcomp_golden::calibrate::{calibrate, CalibrateOptions};
 use actcomp_golden::codec::{Codec, Engine};
@@ -92,8 +94,17 @@ fn main() {
     // the same values as the 8-bit bytes zstd gets (two's complement for int8)
     let bytes: Vec<u8> = codes.iter().map(|&q| q as u8).collect();
     let mut byte_row = None;
-    for engine in [Engine::Plain, Engine::Portable, Engine::Simd, Engine::Channel] {
+    let no_avx512 = std::env::var_os("CODEC_SPEED_NO_AVX512").is_some();
+    let codec_of = |engine: Engine| {
         let codec = Codec::with_engine(&policy, engine).unwrap();
+        if no_avx512 {
+            codec.with_avx2_channel_loops()
+        } else {
+            codec
+        }
+    };
+    for engine in [Engine::Plain, Engine::Portable, Engine::Simd, Engine::Channel] {
+        let codec = codec_of(engine);
         let only = std::env::var("CODEC_SPEED_ENGINE").ok();
         if codec.engine() != engine || only.is_some_and(|o| !o.eq_ignore_ascii_case(&format!("{engine:?}"))) {
             continue;
@@ -146,6 +157,10 @@ fn main() {
     );
     let paths = Codec::new(&policy).unwrap().transform_paths();
     println!("  transform paths (forward, inverse) of block 0 on this machine: {:?}", paths.first());
+    if codec_of(Engine::Channel).channel_major() {
+        let avx512 = codec_of(Engine::Channel).channel_uses_avx512();
+        println!("  channel-major engine's dense blocks: {}", if avx512 { "AVX-512 (VBMI, VNNI) compressing" } else { "AVX2 and BMI2 at most" });
+    }
     println!("  {:<24} {:>10} {:>10} {:>10} {:>10}", "", "compress", "decompress", "c. cores", "d. cores");
     for &(e, c1, d1, cp, dp) in &rows {
         println!("  {:<24} {c1:10.1} {d1:10.1} {cp:10.1} {dp:10.1}", format!("golden {e:?}"));
@@ -160,7 +175,7 @@ fn main() {
         println!("  golden {e:?} on the same 8-bit bytes / zstd-1: compress {:.2}, decompress {:.2}", cb / zc, db / zd);
         println!("  the same, golden on all cores / zstd-1 on one: compress {:.2}, decompress {:.2}", cbp / zc, dbp / zd);
         // one core, golden and zstd-1 timed in turns
-        let codec = Codec::with_engine(&policy, e).unwrap();
+        let codec = codec_of(e);
         let words = codec.compress_bytes(&bytes, &test.shape).unwrap();
         let (gc, zc) = time_pair(
             &|| drop(black_box(codec.compress_bytes(black_box(&bytes), &test.shape).unwrap())),
