@@ -1536,12 +1536,12 @@ impl ChannelEngine {
     /// [`ChannelEngine::decode_block8`] takes them): fields transposed, then
     /// the block's 8-vector inverse.
     #[inline(always)]
-    fn decode_dense8<const NATIVE: bool, U: CodeUnit>(d: &DenseBlock, p: &Plan, strings: &[(u64, u64); 8], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+    fn decode_dense8<const NATIVE: bool, const VNNI: bool, U: CodeUnit>(d: &DenseBlock, p: &Plan, strings: &[(u64, u64); 8], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
         let mut lanes = [(0u64, 0u64); 8];
         for (l, &(lo, hi)) in lanes.iter_mut().zip(strings) {
             *l = (pdep::<NATIVE>(lo, p.deposit_lo), pdep::<NATIVE>(hi, p.deposit_hi));
         }
-        d.decode8::<NATIVE, U>(&lanes, &p.map, &p.quads, data, at, stride);
+        d.decode8::<NATIVE, VNNI, U>(&lanes, &p.map, &p.quads, data, at, stride);
     }
 
     /// [`ChannelEngine::decode_dense8`] compiled for AVX2 and BMI2, out of line.
@@ -1549,7 +1549,16 @@ impl ChannelEngine {
     #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
     #[inline(never)]
     unsafe fn decode_dense8_native<U: CodeUnit>(d: &DenseBlock, p: &Plan, strings: &[(u64, u64); 8], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
-        Self::decode_dense8::<true, U>(d, p, strings, data, at, stride)
+        Self::decode_dense8::<true, false, U>(d, p, strings, data, at, stride)
+    }
+
+    /// [`ChannelEngine::decode_dense8`] compiled for AVX-512 VNNI as well
+    /// (the inverse's multiply-adds accumulate in one instruction), out of line.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt,avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
+    #[inline(never)]
+    unsafe fn decode_dense8_avx512<U: CodeUnit>(d: &DenseBlock, p: &Plan, strings: &[(u64, u64); 8], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+        Self::decode_dense8::<true, true, U>(d, p, strings, data, at, stride)
     }
 
     /// [`ChannelEngine::decode_block8`] compiled for the features of `native`,
@@ -1772,14 +1781,14 @@ impl ChannelEngine {
                         // (through an opaque pointer: the compiler inlines even an
                         // `inline(never)` function of the same features, and the dense
                         // kernel's code then costs the identity loops' registers)
-                        let kernel: DenseRunKernel<U> = std::hint::black_box(Self::decode_dense8_native::<U>);
+                        let kernel: DenseRunKernel<U> = std::hint::black_box(if self.vbmi { Self::decode_dense8_avx512::<U> } else { Self::decode_dense8_native::<U> });
                         // SAFETY: NATIVE is set only when these features were detected at run time
                         unsafe { kernel(d, p, strings, data, at, v.stride) };
                     } else {
-                        Self::decode_dense8::<false, U>(d, p, strings, data, at, v.stride);
+                        Self::decode_dense8::<false, false, U>(d, p, strings, data, at, v.stride);
                     }
                     #[cfg(not(target_arch = "x86_64"))]
-                    Self::decode_dense8::<false, U>(d, p, strings, data, at, v.stride);
+                    Self::decode_dense8::<false, false, U>(d, p, strings, data, at, v.stride);
                     off += blk.block_bits as usize;
                     continue;
                 }

@@ -766,13 +766,13 @@ impl DenseBlock {
     /// [`DenseBlock::quad_plan`] is `quads`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn decode8<const NATIVE: bool, U: CodeUnit>(&self, lanes: &[(u64, u64); 8], map: &[u8; DENSE_MAX_BLOCK], quads: &QuadPlan, data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+    pub(crate) fn decode8<const NATIVE: bool, const VNNI: bool, U: CodeUnit>(&self, lanes: &[(u64, u64); 8], map: &[u8; DENSE_MAX_BLOCK], quads: &QuadPlan, data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
         assert!(at + (self.b - 1) * stride + 8 <= data.len());
         #[cfg(target_arch = "x86_64")]
         if NATIVE {
             // SAFETY: NATIVE code runs only inside functions compiled for AVX2 on a
             // machine that has it; the runs written lie in `data` (asserted above)
-            unsafe { self.decode8_avx2(lanes, quads, data, at, stride) };
+            unsafe { self.decode8_avx2::<U, VNNI>(lanes, quads, data, at, stride) };
             return;
         }
         for (t, &(lo, hi)) in lanes.iter().enumerate() {
@@ -792,7 +792,7 @@ impl DenseBlock {
     /// gives the inverse's component pairs directly.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn decode8_avx2<U: CodeUnit>(&self, lanes: &[(u64, u64); 8], plan: &QuadPlan, data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+    unsafe fn decode8_avx2<U: CodeUnit, const VNNI: bool>(&self, lanes: &[(u64, u64); 8], plan: &QuadPlan, data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
         use core::arch::x86_64::*;
         let b = self.b;
         // SAFETY: see `decode8`; reads are of the arrays here
@@ -833,19 +833,19 @@ impl DenseBlock {
             let live = &live;
             if self.inv_halves {
                 // (only in blocks of more than 8)
-                self.inverse_channels::<4, U>(live, 0, 8, data, at, stride);
+                self.inverse_channels::<4, VNNI, U>(live, 0, 8, data, at, stride);
                 let z = _mm256_setzero_si256();
                 let upper = [live[4], live[5], live[6], live[7], z, z, z, z];
-                self.inverse_channels::<4, U>(&upper, 8, self.b, data, at, stride);
+                self.inverse_channels::<4, VNNI, U>(&upper, 8, self.b, data, at, stride);
                 return;
             }
             match self.live_pairs {
-                0..=2 => self.inverse_channels::<2, U>(live, 0, self.b, data, at, stride),
-                3..=4 => self.inverse_channels::<4, U>(live, 0, self.b, data, at, stride),
-                5 => self.inverse_channels::<5, U>(live, 0, self.b, data, at, stride),
-                6 => self.inverse_channels::<6, U>(live, 0, self.b, data, at, stride),
-                7 => self.inverse_channels::<7, U>(live, 0, self.b, data, at, stride),
-                _ => self.inverse_channels::<8, U>(live, 0, self.b, data, at, stride),
+                0..=2 => self.inverse_channels::<2, VNNI, U>(live, 0, self.b, data, at, stride),
+                3..=4 => self.inverse_channels::<4, VNNI, U>(live, 0, self.b, data, at, stride),
+                5 => self.inverse_channels::<5, VNNI, U>(live, 0, self.b, data, at, stride),
+                6 => self.inverse_channels::<6, VNNI, U>(live, 0, self.b, data, at, stride),
+                7 => self.inverse_channels::<7, VNNI, U>(live, 0, self.b, data, at, stride),
+                _ => self.inverse_channels::<8, VNNI, U>(live, 0, self.b, data, at, stride),
             }
         }
     }
@@ -913,14 +913,18 @@ impl DenseBlock {
     /// live component pairs: multiply-adds, rounding shift, mean.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn inverse_channel<const NP: usize>(&self, pairs: &[core::arch::x86_64::__m256i; DENSE_MAX_BLOCK / 2], i: usize, round: core::arch::x86_64::__m256i, shift: core::arch::x86_64::__m128i) -> core::arch::x86_64::__m256i {
+    unsafe fn inverse_channel<const NP: usize, const VNNI: bool>(&self, pairs: &[core::arch::x86_64::__m256i; DENSE_MAX_BLOCK / 2], i: usize, round: core::arch::x86_64::__m256i, shift: core::arch::x86_64::__m128i) -> core::arch::x86_64::__m256i {
         use core::arch::x86_64::*;
         // SAFETY: register arithmetic only (the caller runs on AVX2)
         unsafe {
             let mut acc = round;
             let coefficients = self.inv_pairs_wide[i].as_ptr() as *const __m256i;
             for (p, &pp) in pairs[..NP].iter().enumerate() {
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pp, _mm256_loadu_si256(coefficients.add(p))));
+                if VNNI {
+                    acc = _mm256_dpwssd_epi32(acc, pp, _mm256_loadu_si256(coefficients.add(p)));
+                } else {
+                    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pp, _mm256_loadu_si256(coefficients.add(p))));
+                }
             }
             _mm256_add_epi32(_mm256_sra_epi32(acc, shift), _mm256_set1_epi32(self.inv_mean[i]))
         }
@@ -933,7 +937,7 @@ impl DenseBlock {
     /// the clamp to the code range, which is a byte's whole range.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn inverse_channels<const NP: usize, U: CodeUnit>(&self, pairs: &[core::arch::x86_64::__m256i; DENSE_MAX_BLOCK / 2], first: usize, end: usize, data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+    unsafe fn inverse_channels<const NP: usize, const VNNI: bool, U: CodeUnit>(&self, pairs: &[core::arch::x86_64::__m256i; DENSE_MAX_BLOCK / 2], first: usize, end: usize, data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
         use core::arch::x86_64::*;
         // SAFETY: the caller (decode8) asserted the runs written lie in `data`
         unsafe {
@@ -944,8 +948,8 @@ impl DenseBlock {
             if !U::WIDE {
                 let spread = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
                 while i + 4 <= end {
-                    let v01 = _mm256_packs_epi32(self.inverse_channel::<NP>(pairs, i, round, shift), self.inverse_channel::<NP>(pairs, i + 1, round, shift));
-                    let v23 = _mm256_packs_epi32(self.inverse_channel::<NP>(pairs, i + 2, round, shift), self.inverse_channel::<NP>(pairs, i + 3, round, shift));
+                    let v01 = _mm256_packs_epi32(self.inverse_channel::<NP, VNNI>(pairs, i, round, shift), self.inverse_channel::<NP, VNNI>(pairs, i + 1, round, shift));
+                    let v23 = _mm256_packs_epi32(self.inverse_channel::<NP, VNNI>(pairs, i + 2, round, shift), self.inverse_channel::<NP, VNNI>(pairs, i + 3, round, shift));
                     let v = if self.signed { _mm256_packs_epi16(v01, v23) } else { _mm256_packus_epi16(v01, v23) };
                     // (per half: 4 outputs of each channel; then channel by channel)
                     let v = _mm256_permutevar8x32_epi32(v, spread);
@@ -959,7 +963,7 @@ impl DenseBlock {
             }
             let (lo, hi) = (_mm256_set1_epi32(self.lo), _mm256_set1_epi32(self.hi));
             while i < end {
-                let v = _mm256_max_epi32(_mm256_min_epi32(self.inverse_channel::<NP>(pairs, i, round, shift), hi), lo);
+                let v = _mm256_max_epi32(_mm256_min_epi32(self.inverse_channel::<NP, VNNI>(pairs, i, round, shift), hi), lo);
                 // 8 codes of the range as i16, then as the unit
                 let w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
                 let dst = out.add(i * stride) as *mut __m128i;
