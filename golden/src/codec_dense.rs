@@ -23,6 +23,13 @@
 //!   broadcast), then the shift and mean; four channels are clamped (by the
 //!   saturating packs) and stored together.
 //!
+//! On CPUs with AVX-512 (F, BW, VL, VBMI, VNNI) the compressor's tiles run
+//! a third build: two components per 512-bit register, one VNNI
+//! dot-product accumulate per channel pair; the fine indices narrowed to
+//! bytes, 64 to a register, and each coded group's 256-entry code table
+//! looked up with two byte permutes under a mask. The decoder's inverse
+//! then accumulates with VNNI as well.
+//!
 //! Everything else — staging, rest runs, group maps and plans, packing the
 //! byte lanes with PEXT/PDEP, payload layout, errors — is the channel-major
 //! engine's. A run whose 16 x 8 codes are all at rest costs no transform:
