@@ -867,9 +867,10 @@ pub(crate) struct ChannelEngine {
     rest: i16,
     /// Compile the tile loops for AVX2, BMI1/2, POPCNT and LZCNT (detected at run time).
     native: bool,
-    /// With `native`: compile the dense blocks' tiles for AVX-512 VBMI too
+    /// With `native`: compile the dense blocks' tiles for AVX-512 (F, BW,
+    /// VL, VBMI, VNNI) too
     /// (detected at run time).
-    vbmi: bool,
+    avx512: bool,
     /// Bits of one vector's strings of every block.
     vector_bits: usize,
 }
@@ -927,7 +928,7 @@ impl ChannelEngine {
             lo,
             rest,
             native: crate::kernels::avx2_bmi2_available(),
-            vbmi: crate::kernels::avx512_vbmi_available(),
+            avx512: crate::kernels::avx512_available(),
             vector_bits: policy.blocks.iter().flat_map(|b| &b.groups).map(|g| g.size * g.bits as usize).sum(),
         })
     }
@@ -991,20 +992,20 @@ impl ChannelEngine {
     /// instructions), for tests on machines that have them.
     pub fn portable(mut self) -> Self {
         self.native = false;
-        self.vbmi = false;
+        self.avx512 = false;
         self
     }
 
     /// The same engine without its AVX-512 code (AVX2 and BMI2 at most),
     /// for tests and benchmarks on machines that have AVX-512.
     pub fn without_avx512(mut self) -> Self {
-        self.vbmi = false;
+        self.avx512 = false;
         self
     }
 
-    /// Whether this engine runs AVX-512 VBMI code (see [`ChannelEngine::without_avx512`]).
+    /// Whether this engine runs AVX-512 code (see [`ChannelEngine::without_avx512`]).
     pub fn uses_avx512(&self) -> bool {
-        self.vbmi
+        self.avx512
     }
 
     /// Payload words of the tiles covering vectors `first..end` (`first` on a
@@ -1120,7 +1121,7 @@ impl ChannelEngine {
                     // (through an opaque pointer, as the decoder's dense runs: kept out
                     // of the identity loops)
                     #[cfg(target_arch = "x86_64")]
-                    let kernel: DenseTileKernel<U> = std::hint::black_box(if self.vbmi { Self::dense_block_vbmi::<U> } else { Self::dense_block_native::<U> });
+                    let kernel: DenseTileKernel<U> = std::hint::black_box(if self.avx512 { Self::dense_block_avx512::<U> } else { Self::dense_block_native::<U> });
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: NATIVE is set only when these features were detected at run time
                     let plan = if NATIVE { unsafe { kernel(self, bi, d, touched, data, rows, count, out) } } else { self.dense_block::<false, false, U>(bi, d, touched, data, rows, count, out) };
@@ -1307,11 +1308,11 @@ impl ChannelEngine {
     /// Returns the plan's map bits and split.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn dense_block<const NATIVE: bool, const VBMI: bool, U: CodeUnit>(&self, bi: usize, d: &DenseBlock, touched: u64, data: &[U], rows: TileView, count: usize, out: DenseOut<'_>) -> (u64, u32) {
+    fn dense_block<const NATIVE: bool, const AVX512: bool, U: CodeUnit>(&self, bi: usize, d: &DenseBlock, touched: u64, data: &[U], rows: TileView, count: usize, out: DenseOut<'_>) -> (u64, u32) {
         let blk = &self.blocks[bi];
         let dynamic = self.grouping == Grouping::Dynamic;
         let plan = if dynamic && (touched != 0 || count != self.tile) {
-            let energy = d.tile_outputs::<NATIVE, VBMI, U>(data, rows.base, rows.stride, count, touched, &blk.rest_abs, out.outputs);
+            let energy = d.tile_outputs::<NATIVE, AVX512, U>(data, rows.base, rows.stride, count, touched, &blk.rest_abs, out.outputs);
             self.plan_of::<NATIVE>(bi, &blk.rank_map::<NATIVE>(&energy), out.work)
         } else {
             &blk.fixed
@@ -1325,7 +1326,7 @@ impl ChannelEngine {
             }
         }
         if touched != 0 {
-            d.tile_fields::<NATIVE, VBMI, U>(data, rows.base, rows.stride, count, touched, &plan.map, dynamic.then_some(&*out.outputs), out.lanes);
+            d.tile_fields::<NATIVE, AVX512, U>(data, rows.base, rows.stride, count, touched, &plan.map, dynamic.then_some(&*out.outputs), out.lanes);
             pack_touched::<NATIVE>(plan, out.lanes, touched, out.short, out.packed, out.strings, nb, bi);
         }
         (plan.map_bits, plan.split)
@@ -1341,13 +1342,13 @@ impl ChannelEngine {
         self.dense_block::<true, false, U>(bi, d, touched, data, rows, count, out)
     }
 
-    /// [`ChannelEngine::dense_block`] compiled for AVX-512 VBMI as well
+    /// [`ChannelEngine::dense_block`] compiled for AVX-512 (VBMI, VNNI) as well
     /// (the code tables looked up 64 bytes at a time), out of line.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt,avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn dense_block_vbmi<U: CodeUnit>(&self, bi: usize, d: &DenseBlock, touched: u64, data: &[U], rows: TileView, count: usize, out: DenseOut<'_>) -> (u64, u32) {
+    unsafe fn dense_block_avx512<U: CodeUnit>(&self, bi: usize, d: &DenseBlock, touched: u64, data: &[U], rows: TileView, count: usize, out: DenseOut<'_>) -> (u64, u32) {
         self.dense_block::<true, true, U>(bi, d, touched, data, rows, count, out)
     }
 
@@ -1536,12 +1537,12 @@ impl ChannelEngine {
     /// [`ChannelEngine::decode_block8`] takes them): fields transposed, then
     /// the block's 8-vector inverse.
     #[inline(always)]
-    fn decode_dense8<const NATIVE: bool, const VNNI: bool, U: CodeUnit>(d: &DenseBlock, p: &Plan, strings: &[(u64, u64); 8], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+    fn decode_dense8<const NATIVE: bool, const AVX512: bool, U: CodeUnit>(d: &DenseBlock, p: &Plan, strings: &[(u64, u64); 8], data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
         let mut lanes = [(0u64, 0u64); 8];
         for (l, &(lo, hi)) in lanes.iter_mut().zip(strings) {
             *l = (pdep::<NATIVE>(lo, p.deposit_lo), pdep::<NATIVE>(hi, p.deposit_hi));
         }
-        d.decode8::<NATIVE, VNNI, U>(&lanes, &p.map, &p.quads, data, at, stride);
+        d.decode8::<NATIVE, AVX512, U>(&lanes, &p.map, &p.quads, data, at, stride);
     }
 
     /// [`ChannelEngine::decode_dense8`] compiled for AVX2 and BMI2, out of line.
@@ -1552,7 +1553,7 @@ impl ChannelEngine {
         Self::decode_dense8::<true, false, U>(d, p, strings, data, at, stride)
     }
 
-    /// [`ChannelEngine::decode_dense8`] compiled for AVX-512 VNNI as well
+    /// [`ChannelEngine::decode_dense8`] compiled for AVX-512 (VNNI) as well
     /// (the inverse's multiply-adds accumulate in one instruction), out of line.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt,avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
@@ -1781,7 +1782,7 @@ impl ChannelEngine {
                         // (through an opaque pointer: the compiler inlines even an
                         // `inline(never)` function of the same features, and the dense
                         // kernel's code then costs the identity loops' registers)
-                        let kernel: DenseRunKernel<U> = std::hint::black_box(if self.vbmi { Self::decode_dense8_avx512::<U> } else { Self::decode_dense8_native::<U> });
+                        let kernel: DenseRunKernel<U> = std::hint::black_box(if self.avx512 { Self::decode_dense8_avx512::<U> } else { Self::decode_dense8_native::<U> });
                         // SAFETY: NATIVE is set only when these features were detected at run time
                         unsafe { kernel(d, p, strings, data, at, v.stride) };
                     } else {

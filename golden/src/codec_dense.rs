@@ -112,7 +112,7 @@ pub(crate) struct DenseBlock {
 }
 
 /// Where a run's transform outputs are, for the quantizer
-/// ([`DenseBlock::fields8_vbmi`]).
+/// ([`DenseBlock::fields8_avx512`]).
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 enum RunSource<'a> {
@@ -313,7 +313,7 @@ impl DenseBlock {
     /// (the runs at rest add the rest vector's `|y_k|`, `rest_abs`).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn tile_outputs<const NATIVE: bool, const VBMI: bool, U: CodeUnit>(&self, data: &[U], at: usize, stride: usize, count: usize, touched: u64, rest_abs: &[u32; DENSE_MAX_BLOCK], outputs: &mut [RunOutputs]) -> [u32; DENSE_MAX_BLOCK] {
+    pub(crate) fn tile_outputs<const NATIVE: bool, const AVX512: bool, U: CodeUnit>(&self, data: &[U], at: usize, stride: usize, count: usize, touched: u64, rest_abs: &[u32; DENSE_MAX_BLOCK], outputs: &mut [RunOutputs]) -> [u32; DENSE_MAX_BLOCK] {
         let mut energy = [0u32; DENSE_MAX_BLOCK];
         for (ri, r) in (0..count).step_by(8).enumerate() {
             let n = (count - r).min(8);
@@ -322,10 +322,10 @@ impl DenseBlock {
                 if NATIVE && n == 8 {
                     assert!(at + r + (self.b - 1) * stride + 8 <= data.len());
                     // SAFETY: NATIVE code runs only inside functions compiled for AVX2
-                    // on a machine that has it, VBMI code only inside those compiled
+                    // on a machine that has it, AVX512 code only inside those compiled
                     // for AVX-512 too; the rows read lie in `data` (above)
                     unsafe {
-                        if VBMI {
+                        if AVX512 {
                             self.transform8_energy_avx512(data, at + r, stride, &mut outputs[ri], &mut energy);
                         } else {
                             self.transform8_energy_avx2(data, at + r, stride, &mut outputs[ri], &mut energy);
@@ -349,7 +349,7 @@ impl DenseBlock {
     /// [`DenseBlock::tile_outputs`]) or straight from the codes (static).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn tile_fields<const NATIVE: bool, const VBMI: bool, U: CodeUnit>(&self, data: &[U], at: usize, stride: usize, count: usize, touched: u64, map: &[u8; DENSE_MAX_BLOCK], outputs: Option<&[RunOutputs]>, lanes: &mut [u8]) {
+    pub(crate) fn tile_fields<const NATIVE: bool, const AVX512: bool, U: CodeUnit>(&self, data: &[U], at: usize, stride: usize, count: usize, touched: u64, map: &[u8; DENSE_MAX_BLOCK], outputs: Option<&[RunOutputs]>, lanes: &mut [u8]) {
         for (ri, r) in (0..count).step_by(8).enumerate() {
             let run = (touched >> r) & 0xff;
             if run == 0 {
@@ -357,8 +357,8 @@ impl DenseBlock {
             }
             let dst: &mut [u8; 128] = (&mut lanes[16 * r..16 * r + 128]).try_into().expect("8 vectors' lanes");
             match outputs {
-                Some(y) => self.fields::<NATIVE, VBMI>(&y[ri], map, run, dst),
-                None => self.fields_of_codes::<NATIVE, VBMI, U>(data, at + r, stride, (count - r).min(8), map, run, dst),
+                Some(y) => self.fields::<NATIVE, AVX512>(&y[ri], map, run, dst),
+                None => self.fields_of_codes::<NATIVE, AVX512, U>(data, at + r, stride, (count - r).min(8), map, run, dst),
             }
         }
     }
@@ -374,14 +374,14 @@ impl DenseBlock {
     /// The fields of the run's vectors of `touched` (bits below 8) from their
     /// transform outputs `y`, under group map `map`, as byte lanes
     /// `lanes[16·t + k]` (the other vectors' lanes are left as they are, or
-    /// made too). `VBMI`: compiled for AVX-512 VBMI (with `NATIVE`).
+    /// made too). `AVX512`: compiled for AVX-512 (with `NATIVE`).
     #[inline(always)]
-    pub(crate) fn fields<const NATIVE: bool, const VBMI: bool>(&self, y: &RunOutputs, map: &[u8; DENSE_MAX_BLOCK], touched: u64, lanes: &mut [u8; 8 * DENSE_MAX_BLOCK]) {
+    pub(crate) fn fields<const NATIVE: bool, const AVX512: bool>(&self, y: &RunOutputs, map: &[u8; DENSE_MAX_BLOCK], touched: u64, lanes: &mut [u8; 8 * DENSE_MAX_BLOCK]) {
         #[cfg(target_arch = "x86_64")]
-        if NATIVE && VBMI {
-            // SAFETY: VBMI code runs only inside functions compiled for AVX-512
-            // VBMI on a machine that has it; loads and stores are of the arrays here
-            unsafe { self.fields8_vbmi(RunSource::Outputs(y), map, lanes) };
+        if NATIVE && AVX512 {
+            // SAFETY: AVX512 code runs only inside functions compiled for AVX-512
+            // on a machine that has it; loads and stores are of the arrays here
+            unsafe { self.fields8_avx512(RunSource::Outputs(y), map, lanes) };
             return;
         }
         #[cfg(target_arch = "x86_64")]
@@ -433,15 +433,15 @@ impl DenseBlock {
     /// components' outputs go from the transform to the quantizer in registers.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn fields_of_codes<const NATIVE: bool, const VBMI: bool, U: CodeUnit>(&self, data: &[U], at: usize, stride: usize, n: usize, map: &[u8; DENSE_MAX_BLOCK], touched: u64, lanes: &mut [u8; 8 * DENSE_MAX_BLOCK]) {
+    pub(crate) fn fields_of_codes<const NATIVE: bool, const AVX512: bool, U: CodeUnit>(&self, data: &[U], at: usize, stride: usize, n: usize, map: &[u8; DENSE_MAX_BLOCK], touched: u64, lanes: &mut [u8; 8 * DENSE_MAX_BLOCK]) {
         #[cfg(target_arch = "x86_64")]
-        if NATIVE && VBMI && n == 8 {
+        if NATIVE && AVX512 && n == 8 {
             assert!(at + (self.b - 1) * stride + 8 <= data.len());
-            // SAFETY: as below, and VBMI code runs only inside functions compiled
-            // for AVX-512 VBMI on a machine that has it
+            // SAFETY: as below, and AVX512 code runs only inside functions compiled
+            // for AVX-512 on a machine that has it
             unsafe {
                 let x = self.pairs16(data, at, stride);
-                self.fields8_vbmi(RunSource::Pairs(&x), map, lanes);
+                self.fields8_avx512(RunSource::Pairs(&x), map, lanes);
             }
             return;
         }
@@ -463,7 +463,7 @@ impl DenseBlock {
         }
         let mut y = [[0i16; 8]; DENSE_MAX_BLOCK];
         self.transform::<NATIVE, U>(data, at, stride, n, u32::MAX, &mut y);
-        self.fields::<NATIVE, VBMI>(&y, map, touched, lanes);
+        self.fields::<NATIVE, AVX512>(&y, map, touched, lanes);
     }
 
     /// A run's codes as i16 pairs of channels (2p, 2p+1), one register of 8 pairs per p.
@@ -544,13 +544,13 @@ impl DenseBlock {
     /// and those past the block leave bytes that no field is taken from.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn fields8_vbmi(&self, y: RunSource<'_>, map: &[u8; DENSE_MAX_BLOCK], lanes: &mut [u8; 8 * DENSE_MAX_BLOCK]) {
+    unsafe fn fields8_avx512(&self, y: RunSource<'_>, map: &[u8; DENSE_MAX_BLOCK], lanes: &mut [u8; 8 * DENSE_MAX_BLOCK]) {
         use core::arch::x86_64::*;
         let b = self.b;
         let coded = |k: usize| k < b && self.qmul[map[k] as usize] != 0;
         // SAFETY: register arithmetic; loads of the outputs and of the groups'
         // code tables (256 bytes each), stores into `lanes` (the caller runs
-        // with AVX-512 VBMI)
+        // with AVX-512)
         unsafe {
             let (round, top, bottom, offset) = (_mm512_set1_epi32(1 << (QUANT_SHIFT - 1)), _mm512_set1_epi32(127), _mm512_set1_epi32(-128), _mm512_set1_epi32(128));
             let mut pairs = [_mm_setzero_si128(); DENSE_MAX_BLOCK / 2];
@@ -594,7 +594,7 @@ impl DenseBlock {
                 }
             }
             let out = lanes.as_mut_ptr() as *mut __m512i;
-            let to_vectors = VBMI_TO_VECTORS.as_ptr() as *const __m512i;
+            let to_vectors = LANES_BY_VECTOR.as_ptr() as *const __m512i;
             _mm512_storeu_si512(out, _mm512_permutex2var_epi8(lo, _mm512_loadu_si512(to_vectors), hi));
             _mm512_storeu_si512(out.add(1), _mm512_permutex2var_epi8(lo, _mm512_loadu_si512(to_vectors.add(1)), hi));
         }
@@ -773,13 +773,13 @@ impl DenseBlock {
     /// [`DenseBlock::quad_plan`] is `quads`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn decode8<const NATIVE: bool, const VNNI: bool, U: CodeUnit>(&self, lanes: &[(u64, u64); 8], map: &[u8; DENSE_MAX_BLOCK], quads: &QuadPlan, data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+    pub(crate) fn decode8<const NATIVE: bool, const AVX512: bool, U: CodeUnit>(&self, lanes: &[(u64, u64); 8], map: &[u8; DENSE_MAX_BLOCK], quads: &QuadPlan, data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
         assert!(at + (self.b - 1) * stride + 8 <= data.len());
         #[cfg(target_arch = "x86_64")]
         if NATIVE {
             // SAFETY: NATIVE code runs only inside functions compiled for AVX2 on a
             // machine that has it; the runs written lie in `data` (asserted above)
-            unsafe { self.decode8_avx2::<U, VNNI>(lanes, quads, data, at, stride) };
+            unsafe { self.decode8_avx2::<U, AVX512>(lanes, quads, data, at, stride) };
             return;
         }
         for (t, &(lo, hi)) in lanes.iter().enumerate() {
@@ -799,7 +799,7 @@ impl DenseBlock {
     /// gives the inverse's component pairs directly.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn decode8_avx2<U: CodeUnit, const VNNI: bool>(&self, lanes: &[(u64, u64); 8], plan: &QuadPlan, data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+    unsafe fn decode8_avx2<U: CodeUnit, const AVX512: bool>(&self, lanes: &[(u64, u64); 8], plan: &QuadPlan, data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
         use core::arch::x86_64::*;
         let b = self.b;
         // SAFETY: see `decode8`; reads are of the arrays here
@@ -840,19 +840,19 @@ impl DenseBlock {
             let live = &live;
             if self.inv_halves {
                 // (only in blocks of more than 8)
-                self.inverse_channels::<4, VNNI, U>(live, 0, 8, data, at, stride);
+                self.inverse_channels::<4, AVX512, U>(live, 0, 8, data, at, stride);
                 let z = _mm256_setzero_si256();
                 let upper = [live[4], live[5], live[6], live[7], z, z, z, z];
-                self.inverse_channels::<4, VNNI, U>(&upper, 8, self.b, data, at, stride);
+                self.inverse_channels::<4, AVX512, U>(&upper, 8, self.b, data, at, stride);
                 return;
             }
             match self.live_pairs {
-                0..=2 => self.inverse_channels::<2, VNNI, U>(live, 0, self.b, data, at, stride),
-                3..=4 => self.inverse_channels::<4, VNNI, U>(live, 0, self.b, data, at, stride),
-                5 => self.inverse_channels::<5, VNNI, U>(live, 0, self.b, data, at, stride),
-                6 => self.inverse_channels::<6, VNNI, U>(live, 0, self.b, data, at, stride),
-                7 => self.inverse_channels::<7, VNNI, U>(live, 0, self.b, data, at, stride),
-                _ => self.inverse_channels::<8, VNNI, U>(live, 0, self.b, data, at, stride),
+                0..=2 => self.inverse_channels::<2, AVX512, U>(live, 0, self.b, data, at, stride),
+                3..=4 => self.inverse_channels::<4, AVX512, U>(live, 0, self.b, data, at, stride),
+                5 => self.inverse_channels::<5, AVX512, U>(live, 0, self.b, data, at, stride),
+                6 => self.inverse_channels::<6, AVX512, U>(live, 0, self.b, data, at, stride),
+                7 => self.inverse_channels::<7, AVX512, U>(live, 0, self.b, data, at, stride),
+                _ => self.inverse_channels::<8, AVX512, U>(live, 0, self.b, data, at, stride),
             }
         }
     }
@@ -917,17 +917,18 @@ impl DenseBlock {
     }
 
     /// Channel i's 8 outputs of a run (before the clamp) from the first `NP`
-    /// live component pairs: multiply-adds, rounding shift, mean.
+    /// live component pairs: multiply-adds (`AVX512`: VNNI dot-product
+    /// accumulates, the caller compiled for AVX-512), rounding shift, mean.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn inverse_channel<const NP: usize, const VNNI: bool>(&self, pairs: &[core::arch::x86_64::__m256i; DENSE_MAX_BLOCK / 2], i: usize, round: core::arch::x86_64::__m256i, shift: core::arch::x86_64::__m128i) -> core::arch::x86_64::__m256i {
+    unsafe fn inverse_channel<const NP: usize, const AVX512: bool>(&self, pairs: &[core::arch::x86_64::__m256i; DENSE_MAX_BLOCK / 2], i: usize, round: core::arch::x86_64::__m256i, shift: core::arch::x86_64::__m128i) -> core::arch::x86_64::__m256i {
         use core::arch::x86_64::*;
-        // SAFETY: register arithmetic only (the caller runs on AVX2)
+        // SAFETY: register arithmetic only (the caller runs on AVX2, or AVX-512)
         unsafe {
             let mut acc = round;
             let coefficients = self.inv_pairs_wide[i].as_ptr() as *const __m256i;
             for (p, &pp) in pairs[..NP].iter().enumerate() {
-                if VNNI {
+                if AVX512 {
                     acc = _mm256_dpwssd_epi32(acc, pp, _mm256_loadu_si256(coefficients.add(p)));
                 } else {
                     acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pp, _mm256_loadu_si256(coefficients.add(p))));
@@ -944,7 +945,7 @@ impl DenseBlock {
     /// the clamp to the code range, which is a byte's whole range.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn inverse_channels<const NP: usize, const VNNI: bool, U: CodeUnit>(&self, pairs: &[core::arch::x86_64::__m256i; DENSE_MAX_BLOCK / 2], first: usize, end: usize, data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
+    unsafe fn inverse_channels<const NP: usize, const AVX512: bool, U: CodeUnit>(&self, pairs: &[core::arch::x86_64::__m256i; DENSE_MAX_BLOCK / 2], first: usize, end: usize, data: &mut [MaybeUninit<U>], at: usize, stride: usize) {
         use core::arch::x86_64::*;
         // SAFETY: the caller (decode8) asserted the runs written lie in `data`
         unsafe {
@@ -955,8 +956,8 @@ impl DenseBlock {
             if !U::WIDE {
                 let spread = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
                 while i + 4 <= end {
-                    let v01 = _mm256_packs_epi32(self.inverse_channel::<NP, VNNI>(pairs, i, round, shift), self.inverse_channel::<NP, VNNI>(pairs, i + 1, round, shift));
-                    let v23 = _mm256_packs_epi32(self.inverse_channel::<NP, VNNI>(pairs, i + 2, round, shift), self.inverse_channel::<NP, VNNI>(pairs, i + 3, round, shift));
+                    let v01 = _mm256_packs_epi32(self.inverse_channel::<NP, AVX512>(pairs, i, round, shift), self.inverse_channel::<NP, AVX512>(pairs, i + 1, round, shift));
+                    let v23 = _mm256_packs_epi32(self.inverse_channel::<NP, AVX512>(pairs, i + 2, round, shift), self.inverse_channel::<NP, AVX512>(pairs, i + 3, round, shift));
                     let v = if self.signed { _mm256_packs_epi16(v01, v23) } else { _mm256_packus_epi16(v01, v23) };
                     // (per half: 4 outputs of each channel; then channel by channel)
                     let v = _mm256_permutevar8x32_epi32(v, spread);
@@ -970,7 +971,7 @@ impl DenseBlock {
             }
             let (lo, hi) = (_mm256_set1_epi32(self.lo), _mm256_set1_epi32(self.hi));
             while i < end {
-                let v = _mm256_max_epi32(_mm256_min_epi32(self.inverse_channel::<NP, VNNI>(pairs, i, round, shift), hi), lo);
+                let v = _mm256_max_epi32(_mm256_min_epi32(self.inverse_channel::<NP, AVX512>(pairs, i, round, shift), hi), lo);
                 // 8 codes of the range as i16, then as the unit
                 let w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
                 let dst = out.add(i * stride) as *mut __m128i;
@@ -1193,11 +1194,11 @@ static ENERGY_ORDER: [u32; 16] = {
 };
 
 /// `[o]`: for byte o = 16·t + k of a run's byte lanes, where
-/// [`DenseBlock::fields8_vbmi`] has component k of vector t in its two
+/// [`DenseBlock::fields8_avx512`] has component k of vector t in its two
 /// component-major registers (byte 8k + t of the first, or of the second
 /// from 64 on).
 #[cfg(target_arch = "x86_64")]
-static VBMI_TO_VECTORS: [u8; 128] = {
+static LANES_BY_VECTOR: [u8; 128] = {
     let mut t = [0u8; 128];
     let mut o = 0;
     while o < 128 {
@@ -1262,7 +1263,7 @@ mod tests {
     #[test]
     fn avx512_runs_equal_the_portable_ones() {
         #[cfg(target_arch = "x86_64")]
-        if crate::kernels::avx512_vbmi_available() {
+        if crate::kernels::avx512_available() {
             use crate::policy::Dtype;
             use crate::testkit::{random_policy, PolicySpec};
             let mut rng = rand::rngs::StdRng::seed_from_u64(23);

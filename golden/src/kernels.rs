@@ -117,7 +117,7 @@ pub fn avx2_available() -> bool {
 /// VBMI and VNNI) is available on top of [`avx2_bmi2_available`]: the
 /// channel engine's dense blocks then transform two components per
 /// register and look their code tables up 64 bytes at a time.
-pub fn avx512_vbmi_available() -> bool {
+pub fn avx512_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         avx2_bmi2_available()
