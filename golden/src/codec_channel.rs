@@ -867,9 +867,8 @@ pub(crate) struct ChannelEngine {
     rest: i16,
     /// Compile the tile loops for AVX2, BMI1/2, POPCNT and LZCNT (detected at run time).
     native: bool,
-    /// With `native`: compile the dense blocks' tiles for AVX-512 (F, BW,
-    /// VL, VBMI, VNNI) too
-    /// (detected at run time).
+    /// With `native`: run the dense blocks' code compiled for AVX-512 (F,
+    /// BW, VL, VBMI, VNNI) too (detected at run time).
     avx512: bool,
     /// Bits of one vector's strings of every block.
     vector_bits: usize,
@@ -1123,7 +1122,8 @@ impl ChannelEngine {
                     #[cfg(target_arch = "x86_64")]
                     let kernel: DenseTileKernel<U> = std::hint::black_box(if self.avx512 { Self::dense_block_avx512::<U> } else { Self::dense_block_native::<U> });
                     #[cfg(target_arch = "x86_64")]
-                    // SAFETY: NATIVE is set only when these features were detected at run time
+                    // SAFETY: NATIVE is set only when these features were detected at run
+                    // time, and `avx512` only when AVX-512's were too
                     let plan = if NATIVE { unsafe { kernel(self, bi, d, touched, data, rows, count, out) } } else { self.dense_block::<false, false, U>(bi, d, touched, data, rows, count, out) };
                     #[cfg(not(target_arch = "x86_64"))]
                     let plan = self.dense_block::<false, false, U>(bi, d, touched, data, rows, count, out);
@@ -1783,7 +1783,8 @@ impl ChannelEngine {
                         // `inline(never)` function of the same features, and the dense
                         // kernel's code then costs the identity loops' registers)
                         let kernel: DenseRunKernel<U> = std::hint::black_box(if self.avx512 { Self::decode_dense8_avx512::<U> } else { Self::decode_dense8_native::<U> });
-                        // SAFETY: NATIVE is set only when these features were detected at run time
+                        // SAFETY: NATIVE is set only when these features were detected at run
+                        // time, and `avx512` only when AVX-512's were too
                         unsafe { kernel(d, p, strings, data, at, v.stride) };
                     } else {
                         Self::decode_dense8::<false, false, U>(d, p, strings, data, at, v.stride);
