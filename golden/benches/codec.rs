@@ -13,7 +13,7 @@
 //! where that is the channel-major engine, also with the tensor's 8-bit bytes
 //! in and out (`compress_bytes` / `decompress_bytes`).
 
-use actcomp_golden::calibrate::{calibrate, CalibrateOptions};
+use actcomp_golden::calibrate::{calibrate, CalibrateOptions, DEFAULT_GROUPS, DEFAULT_TRY_TILES};
 use actcomp_golden::codec::{Codec, Engine};
 use actcomp_golden::input_map::to_codes;
 use actcomp_golden::policy::{Grouping, TransformKind};
@@ -38,6 +38,9 @@ fn auto_options() -> CalibrateOptions {
         // `--block hw`, the CLI's default: the largest of these dividing C
         // (actcomp_hdl::compressor::HW_DEFAULT_BLOCK_SIZES)
         preferred_blocks: vec![4, 8, 16],
+        // and its tiles of dynamic grouping and group count
+        try_tiles: DEFAULT_TRY_TILES.to_vec(),
+        groups: DEFAULT_GROUPS,
         ..CalibrateOptions::default()
     }
 }

@@ -14,7 +14,7 @@
 //! `CODEC_SPEED_NO_AVX512=1` leaves the channel-major engine's AVX-512 code
 //! out (what a CPU with AVX2 only runs; valgrind's tools see no AVX-512 either).
 //! Pin to one core for the one-core figures: `taskset -c 0 ...`.
-use actcomp_golden::calibrate::{calibrate, CalibrateOptions};
+use actcomp_golden::calibrate::{calibrate, CalibrateOptions, DEFAULT_GROUPS, DEFAULT_TRY_TILES};
 use actcomp_golden::codec::{Codec, Engine};
 use actcomp_golden::input_map::to_codes;
 use actcomp_golden::policy::{Grouping, Policy, TransformKind};
@@ -31,6 +31,9 @@ fn auto_options() -> CalibrateOptions {
         // `--block hw`, the CLI's default: the largest of these dividing C
         // (actcomp_hdl::compressor::HW_DEFAULT_BLOCK_SIZES)
         preferred_blocks: vec![4, 8, 16],
+        // and its tiles of dynamic grouping and group count
+        try_tiles: DEFAULT_TRY_TILES.to_vec(),
+        groups: DEFAULT_GROUPS,
         ..CalibrateOptions::default()
     }
 }
